@@ -1,0 +1,345 @@
+"""The background writer: batched inserts off the request path, spill and replay."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy.exc import SQLAlchemyError
+
+from credit_scoring.inference_log.records import InferenceRecord
+from credit_scoring.inference_log.settings import InferenceLogSettings
+from credit_scoring.inference_log.spill import SpillFile, read_spill
+from credit_scoring.inference_log.store import LOG_TABLE, create_log_engine, insert_rows
+
+__all__ = ["InferenceLogWriter", "WriterStats"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Metrics:
+    records: Counter
+    queue_depth: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> _Metrics:
+        records = Counter(
+            "credit_inference_log_records",
+            "Inference-log records by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("written", "spilled", "replayed", "dropped"):
+            records.labels(outcome)  # export zeros, so rate() works from the first scrape
+        return cls(
+            records,
+            Gauge(
+                "credit_inference_log_queue_depth",
+                "Inference-log records waiting in memory.",
+                registry=registry,
+            ),
+        )
+
+
+@dataclass
+class WriterStats:
+    """Counts since start (also exported as metrics); ``database_up`` as last seen."""
+
+    written: int = 0
+    spilled: int = 0
+    replayed: int = 0
+    dropped: int = 0
+    database_up: bool = False
+    last_error: str | None = None
+
+
+# --------------------------------------------------------------------------- writer
+class InferenceLogWriter:
+    """Batched background writer; ``submit`` never blocks and never raises."""
+
+    def __init__(
+        self,
+        url: str,
+        spill_dir: Path,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 0.5,
+        max_queue: int = 20_000,
+        retry_interval: float = 5.0,
+        connect_timeout: int = 5,
+        statement_timeout: int = 10,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._engine = create_log_engine(url, connect_timeout, statement_timeout)
+        self._spill = SpillFile(spill_dir)
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._retry_interval = retry_interval
+        self._queue: queue.Queue[InferenceRecord] = queue.Queue(maxsize=max_queue)
+        # A private registry by default, so tests can build many writers in one process.
+        self._metrics = _Metrics.create(registry if registry is not None else CollectorRegistry())
+        self._metrics.queue_depth.set_function(self._queue.qsize)
+        self.stats = WriterStats()
+        self._outstanding = 0  # submitted, neither in the database nor in the spill file yet
+        self._done = threading.Condition()
+        self._stop = threading.Event()
+        self._closed = False
+        self._schema_ready = False
+        self._next_db_attempt = 0.0
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: InferenceLogSettings, registry: CollectorRegistry | None = None
+    ) -> InferenceLogWriter:
+        return cls(
+            settings.database_url(),
+            settings.spill_path(),
+            batch_size=settings.batch_size,
+            flush_interval=settings.flush_interval_seconds,
+            max_queue=settings.max_queue,
+            retry_interval=settings.retry_interval_seconds,
+            connect_timeout=settings.connect_timeout_seconds,
+            statement_timeout=settings.statement_timeout_seconds,
+            registry=registry,
+        )
+
+    @property
+    def engine(self) -> sa.Engine:
+        return self._engine
+
+    # ---- lifecycle
+    def start(self) -> InferenceLogWriter:
+        if self._thread is None:
+            # Daemon, plus an atexit hook: the interpreter joins non-daemon threads *before*
+            # atexit runs, so a non-daemon loop could never be told to stop at exit.
+            self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
+            self._thread.start()
+            atexit.register(self.close)
+        return self
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything still queued (or spill it), then stop. Idempotent."""
+        with self._done:
+            if self._closed:
+                return
+            self._closed = True  # from now on submit() spills: nothing races the drain below
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        # Whatever the thread could not finish in time goes to the spill file, never lost.
+        leftover = self._drain()
+        self._spill_rows(leftover, "close")
+        self._settle(len(leftover))
+        self._spill.close()
+        self._engine.dispose()
+        with contextlib.suppress(ValueError):
+            atexit.unregister(self.close)
+
+    async def aclose(self, timeout: float = 30.0) -> None:
+        await asyncio.to_thread(self.close, timeout)
+
+    def __enter__(self) -> InferenceLogWriter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- request path
+    def submit(self, records: Iterable[InferenceRecord]) -> None:
+        """Queue records for writing; when the queue is full, spill them to the local file."""
+        overflow: list[InferenceRecord] = []
+        with self._done:
+            for record in records:
+                self._outstanding += 1
+                if self._closed:
+                    overflow.append(record)
+                    continue
+                try:
+                    self._queue.put_nowait(record)
+                except queue.Full:
+                    overflow.append(record)
+        if overflow:
+            self._spill_rows([r.to_row() for r in overflow], "queue full" if not self._closed else "closed")
+            self._settle(len(overflow))
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every submitted record is in the database or the spill file."""
+        deadline = time.monotonic() + timeout
+        with self._done:
+            while self._outstanding > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._done.wait(remaining)
+        return True
+
+    def spill_pending(self) -> bool:
+        """True while spilled records wait for replay."""
+        return self._spill.pending()
+
+    # ---- background thread
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            try:
+                if batch:
+                    self._write(batch)
+                elif self._stop.is_set():
+                    break
+                if self._spill.pending() and time.monotonic() >= self._next_db_attempt:
+                    self._replay()
+            except Exception:
+                # A bug must not kill the writer silently: keep the records, keep running.
+                log.exception("inference log writer error")
+                if batch:
+                    self._spill_rows([r.to_row() for r in batch], "writer error")
+                    self._settle(len(batch))
+        # Final attempt to empty the spill file while we still can.
+        if self._spill.pending() and self.stats.database_up:
+            self._replay()
+
+    def _take(self) -> list[InferenceRecord]:
+        timeout = 0.05 if self._stop.is_set() else self._flush_interval
+        batch: list[InferenceRecord] = []
+        try:
+            batch.append(self._queue.get(timeout=timeout))
+        except queue.Empty:
+            return batch
+        deadline = time.monotonic() + self._flush_interval
+        while len(batch) < self._batch_size:
+            remaining = deadline - time.monotonic()
+            if self._stop.is_set():
+                remaining = 0
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                batch.append(item)
+            except queue.Empty:
+                break
+        return batch
+
+    def _drain(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        while True:
+            try:
+                rows.append(self._queue.get_nowait().to_row())
+            except queue.Empty:
+                return rows
+
+    def _write(self, batch: list[InferenceRecord]) -> None:
+        rows = [r.to_row() for r in batch]
+        if time.monotonic() < self._next_db_attempt:
+            self._spill_rows(rows, "database down")  # do not hammer a database that is down
+        else:
+            written = self._insert(rows)
+            if written is None:
+                self._spill_rows(rows, "database error")
+            else:
+                self._count("written", written)
+        self._settle(len(rows))
+
+    def _insert(self, rows: list[dict[str, Any]]) -> int | None:
+        """Insert ``rows``; the number written, or None when the database is unreachable."""
+        try:
+            if not self._schema_ready:
+                LOG_TABLE.create(self._engine, checkfirst=True)
+                self._schema_ready = True
+            for start in range(0, len(rows), self._batch_size):
+                insert_rows(self._engine, rows[start : start + self._batch_size])
+            written: int | None = len(rows)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+            # Connection-level trouble (or SQLite busy, or the table gone): retry later.
+            self._database_down(exc)
+            return None
+        except SQLAlchemyError:
+            # The database answered but refused the data: isolate the bad rows.
+            written = self._insert_one_by_one(rows)
+            if written is None:
+                return None
+        if not self.stats.database_up:
+            log.info("inference log database reachable")
+        self.stats.database_up = True
+        return written
+
+    def _insert_one_by_one(self, rows: list[dict[str, Any]]) -> int | None:
+        written = 0
+        for row in rows:
+            try:
+                insert_rows(self._engine, [row])
+                written += 1
+            except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+                self._database_down(exc)
+                return None
+            except SQLAlchemyError as exc:
+                # A record the database will never accept would block replay forever.
+                log.error(
+                    "inference log record %s/%s rejected and dropped: %s",
+                    row.get("request_id"),
+                    row.get("row_index"),
+                    exc.__class__.__name__,
+                )
+                self._count("dropped", 1)
+        return written
+
+    def _database_down(self, exc: Exception) -> None:
+        if self.stats.database_up or self.stats.last_error is None:
+            log.warning(
+                "inference log database unreachable, spilling to %s: %s",
+                self._spill.directory,
+                exc.__class__.__name__,
+            )
+        self.stats.database_up = False
+        self.stats.last_error = f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}"
+        self._schema_ready = False  # recreate the table if it was the thing that went away
+        self._next_db_attempt = time.monotonic() + self._retry_interval
+
+    def _count(self, outcome: str, n: int) -> None:
+        if n:
+            setattr(self.stats, outcome, getattr(self.stats, outcome) + n)
+            self._metrics.records.labels(outcome).inc(n)
+
+    def _replay(self) -> None:
+        for path in self._spill.claim():
+            try:
+                rows, bad = read_spill(path)
+            except FileNotFoundError:
+                continue  # another process replayed it first
+            written = self._insert(rows)
+            if written is None:
+                return  # the file stays; the next attempt replays it (idempotent)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            self._count("replayed", written)
+            if bad:
+                log.error("%d unreadable lines in %s (torn write) dropped", bad, path.name)
+                self._count("dropped", bad)
+            log.info("replayed %d spilled inference-log records from %s", written, path.name)
+
+    def _spill_rows(self, rows: list[dict[str, Any]], why: str) -> None:
+        if not rows:
+            return
+        try:
+            n = self._spill.append(rows)
+        except OSError as exc:
+            # The last line of defence failed too (disk full?): count and say so loudly.
+            log.error("inference log spill failed (%s), %d records dropped: %s", why, len(rows), exc)
+            self._count("dropped", len(rows))
+            return
+        self._count("spilled", n)
+
+    def _settle(self, n: int) -> None:
+        with self._done:
+            self._outstanding -= n
+            self._done.notify_all()

@@ -1,0 +1,334 @@
+"""The inference log against real SQLite and real PostgreSQL: round trip, idempotence, spill,
+outage with replay, graceful shutdown under SIGTERM."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+
+from credit_scoring.features import feature_names
+from credit_scoring.inference_log import (
+    LOG_TABLE,
+    ApplicantHasher,
+    InferenceLogSettings,
+    InferenceLogWriter,
+    InferenceRecord,
+    Role,
+    iter_rows,
+    records_from_batch,
+)
+from tests.monitoring.conftest import restart_postgres
+
+MakeRecords = Callable[..., list[InferenceRecord]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return server.url(server.create_database())
+
+
+def count_rows(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(LOG_TABLE)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not {what} after {timeout}s")
+
+
+def sample(registry: CollectorRegistry, outcome: str) -> float:
+    value = registry.get_sample_value("credit_inference_log_records_total", {"outcome": outcome})
+    return value or 0.0
+
+
+def test_round_trip_keeps_every_field(db_url: str, tmp_path: Path, make_records: MakeRecords) -> None:
+    records = make_records(50) + make_records(50, role=Role.CHALLENGER, model_version="2")
+    registry = CollectorRegistry()
+    with InferenceLogWriter(db_url, tmp_path / "spill", flush_interval=0.05, registry=registry) as writer:
+        writer.submit(records)
+        assert writer.flush(30)
+        stored = sorted(iter_rows(writer.engine), key=lambda r: (r.request_id, r.row_index))
+    expected = sorted(records, key=lambda r: (r.request_id, r.row_index))
+    assert len(stored) == 100
+    for got, want in zip(stored, expected, strict=True):
+        assert got.logged_at == want.logged_at  # timezone-aware UTC on both databases
+        assert got.features.keys() == want.features.keys()
+        for name in feature_names():
+            a, b = got.features[name], want.features[name]
+            assert (a is None and b is None) or math.isclose(a, b, rel_tol=1e-12)  # type: ignore[arg-type]
+        assert (got.pd, got.score, got.decision, got.reason_codes, got.role, got.model_version) == (
+            want.pd,
+            want.score,
+            want.decision,
+            want.reason_codes,
+            want.role,
+            want.model_version,
+        )
+    assert sample(registry, "written") == 100
+    assert sample(registry, "spilled") == 0
+
+
+def test_missing_features_are_stored_as_null(tmp_path: Path, hasher: ApplicantHasher) -> None:
+    matrix = np.full((1, len(feature_names())), np.nan, dtype=np.float32)  # a thin-file row
+    [record] = records_from_batch(
+        request_id="thin",
+        applicant_ids=["nobody"],
+        hasher=hasher,
+        matrix=matrix,
+        pd=[0.2],
+        score=[610.0],
+        decisions=["refer"],
+        risk_bands=["C"],
+        reason_codes=[[]],
+        thin_file=[True],
+        model_name="credit-risk",
+        model_version="1",
+        model_alias="champion",
+        role=Role.CHAMPION,
+        latency_ms=2.0,
+    )
+    assert set(record.features.values()) == {None}
+    assert record.applicant_hash != "nobody"
+    assert len(record.applicant_hash) == 64
+    with InferenceLogWriter(f"sqlite:///{tmp_path / 'l.db'}", tmp_path / "spill") as writer:
+        writer.submit([record])
+        assert writer.flush(10)
+        [stored] = list(iter_rows(writer.engine))
+    assert stored.thin_file is True
+    assert set(stored.features.values()) == {None}
+
+
+def test_batch_shape_is_checked(hasher: ApplicantHasher) -> None:
+    with pytest.raises(ValueError, match="shape"):
+        records_from_batch(
+            request_id="r",
+            applicant_ids=["a", "b"],
+            hasher=hasher,
+            matrix=np.zeros((1, 3)),
+            pd=[0.1],
+            score=[600.0],
+            decisions=["approve"],
+            risk_bands=None,
+            reason_codes=[[]],
+            thin_file=[False],
+            model_name="m",
+            model_version="1",
+            model_alias=None,
+            role=Role.CHAMPION,
+            latency_ms=1.0,
+        )
+
+
+def test_hash_is_keyed_and_stable(tmp_path: Path) -> None:
+    a, b = ApplicantHasher(b"k" * 16), ApplicantHasher(b"j" * 16)
+    assert a("app-1") == a("app-1") != b("app-1")
+    with pytest.raises(ValueError, match="16 bytes"):
+        ApplicantHasher(b"short")
+    settings = InferenceLogSettings(CREDIT_HOME=tmp_path)  # no key configured: local key file
+    first, second = ApplicantHasher.from_settings(settings), ApplicantHasher.from_settings(settings)
+    assert first("x") == second("x")
+    assert (tmp_path / "inference-log-hash.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CREDIT_HOME", str(tmp_path))
+    monkeypatch.setenv("CREDIT_INFERENCE_LOG_HASH_KEY", "a-secret-key-from-a-secret")
+    monkeypatch.setenv("CREDIT_INFERENCE_LOG_BATCH_SIZE", "7")
+    settings = InferenceLogSettings()
+    assert settings.batch_size == 7
+    assert settings.database_url() == f"sqlite:///{tmp_path.resolve() / 'inference_log.db'}"
+    assert ApplicantHasher.from_settings(settings)("x") == ApplicantHasher(b"a-secret-key-from-a-secret")("x")
+
+
+def test_resubmitted_records_are_stored_once(db_url: str, tmp_path: Path, make_records: MakeRecords) -> None:
+    records = make_records(30)
+    with InferenceLogWriter(db_url, tmp_path / "spill", flush_interval=0.05) as writer:
+        writer.submit(records)
+        writer.submit(records)  # e.g. a replay that was interrupted and repeated
+        assert writer.flush(30)
+    assert count_rows(db_url) == 30
+
+
+def test_full_queue_spills_instead_of_blocking(tmp_path: Path, make_records: MakeRecords) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    registry = CollectorRegistry()
+    writer = InferenceLogWriter(
+        url, tmp_path / "spill", max_queue=20, flush_interval=0.05, retry_interval=0.2, registry=registry
+    )
+    records = make_records(500)
+    started = time.perf_counter()
+    writer.submit(records)  # the thread is not running yet: only 20 fit in memory
+    assert time.perf_counter() - started < 1.0
+    assert registry.get_sample_value("credit_inference_log_queue_depth") == 20
+    assert sample(registry, "spilled") == 480
+    writer.start()
+    wait_until(lambda: not writer.spill_pending() and writer.flush(0.1), 30, "replayed")
+    writer.close()
+    assert count_rows(url) == 500
+    assert sample(registry, "written") == 20
+    assert sample(registry, "replayed") == 480
+
+
+def test_slow_database_keeps_memory_bounded(
+    postgres_server, tmp_path: Path, make_records: MakeRecords
+) -> None:
+    """A table lock stalls every insert: the queue stays bounded, records spill, nothing is lost."""
+    url = postgres_server.url(postgres_server.create_database())
+    registry = CollectorRegistry()
+    writer = InferenceLogWriter(
+        url,
+        tmp_path / "spill",
+        max_queue=100,
+        batch_size=50,
+        flush_interval=0.05,
+        retry_interval=0.5,
+        statement_timeout=2,
+        registry=registry,
+    ).start()
+    writer.submit(make_records(10))
+    assert writer.flush(30)  # table exists now
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as locker:
+        locker.execute("LOCK TABLE inference_log IN ACCESS EXCLUSIVE MODE")
+        depths = []
+        for i in range(40):
+            writer.submit(make_records(25, seed=i))
+            depths.append(registry.get_sample_value("credit_inference_log_queue_depth") or 0)
+            time.sleep(0.02)
+        assert max(depths) <= 100
+        assert sample(registry, "spilled") > 0
+        locker.rollback()  # releases the lock
+    wait_until(lambda: writer.flush(0.1) and not writer.spill_pending(), 60, "drained")
+    writer.close()
+    assert count_rows(url) == 10 + 40 * 25
+
+
+def test_database_outage_spills_and_replays_exactly_once(
+    private_postgres, tmp_path: Path, make_records: MakeRecords
+) -> None:
+    """Stop the real PostgreSQL mid-stream, keep submitting, restart it: every record once."""
+    url = private_postgres.url(private_postgres.create_database())
+    registry = CollectorRegistry()
+    writer = InferenceLogWriter(
+        url, tmp_path / "spill", flush_interval=0.05, retry_interval=0.5, connect_timeout=1, registry=registry
+    ).start()
+    submitted = 0
+
+    def burst(seed: int) -> None:
+        nonlocal submitted
+        for i in range(10):
+            batch = make_records(20, seed=seed * 100 + i)
+            writer.submit(batch)
+            submitted += len(batch)
+            time.sleep(0.02)
+
+    burst(1)
+    assert writer.flush(30)
+    private_postgres.stop()
+    burst(2)
+    assert writer.flush(30)
+    assert writer.spill_pending()
+    assert not writer.stats.database_up
+    restart_postgres(private_postgres, tmp_path / "pg-restart")
+    burst(3)
+    wait_until(lambda: writer.flush(0.1) and not writer.spill_pending(), 60, "replayed")
+    writer.close()
+    assert count_rows(url) == submitted == 600
+    assert sample(registry, "spilled") >= 200
+    assert sample(registry, "replayed") == sample(registry, "spilled")
+    assert sample(registry, "dropped") == 0
+
+
+def test_close_spills_when_database_is_down_and_next_writer_replays(
+    tmp_path: Path, make_records: MakeRecords, postgres_server
+) -> None:
+    """Shutdown during an outage: records go to the spill file; the next process replays them,
+    and a line torn by a crash is counted as dropped, not fatal."""
+    spill = tmp_path / "spill"
+    dead = "postgresql+psycopg://postgres@127.0.0.1:9/none"  # port 9 (discard): nothing listens
+    first = InferenceLogWriter(dead, spill, connect_timeout=1, flush_interval=0.05).start()
+    first.submit(make_records(40))
+    first.close()
+    assert first.stats.written == 0
+    assert first.stats.spilled == 40
+    files = list(spill.glob("*.jsonl"))
+    assert len(files) == 1
+    with files[0].open("ab") as f:
+        f.write(b'{"request_id": "torn", "row_ind')
+    url = postgres_server.url(postgres_server.create_database())
+    registry = CollectorRegistry()
+    second = InferenceLogWriter(url, spill, flush_interval=0.05, registry=registry).start()
+    wait_until(lambda: not second.spill_pending(), 30, "replayed")
+    second.close()
+    assert count_rows(url) == 40
+    assert sample(registry, "replayed") == 40
+    assert sample(registry, "dropped") == 1
+
+
+def test_concurrent_submitters(db_url: str, tmp_path: Path, make_records: MakeRecords) -> None:
+    batches = [make_records(10, seed=i) for i in range(40)]
+    with InferenceLogWriter(
+        db_url, tmp_path / "spill", max_queue=50, flush_interval=0.02, retry_interval=0.2
+    ) as writer:
+        threads = [
+            threading.Thread(target=lambda k=k: [writer.submit(b) for b in batches[k::4]]) for k in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wait_until(lambda: writer.flush(0.1) and not writer.spill_pending(), 60, "drained")
+    assert count_rows(db_url) == 400
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_sigterm_under_load_loses_nothing(database: str, tmp_path: Path, postgres_server) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'log.db'}"
+        if database == "sqlite"
+        else postgres_server.url(postgres_server.create_database())
+    )
+    count_file = tmp_path / "count"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.monitoring.log_load", url, str(tmp_path / "spill"), str(count_file)],
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        wait_until(lambda: (tmp_path / "started").exists(), 60, "started")
+        time.sleep(2.0)  # load for a while: batches in flight, some queued
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    submitted = int(count_file.read_text())
+    assert submitted > 100
+    assert count_rows(url) == submitted
+    assert not list((tmp_path / "spill").glob("*.jsonl"))
