@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Credit-scoring platform: data, features, training, local stack and scoring.",
-                  no_args_is_help=True)
+from credit_scoring.commands import data, demo, features, train
+
+app = typer.Typer(
+    help="Credit-scoring platform: data, features, training, local stack and scoring.", no_args_is_help=True
+)
+app.add_typer(data.app, name="data")
+app.add_typer(features.app, name="features")
+app.command("train")(train.train_command)
+app.command("demo")(demo.demo_command)
 
 
 def main() -> None:

@@ -308,3 +308,22 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[str], PrometheusSer
     yield make
     for p in started:
         p.stop()
+
+
+# --------------------------------------------------------------------------- Foundation
+@pytest.fixture(scope="session")
+def credit_env(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    postgres_server: PostgresServer,
+    mlflow_server: MlflowServer,
+):
+    """Data prepared, Feast applied + materialized into Redis, `credit-risk` v1 registered
+    (champion + challenger) in the session MLflow. See tests/credit_env.py for the attributes."""
+    from tests.credit_env import build_credit_env, session_env
+
+    # boto3 (MLflow's S3 client) reads its endpoint and credentials from the environment.
+    with session_env(mlflow_server.s3.env()):
+        yield build_credit_env(
+            tmp_path_factory.mktemp("credit-env"), redis_server, postgres_server, mlflow_server
+        )

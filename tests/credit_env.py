@@ -1,0 +1,187 @@
+"""The foundation, built once per test session on the real servers (fixture ``credit_env``).
+
+Prepared data in a temporary folder; the Feast repo applied with the *production* profile
+(``feature_store.production.yaml``: SQL registry on the session PostgreSQL, Redis online store
+on the session Redis) and materialized; a model trained on point-in-time features and
+registered as ``credit-risk`` (champion + challenger) in the session MLflow server (PostgreSQL
+backend, S3 artifacts on moto).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from credit_scoring.feature_store import (
+    PRODUCTION_CONFIG,
+    default_repo_path,
+    expand_placeholders,
+    load_repo_config,
+    open_store,
+)
+from training.data import PreparedData, prepare
+from training.feature_repo import apply, materialize
+from training.model import ModelConfig
+from training.pipeline import TrainingResult, train_and_register
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+    from tests.conftest import MlflowServer, PostgresServer, RedisServer
+
+MODEL_NAME = "credit-risk"
+
+
+@dataclass
+class CreditEnv:
+    """Everything other suites need to use the trained, registered model and its features."""
+
+    data_dir: Path
+    data: PreparedData
+    feature_repo: Path
+    feature_store_config: Path
+    feast_env: dict[str, str]
+    feature_store_yaml: Path
+    store: FeatureStore
+    redis: RedisServer
+    mlflow: MlflowServer
+    registry_db_url: str
+    training: TrainingResult
+    model_name: str = MODEL_NAME
+    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ data
+    @property
+    def profile(self) -> pd.DataFrame:
+        return self.data.profile
+
+    @property
+    def applications(self) -> pd.DataFrame:
+        return self.data.applications
+
+    @property
+    def applicant_ids(self) -> list[str]:
+        return sorted(self.data.applications["applicant_id"].unique().tolist())
+
+    # ------------------------------------------------------------------ model
+    @property
+    def model_version(self) -> str:
+        return self.training.version
+
+    @property
+    def model_uri(self) -> str:
+        """The champion alias URI (what the predictor serves by default)."""
+        return f"models:/{self.model_name}@champion"
+
+    @property
+    def policy(self) -> Any:
+        return self.training.policy
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow.url
+
+    def s3_env(self) -> dict[str, str]:
+        return self.mlflow.s3.env()
+
+    def env(self) -> dict[str, str]:
+        """Environment for a subprocess that reads the registry and the feature store."""
+        return {
+            **self.mlflow.env(),
+            **self.feast_env,
+            "CREDIT_DATA_DIR": str(self.data_dir),
+            "CREDIT_FEATURE_REPO": str(self.feature_repo),
+            "CREDIT_FEATURE_STORE_CONFIG": str(self.feature_store_config),
+        }
+
+    def feature_store(self) -> FeatureStore:
+        """A fresh ``FeatureStore`` on the same registry and Redis (through the production profile)."""
+        return open_store(self.feature_store_config, self.feature_repo, {**os.environ, **self.feast_env})
+
+    def train_new_version(self, model_name: str | None = None, seed: int = 7) -> TrainingResult:
+        """Train and register another version (gets ``challenger``; ``champion`` stays put).
+
+        Pass your own ``model_name`` when your test moves aliases, so other suites still find
+        ``credit-risk@champion`` where the session put it.
+        """
+        return train_and_register(
+            self.store,
+            self.applications,
+            tracking_uri=self.tracking_uri,
+            model_name=model_name or self.model_name,
+            config=ModelConfig(seed=seed),
+        )
+
+
+def feast_env_for(redis: RedisServer, registry_port: int, registry_db: str) -> dict[str, str]:
+    """Values for the production profile's placeholders, pointing at the test servers."""
+    return {
+        "CREDIT_FEAST_REGISTRY_USER": "postgres",
+        "CREDIT_FEAST_REGISTRY_PASSWORD": "",
+        "CREDIT_FEAST_REGISTRY_HOST": "127.0.0.1",
+        "CREDIT_FEAST_REGISTRY_PORT": str(registry_port),
+        "CREDIT_FEAST_REGISTRY_DB": registry_db,
+        "CREDIT_REDIS_HOST": "127.0.0.1",
+        "CREDIT_REDIS_PORT": str(redis.port),
+        "CREDIT_REDIS_PASSWORD": "",
+    }
+
+
+def write_expanded_yaml(config_file: Path, repo: Path, env: Mapping[str, str], out: Path) -> Path:
+    """A placeholder-free copy of a profile, for processes given a plain feature_store.yaml."""
+    load_repo_config(config_file, repo, env)  # validates it, as Feast will
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(expand_placeholders(config_file.read_text(), env))
+    return out
+
+
+@contextmanager
+def session_env(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the session (boto3 reads S3 settings from there)."""
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def build_credit_env(
+    base: Path, redis: RedisServer, postgres: PostgresServer, mlflow: MlflowServer
+) -> CreditEnv:
+    prepared = prepare(base / "data")
+    repo = default_repo_path()
+    registry_db = postgres.create_database("feast_registry")
+    feast_env = feast_env_for(redis, postgres.port, registry_db)
+    config_file = repo / PRODUCTION_CONFIG
+    store = open_store(config_file, repo, {**os.environ, **feast_env})
+    apply(store, prepared.data_dir)
+    materialize(store)
+    training = train_and_register(
+        store, prepared.applications, tracking_uri=mlflow.url, model_name=MODEL_NAME
+    )
+    return CreditEnv(
+        data_dir=prepared.data_dir,
+        data=prepared,
+        feature_repo=repo,
+        feature_store_config=config_file,
+        feast_env=feast_env,
+        feature_store_yaml=write_expanded_yaml(
+            config_file, repo, {**os.environ, **feast_env}, base / "feast" / "feature_store.yaml"
+        ),
+        store=store,
+        redis=redis,
+        mlflow=mlflow,
+        registry_db_url=postgres.url(registry_db),
+        training=training,
+    )

@@ -1,0 +1,78 @@
+"""The foundation's jobs as small composable functions: prepare, apply, materialize, train.
+
+The CLI commands (``credit-scoring data|features|train|demo``) are thin wrappers over these;
+the local stack and the tests compose them the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from credit_scoring.feature_store import open_store
+from credit_scoring.mlflow_local import LocalMlflow
+from training.data import PreparedData, load_prepared, prepare
+from training.feature_repo import ApplyResult, apply, materialize
+from training.model import ModelConfig
+from training.pipeline import Progress, TrainingResult, train_and_register
+from training.settings import TrainingSettings
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+__all__ = [
+    "apply_features",
+    "feature_store",
+    "materialize_features",
+    "prepare_data",
+    "run_training",
+    "tracking_uri",
+]
+
+
+def prepare_data(settings: TrainingSettings) -> PreparedData:
+    return prepare(settings.resolved_data_dir)
+
+
+def feature_store(settings: TrainingSettings) -> FeatureStore:
+    return open_store(
+        settings.resolved_feature_store_config, settings.resolved_feature_repo, settings.feast_env()
+    )
+
+
+def apply_features(settings: TrainingSettings) -> ApplyResult:
+    load_prepared(settings.resolved_data_dir)  # fail early, naming the command that makes the data
+    return apply(feature_store(settings), settings.resolved_data_dir)
+
+
+def materialize_features(settings: TrainingSettings) -> str:
+    start, end = materialize(feature_store(settings))
+    return f"{start:%Y-%m-%d} .. {end:%Y-%m-%d}"
+
+
+@contextlib.contextmanager
+def tracking_uri(settings: TrainingSettings) -> Iterator[str]:
+    """The configured MLflow, or the embedded server for the duration of the block."""
+    if settings.mlflow_tracking_uri:
+        yield settings.mlflow_tracking_uri
+        return
+    server = LocalMlflow(settings.resolved_home, port=settings.mlflow_port)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def run_training(settings: TrainingSettings, uri: str, progress: Progress | None = None) -> TrainingResult:
+    data = load_prepared(settings.resolved_data_dir)
+    config = ModelConfig(seed=settings.seed, nthread=settings.threads)
+    return train_and_register(
+        feature_store(settings),
+        data.applications,
+        tracking_uri=uri,
+        model_name=settings.model_name,
+        experiment=settings.experiment,
+        config=config,
+        progress=progress or (lambda _step: None),
+    )

@@ -1,0 +1,60 @@
+"""Settings of the training job and the data/features commands (``CREDIT_`` environment)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from credit_scoring.feature_store import EMBEDDED_CONFIG, default_repo_path
+from credit_scoring.mlflow_local import DEFAULT_PORT
+
+__all__ = ["TrainingSettings"]
+
+
+class TrainingSettings(BaseSettings):
+    """Built once by the CLI; nothing reads the environment at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDIT_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(Path(".credit-scoring"), description="Embedded state: data, Feast, MLflow.")
+    data_dir: Path | None = Field(None, description="Offline tables (default: $CREDIT_HOME/data).")
+    feature_repo: Path | None = Field(
+        None, description="Feast repo (default: this checkout's feature_repo/)."
+    )
+    feature_store_config: Path | None = Field(
+        None, description="feature_store*.yaml profile (default: the embedded feature_store.yaml)."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "CREDIT_MLFLOW_TRACKING_URI"),
+        description="MLflow server; unset starts the embedded one under $CREDIT_HOME/mlflow.",
+    )
+    mlflow_port: int = Field(DEFAULT_PORT, description="Port of the embedded MLflow server (127.0.0.1).")
+    model_name: str = Field("credit-risk", description="Registered model name.")
+    experiment: str = Field("credit-risk", description="MLflow experiment.")
+    seed: int = Field(42, description="XGBoost seed: same data and seed give the same model.")
+    threads: int = Field(1, ge=1, description="XGBoost threads (fixed, for reproducibility and shared CPUs).")
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.resolve()
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return (self.data_dir or self.home / "data").resolve()
+
+    @property
+    def resolved_feature_repo(self) -> Path:
+        return (self.feature_repo or default_repo_path()).resolve()
+
+    @property
+    def resolved_feature_store_config(self) -> Path:
+        return (self.feature_store_config or self.resolved_feature_repo / EMBEDDED_CONFIG).resolve()
+
+    def feast_env(self) -> dict[str, str]:
+        """Environment for the feature-store profile's placeholders (CREDIT_HOME made explicit)."""
+        import os
+
+        return {**os.environ, "CREDIT_HOME": str(self.resolved_home)}
