@@ -2,9 +2,8 @@
 # Batch jobs: credit-scoring data/features/train, feast, python -m monitoring.drift, and the MLflow server.
 # Build from the repository root: docker build -f docker/jobs.Dockerfile -t credit-scoring-jobs .
 # Installs only the "training,monitoring,cli" extras, pinned by requirements/constraints.txt.
-ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
-
-FROM ${PYTHON_IMAGE} AS build
+# Same base in both stages: the venv's interpreter path must exist at run time.
+FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
@@ -16,7 +15,7 @@ COPY monitoring/ monitoring/
 # A regular (non-editable) install: the runtime stage gets the venv and nothing of /src.
 RUN /opt/venv/bin/pip install --constraint requirements/constraints.txt ".[training,monitoring,cli]"
 
-FROM ${PYTHON_IMAGE}
+FROM python:3.11.11-slim-bookworm
 LABEL org.opencontainers.image.title="credit-scoring-jobs" \
       org.opencontainers.image.source="https://github.com/credit-scoring/credit-scoring-platform" \
       org.opencontainers.image.licenses="Apache-2.0"

@@ -2,9 +2,8 @@
 # python -m predictor: the XGBoost booster from the MLflow registry behind KServe's ModelServer.
 # Build from the repository root: docker build -f docker/predictor.Dockerfile -t credit-scoring-predictor .
 # Installs only the "predictor" extra, pinned by requirements/constraints.txt.
-ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
-
-FROM ${PYTHON_IMAGE} AS build
+# Same base in both stages: the venv's interpreter path must exist at run time.
+FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
@@ -15,7 +14,7 @@ COPY predictor/ predictor/
 # A regular (non-editable) install: the runtime stage gets the venv and nothing of /src.
 RUN /opt/venv/bin/pip install --constraint requirements/constraints.txt ".[predictor]"
 
-FROM ${PYTHON_IMAGE}
+FROM python:3.11.11-slim-bookworm
 LABEL org.opencontainers.image.title="credit-scoring-predictor" \
       org.opencontainers.image.source="https://github.com/credit-scoring/credit-scoring-platform" \
       org.opencontainers.image.licenses="Apache-2.0"

@@ -18,6 +18,9 @@ CORE_GROUPS = {"", "apps", "batch", "policy", "networking.k8s.io", "autoscaling"
 KNOWN_CUSTOM_KINDS = {
     ("gateway.networking.k8s.io/v1", "HTTPRoute"),
     ("gateway.networking.k8s.io/v1", "Gateway"),
+    ("gateway.networking.k8s.io/v1", "GatewayClass"),
+    ("gateway.envoyproxy.io/v1alpha1", "EnvoyProxy"),
+    ("operator.knative.dev/v1beta1", "KnativeServing"),
     ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"),
     ("gateway.envoyproxy.io/v1alpha1", "SecurityPolicy"),
     ("gateway.envoyproxy.io/v1alpha1", "BackendTrafficPolicy"),
