@@ -106,7 +106,7 @@ class LocalMlflow:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+                env=self._env(),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -118,6 +118,14 @@ class LocalMlflow:
             time.sleep(0.25)
         self.stop()
         raise LocalMlflowError(f"mlflow server not ready after {timeout:.0f}s; see {self.log_path}")
+
+    @staticmethod
+    def _env() -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+        # MLflow 3's server also starts a pool of background job runners (for GenAI features
+        # this platform does not use): about ten extra processes competing for the CPU.
+        env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+        return env
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the server if this object started it (a reused one is left running)."""

@@ -21,6 +21,9 @@ from credit_scoring.features import (
     FEATURE_SERVICE,
     FEATURE_VIEW,
     LABEL,
+    PROFILE_FIELDS,
+    Kind,
+    derive,
     feature_names,
     to_matrix,
 )
@@ -32,6 +35,7 @@ __all__ = ["TIME_COLUMN", "Split", "feature_refs", "split_out_of_time", "trainin
 
 TIME_COLUMN = "application_timestamp"
 _ENTITY_COLUMNS = [ENTITY_KEY, "application_id", TIME_COLUMN, "amount", "price", "term", LABEL]
+_DERIVE_INPUTS = ("amount", "price", "term", "income", "expenses", "assets", "debt")
 
 
 def feature_refs(store: FeatureStore, service_name: str = FEATURE_SERVICE) -> list[str]:
@@ -52,12 +56,32 @@ def training_frame(store: FeatureStore, applications: pd.DataFrame) -> pd.DataFr
     entity_df = applications[_ENTITY_COLUMNS].rename(columns={TIME_COLUMN: "event_timestamp"})
     job = store.get_historical_features(entity_df=entity_df, features=feature_refs(store))
     frame = job.to_df().rename(columns={"event_timestamp": TIME_COLUMN})
+    frame = _keep_thin_files(applications[_ENTITY_COLUMNS], frame)
     # Feast returns rows in its own order: restore a deterministic one (time, then id).
     frame = frame.sort_values([TIME_COLUMN, "application_id"], kind="stable").reset_index(drop=True)
     missing = sorted(set(feature_names()) - set(frame.columns))
     if missing:
         raise RuntimeError(f"the feature service does not provide model features {missing}")
     return frame
+
+
+def _keep_thin_files(applications: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Put back applications Feast's file offline store dropped.
+
+    Feast 0.67's file (dask) offline store drops an entity row entirely when no profile version
+    lies within the view's ttl, where serving would see a thin file (missing profile). Such
+    rows are kept here with a missing profile and the ratios the contract can still derive
+    from the application alone, exactly what the online path computes for an unknown applicant.
+    """
+    lost = applications[~applications["application_id"].isin(frame["application_id"])]
+    if lost.empty:
+        return frame
+    thin = lost.copy()
+    for feature in PROFILE_FIELDS:
+        thin[feature.name] = np.nan if feature.kind is not Kind.CATEGORY else None
+    for name, values in derive({c: thin[c].to_numpy(dtype=np.float64) for c in _DERIVE_INPUTS}).items():
+        thin[name] = values
+    return pd.concat([frame, thin[frame.columns]], ignore_index=True)
 
 
 @dataclass(frozen=True)
