@@ -1,0 +1,5 @@
+"""``python -m predictor``: see ``predictor.server.main``."""
+
+from predictor.server import main
+
+main()

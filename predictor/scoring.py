@@ -1,0 +1,209 @@
+"""The arithmetic: one loaded model version, and a scorer that batches concurrent requests.
+
+A 1-row ``inplace_predict`` costs about 0.17 ms here, nearly all of it XGBoost's fixed per-call
+overhead (300 trees or 1 tree cost the same). Under concurrency, the requests that arrive in the
+same event-loop turn are therefore predicted in *one* call: 32 rows cost about what 2 rows cost.
+Nothing waits for a batch to fill: a lone request is predicted on the next loop turn.
+
+TreeSHAP contributions are different (about 0.4 ms per row, little fixed cost), so they are only
+computed when asked, only for the rows that need them, and in a worker thread (XGBoost releases
+the GIL) so the event loop keeps serving margins meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from credit_scoring.features import (
+    AUDIT_ONLY_FIELDS,
+    MODEL_FEATURES,
+    PROFILE_FIELDS,
+    feature_names,
+    feature_types,
+)
+from credit_scoring.scaling import Decision, ScorePolicy
+
+__all__ = ["PROFILE_COLUMNS", "LoadedModel", "Scorer", "Scores"]
+
+logger = logging.getLogger(__name__)
+
+# A thin-file applicant is one the feature store knows nothing about: every profile column missing.
+PROFILE_COLUMNS = np.array(
+    [
+        j
+        for j, f in enumerate(MODEL_FEATURES)
+        if f.name in {p.name for p in PROFILE_FIELDS} - AUDIT_ONLY_FIELDS
+    ]
+)
+_NAMES = feature_names()
+_TYPES = feature_types()
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """One registry version, ready to score. Never mutated: a reload builds a new one and swaps."""
+
+    name: str
+    version: str
+    alias: str | None
+    policy: ScorePolicy
+    # Single-threaded booster for small batches on the event loop (no OpenMP team to wake up),
+    # and a copy with ``threads`` threads for big batches and contributions in worker threads.
+    booster: Any
+    wide_booster: Any
+    threads: int = 1
+    run_id: str | None = None
+    parameters: dict[str, str] = field(init=False)
+    parameters_json: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        params = {
+            "model_name": self.name,
+            "model_version": self.version,
+            "model_alias": self.alias or "",
+            "credit_policy": self.policy.model_dump_json(),
+        }
+        object.__setattr__(self, "parameters", params)
+        # Serialised once per version, embedded in every response as an orjson Fragment.
+        object.__setattr__(self, "parameters_json", orjson.dumps(params))
+
+    def margins(self, matrix: np.ndarray, wide: bool = False) -> np.ndarray:
+        """Log-odds of default, float32 ``[N]``."""
+        booster = self.wide_booster if wide else self.booster
+        out: np.ndarray = booster.inplace_predict(matrix, predict_type="margin")
+        return out
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Exact TreeSHAP contributions, float32 ``[N, n_features + 1]`` (bias last)."""
+        import xgboost as xgb
+
+        wide = matrix.shape[0] >= 8 * self.threads and self.threads > 1
+        dmatrix = xgb.DMatrix(
+            matrix,
+            feature_names=_NAMES,
+            feature_types=_TYPES,
+            enable_categorical=True,
+            nthread=self.threads if wide else 1,
+        )
+        booster = self.wide_booster if wide else self.booster
+        out: np.ndarray = booster.predict(dmatrix, pred_contribs=True)
+        return out
+
+    def needs_reasons(self, margin: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """Rows the policy would not approve: they get adverse-action reasons.
+
+        Below the approve cut-off by score, or thin-file (all profile features missing) when the
+        policy refers or declines thin files whatever their score.
+        """
+        score = self.policy.scale.score_from_margin(margin)
+        mask: np.ndarray = score < self.policy.approve_min_score
+        if self.policy.thin_file_decision is not Decision.APPROVE:
+            mask |= np.isnan(matrix[:, PROFILE_COLUMNS]).all(axis=1)
+        return mask
+
+
+@dataclass
+class Scores:
+    probability: np.ndarray  # float64 [N]
+    margin: np.ndarray  # float64 [N]
+    contributions: np.ndarray | None = None  # float32 [N, F+1]; NaN rows were not asked for
+
+
+def _sigmoid(margin: np.ndarray) -> np.ndarray:
+    m = margin.astype(np.float64)
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-m))
+    return out
+
+
+@dataclass
+class _Job:
+    model: LoadedModel
+    matrix: np.ndarray
+    future: asyncio.Future[np.ndarray]
+
+
+class Scorer:
+    """Turns matrices into scores; batches concurrent small requests into one booster call."""
+
+    def __init__(self, executor: Executor, inline_max_rows: int = 256) -> None:
+        self._executor = executor
+        self._inline_max_rows = inline_max_rows
+        self._pending: list[_Job] = []
+        self._scheduled = False
+
+    async def score(self, model: LoadedModel, matrix: np.ndarray, contribs: str = "none") -> Scores:
+        """``contribs``: ``none``, ``all`` rows, or ``adverse`` (rows the policy would not approve)."""
+        loop = asyncio.get_running_loop()
+        if contribs == "all":
+            # Margins and contributions of the same rows: contributions sum to the margin, but
+            # inplace_predict is the reference for PD, so both are computed.
+            margin_f, contrib = await asyncio.gather(
+                self._margins(loop, model, matrix),
+                loop.run_in_executor(self._executor, model.contributions, matrix),
+            )
+            margin = margin_f
+            contributions: np.ndarray | None = contrib
+        else:
+            margin = await self._margins(loop, model, matrix)
+            contributions = None
+            if contribs == "adverse":
+                contributions = np.full((matrix.shape[0], matrix.shape[1] + 1), np.nan, dtype=np.float32)
+                rows = np.flatnonzero(model.needs_reasons(margin, matrix))
+                if rows.size:
+                    subset = np.ascontiguousarray(matrix[rows])
+                    contributions[rows] = await loop.run_in_executor(
+                        self._executor, model.contributions, subset
+                    )
+        return Scores(
+            probability=_sigmoid(margin), margin=margin.astype(np.float64), contributions=contributions
+        )
+
+    async def _margins(
+        self, loop: asyncio.AbstractEventLoop, model: LoadedModel, matrix: np.ndarray
+    ) -> np.ndarray:
+        if matrix.shape[0] > self._inline_max_rows:
+            return await loop.run_in_executor(self._executor, model.margins, matrix, True)
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        self._pending.append(_Job(model, matrix, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        groups: dict[int, list[_Job]] = {}
+        for job in pending:
+            # Jobs are grouped by model object: a request admitted before a hot swap is still
+            # scored by the version it started with.
+            groups.setdefault(id(job.model), []).append(job)
+        for jobs in groups.values():
+            self._run_group(jobs)
+
+    @staticmethod
+    def _run_group(jobs: Sequence[_Job]) -> None:
+        try:
+            if len(jobs) == 1:
+                results = [jobs[0].model.margins(jobs[0].matrix)]
+            else:
+                stacked = np.concatenate([j.matrix for j in jobs])
+                margin = jobs[0].model.margins(stacked)
+                bounds = np.cumsum([j.matrix.shape[0] for j in jobs])[:-1]
+                results = np.split(margin, bounds)
+        except Exception as exc:  # delivered to every waiting request
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            if not job.future.done():
+                job.future.set_result(result)

@@ -1,0 +1,185 @@
+"""Predictor fixtures: models registered in the session MLflow, predictors started as containers do.
+
+Every predictor under test is a subprocess started with the container's command line
+(``python -m predictor --model_name credit-risk --http_port P --grpc_port Q``) and its
+environment (MLflow/S3 variables, ``CREDIT_MODEL_URI``, ``CREDIT_BIND_ADDRESS=127.0.0.1``).
+The predictor tests register their own model names (``predictor-tests-...``) so that moving
+aliases here never disturbs the session's ``credit-risk``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import MlflowServer
+from tests.predictor.registry_helpers import Registered, policy_for, register, train_booster
+from tests.servers import Process, free_port, start_process, wait_for
+
+KSERVE_NAME = "credit-risk"
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass
+class Predictor:
+    """A running ``python -m predictor`` subprocess."""
+
+    process: Process
+    http_port: int
+    grpc_port: int
+    model_uri: str
+    name: str = KSERVE_NAME
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def is_ready(self) -> bool:
+        return httpx.get(f"{self.url}/v2/models/{self.name}/ready", timeout=2).status_code == 200
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        wait_for(self.process, self.is_ready, timeout, what="ready")
+
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        return {
+            (s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        return self.metrics().get((name, frozenset(labels.items())))
+
+    def log(self) -> str:
+        return self.process.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+@dataclass
+class PredictorLauncher:
+    mlflow: MlflowServer
+    log_dir: Path
+    started: list[Predictor] = field(default_factory=list)
+
+    def env(self, model_uri: str, tracking_uri: str | None = None, **settings: str) -> dict[str, str]:
+        env = {
+            **self.mlflow.env(),
+            "CREDIT_MODEL_URI": model_uri,
+            "CREDIT_BIND_ADDRESS": "127.0.0.1",
+            **{f"CREDIT_{k.upper()}": v for k, v in settings.items()},
+        }
+        if tracking_uri is not None:
+            env["MLFLOW_TRACKING_URI"] = tracking_uri
+        return env
+
+    def start(
+        self,
+        model_uri: str,
+        *,
+        wait: bool = True,
+        tracking_uri: str | None = None,
+        extra_args: tuple[str, ...] = (),
+        **settings: str,
+    ) -> Predictor:
+        http_port, grpc_port = free_port(), free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "predictor",
+            "--model_name",
+            KSERVE_NAME,
+            "--http_port",
+            str(http_port),
+            "--grpc_port",
+            str(grpc_port),
+            *extra_args,
+        ]
+        proc = start_process(
+            f"predictor-{http_port}", argv, self.log_dir, env=self.env(model_uri, tracking_uri, **settings)
+        )
+        predictor = Predictor(proc, http_port, grpc_port, model_uri)
+        self.started.append(predictor)
+        if wait:
+            predictor.wait_ready()
+        return predictor
+
+    def stop_all(self) -> None:
+        for p in self.started:
+            p.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_client_env(mlflow_server: MlflowServer) -> Iterator[MlflowServer]:
+    """This process talks to the session MLflow and its S3 (boto3 reads the environment)."""
+    with _environ(mlflow_server.env()):
+        yield mlflow_server
+
+
+@pytest.fixture(scope="session")
+def served_model(mlflow_client_env: MlflowServer) -> Registered:
+    """A predictor-tests model, version 1 as ``champion``."""
+    booster = train_booster(seed=7)
+    return register(
+        mlflow_client_env.url,
+        f"predictor-tests-{uuid.uuid4().hex[:6]}",
+        booster,
+        policy_for(booster),
+        aliases=("champion",),
+    )
+
+
+@pytest.fixture(scope="session")
+def predictor(
+    mlflow_client_env: MlflowServer, served_model: Registered, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Predictor]:
+    """One predictor serving ``served_model@champion``, shared by the protocol tests (read-only use)."""
+    launcher = PredictorLauncher(mlflow_client_env, tmp_path_factory.mktemp("predictor"))
+    yield launcher.start(f"models:/{served_model.name}@champion")
+    launcher.stop_all()
+
+
+@pytest.fixture
+def launch(mlflow_client_env: MlflowServer, tmp_path: Path) -> Iterator[PredictorLauncher]:
+    launcher = PredictorLauncher(mlflow_client_env, tmp_path / "predictors")
+    yield launcher
+    launcher.stop_all()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1) -> float:
+    """Seconds it took for ``check()`` to hold; fails after ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
