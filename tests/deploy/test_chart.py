@@ -222,6 +222,22 @@ def test_canary_in_standard_mode_renders_spec_canary():
     assert args[args.index("--predictor_host") + 1] == f"{RELEASE}-predictor-pool.{NAMESPACE}:80"
 
 
+def _without(container: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {**container, "env": [e for e in container["env"] if e["name"] not in names]}
+
+
+def test_canary_and_shadow_predictors_run_the_stable_container_with_another_model():
+    """So the contract test of the stable predictor covers them too."""
+    canary_docs, shadow_docs = render_scenario("canary"), render_scenario("shadow")
+    isvc = _isvc(canary_docs)
+    stable = isvc["spec"]["predictor"]["containers"][0]
+    canary = isvc["spec"]["canary"][0]["predictor"]["containers"][0]
+    assert _without(canary, "CREDIT_MODEL_URI") == _without(stable, "CREDIT_MODEL_URI", "STORAGE_URI")
+    shadow = _isvc(shadow_docs, f"{RELEASE}-challenger")["spec"]["predictor"]["containers"][0]
+    champion = _isvc(shadow_docs)["spec"]["predictor"]["containers"][0]
+    assert _without(shadow, "CREDIT_MODEL_URI") == _without(champion, "CREDIT_MODEL_URI")
+
+
 def test_canary_without_model_location_is_refused_with_the_reason():
     with pytest.raises(AssertionError, match=r"predictor\.storageUri"):
         render("--set", "rollout.enabled=true")

@@ -72,8 +72,6 @@ seccompProfile:
 {{- define "credit-scoring.commonEnv" -}}
 - name: CREDIT_HOME
   value: /var/lib/credit-scoring
-- name: CREDIT_LOG_LEVEL
-  value: INFO
 {{- end -}}
 
 {{/* MLflow registry and S3 artifacts: MLflow and boto3 read these from the environment only. */}}
@@ -102,10 +100,6 @@ seccompProfile:
 {{- define "credit-scoring.feastEnv" -}}
 - name: CREDIT_FEATURE_REPO
   value: /app/feature_repo
-- name: CREDIT_FEAST_REPO_PATH
-  value: /app/feature_repo
-- name: CREDIT_FEAST_CONFIG
-  value: /app/feature_repo/feature_store.production.yaml
 - name: CREDIT_FEATURE_STORE_CONFIG
   value: /app/feature_repo/feature_store.production.yaml
 - name: CREDIT_FEAST_REGISTRY_HOST
