@@ -21,7 +21,7 @@ class InferenceLogSettings(BaseSettings):
         extra="ignore",
     )
 
-    home: Path = Field(Path(".credit-scoring"), validation_alias="CREDIT_HOME")
+    home: Path = Field(default=Path(".credit-scoring"), validation_alias="CREDIT_HOME")
     """Embedded defaults live here (``CREDIT_HOME``)."""
     enabled: bool = True
     """Set false to score without logging (benchmarks of the bare path only)."""
@@ -33,17 +33,17 @@ class InferenceLogSettings(BaseSettings):
     hash_key: SecretStr | None = None
     """Key for the applicant-id hash (a mounted Secret in production). Unset: a random key is
     created once under ``home`` so hashes stay stable across restarts on one machine."""
-    batch_size: int = Field(500, ge=1, le=10_000)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
     """Records per INSERT."""
-    flush_interval_seconds: float = Field(0.5, gt=0, le=60)
+    flush_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     """Longest a record waits in memory before its batch is written."""
-    max_queue: int = Field(20_000, ge=1)
+    max_queue: int = Field(default=20_000, ge=1)
     """Records held in memory at most; beyond that they go straight to the spill file."""
-    retry_interval_seconds: float = Field(5.0, gt=0)
+    retry_interval_seconds: float = Field(default=5.0, gt=0)
     """How often an unreachable database is tried again (and the spill file replayed)."""
-    connect_timeout_seconds: int = Field(5, ge=1)
+    connect_timeout_seconds: int = Field(default=5, ge=1)
     """PostgreSQL connect timeout, so an outage is noticed quickly."""
-    statement_timeout_seconds: int = Field(10, ge=1)
+    statement_timeout_seconds: int = Field(default=10, ge=1)
     """PostgreSQL statement timeout: a batch stuck behind a lock is spilled, not held forever."""
 
     def database_url(self) -> str:

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from credit_scoring.features import feature_names
-from credit_scoring.inference_log import ApplicantHasher, InferenceRecord, Role, records_from_batch
+from credit_scoring.inference_log import (
+    ApplicantHasher,
+    InferenceLogWriter,
+    InferenceRecord,
+    Role,
+    records_from_batch,
+)
+from credit_scoring.scaling import ScorePolicy
 from tests.conftest import PostgresServer, _server_user, _start_as, start_postgres
+from tests.monitoring.population import applications_at_time, traffic_records
 from tests.servers import pg_binary, start_process, wait_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def restart_postgres(server: PostgresServer, log_dir: Path) -> None:
@@ -95,3 +112,108 @@ def make_records(hasher: ApplicantHasher) -> Callable[..., list[InferenceRecord]
         )
 
     return make
+
+
+# --------------------------------------------------------------------------- drift job
+@dataclass
+class DriftEnv:
+    """The session's registered model (``credit_env``), its booster, and the population."""
+
+    credit_env: Any
+    booster: Any
+    population: pd.DataFrame
+    hasher: ApplicantHasher
+
+    @property
+    def model_name(self) -> str:
+        return str(self.credit_env.model_name)
+
+    @property
+    def model_version(self) -> str:
+        return str(self.credit_env.model_version)
+
+    @property
+    def policy(self) -> ScorePolicy:
+        return self.credit_env.policy  # type: ignore[no-any-return]
+
+    def records(
+        self,
+        raw: pd.DataFrame,
+        n: int,
+        *,
+        hours_ago: tuple[float, float] = (20.0, 0.0),
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> list[InferenceRecord]:
+        """``n`` scored applications from ``raw``, logged between ``hours_ago[0]`` and ``[1]`` hours ago."""
+        now = datetime.now(UTC)
+        kwargs.setdefault("model_name", self.model_name)
+        kwargs.setdefault("model_version", self.model_version)
+        kwargs.setdefault("policy", self.policy)
+        return traffic_records(
+            raw,
+            n,
+            booster=self.booster,
+            hasher=self.hasher,
+            seed=seed,
+            start=now - timedelta(hours=hours_ago[0]),
+            end=now - timedelta(hours=hours_ago[1]),
+            **kwargs,
+        )
+
+
+@pytest.fixture(scope="session")
+def drift_env(credit_env: Any) -> DriftEnv:
+    import mlflow.xgboost
+
+    mlflow.set_tracking_uri(credit_env.tracking_uri)
+    booster = mlflow.xgboost.load_model(f"models:/{credit_env.model_name}/{credit_env.model_version}")
+    population = applications_at_time(credit_env.profile, credit_env.applications)
+    return DriftEnv(credit_env, booster, population, ApplicantHasher(b"drift-test-hash-key-0123"))
+
+
+def write_log(url: str, spill_dir: Path, records: list[InferenceRecord]) -> None:
+    """Through the real writer, as the transformer writes them."""
+    with InferenceLogWriter(url, spill_dir, flush_interval=0.05, batch_size=1000) as writer:
+        writer.submit(records)
+        assert writer.flush(120)
+    assert writer.stats.written == len(records), writer.stats
+
+
+@dataclass
+class DriftJob:
+    """``python -m monitoring.drift`` as the CronJob runs it, against the session's servers."""
+
+    env: dict[str, str]
+    cwd: Path
+
+    def run(self, **overrides: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **self.env, **overrides}
+        return subprocess.run(
+            [sys.executable, "-m", "monitoring.drift"],
+            env=env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+
+@pytest.fixture
+def drift_job(
+    drift_env: DriftEnv, postgres_server: PostgresServer, pushgateway: Any, tmp_path: Path
+) -> DriftJob:
+    """A drift job reading a fresh PostgreSQL inference log, pushing to the session Pushgateway."""
+    return DriftJob(
+        env={
+            **drift_env.credit_env.mlflow.env(),
+            "PYTHONPATH": str(ROOT),
+            "CREDIT_HOME": str(tmp_path / "home"),
+            "CREDIT_MODEL_NAME": drift_env.model_name,
+            "CREDIT_INFERENCE_LOG_URL": postgres_server.url(postgres_server.create_database()),
+            "CREDIT_PUSHGATEWAY_URL": pushgateway.url,
+            "CREDIT_DRIFT_WINDOW_HOURS": "24",
+            "CREDIT_DRIFT_MIN_RECORDS": "500",
+        },
+        cwd=tmp_path,
+    )
