@@ -70,11 +70,11 @@ def expand_placeholders(text: str, env: Mapping[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         value = env.get(name)
+        if default is not None and not value:
+            return default  # shell semantics: ":-" also replaces an empty value
         if value is None:
-            if default is None:
-                missing.append(name)
-                return ""
-            return default
+            missing.append(name)
+            return ""
         return value
 
     expanded = _PLACEHOLDER.sub(replace, text)
