@@ -11,7 +11,13 @@ set -euo pipefail
 source "$(dirname "$0")/kind-lib.sh"
 require kubectl helm curl python3
 kubectl config use-context "kind-$CLUSTER_NAME" >/dev/null
-EXAMPLES="$ROOT/examples"
+# Applications of the packaged dataset (stable applicant ids), a batch, and an invalid one.
+APPLICATION='{"instances": [{"applicant_id": "A0003C1BD19A3", "amount": 1050.0, "price": 1317.0, "term": 48}]}'
+BATCH='{"instances": [
+  {"applicant_id": "A0003C1BD19A3", "amount": 1050.0, "price": 1317.0, "term": 48},
+  {"applicant_id": "A0006AF3C39E6", "amount": 1300.0, "price": 1795.0, "term": 60},
+  {"applicant_id": "unknown-applicant", "amount": 700.0, "price": 1172.0, "term": 48}]}'
+INVALID='{"instances": [{"applicant_id": "A0003C1BD19A3", "amount": -5, "price": 1317.0, "term": 480}]}'
 ns=(--namespace "$APP_NAMESPACE")
 
 run_job() {  # run_job <cronjob suffix> <timeout>
@@ -30,15 +36,15 @@ mlflow_python() {  # runs Python with an MLflow client next to the tracking serv
   kubectl -n "$DATA_NAMESPACE" exec deploy/mlflow -- python -c "$1"
 }
 
-score() {  # score <path> <file> -> prints the HTTP status, body in $WORK/body.json
+score() {  # score <path> <json> -> prints the HTTP status, body in $WORK/body.json
   curl -sS -o "$WORK/body.json" -w '%{http_code}' -H 'Content-Type: application/json' \
-    --data @"$2" "$GATEWAY_URL$1"
+    --data "$2" "$GATEWAY_URL$1"
 }
 
 versions_seen() {  # versions_seen <requests> -> sorted unique model versions in the answers
   local i
   for i in $(seq "$1"); do
-    [ "$(score /predict "$EXAMPLES/v1/approve.json")" = 200 ] || die "request $i failed: $(cat "$WORK/body.json")"
+    [ "$(score /predict "$APPLICATION")" = 200 ] || die "request $i failed: $(cat "$WORK/body.json")"
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["predictions"][0]["model"]["version"])' \
       "$WORK/body.json"
   done | sort -u | paste -sd, -
@@ -54,7 +60,7 @@ kubectl "${ns[@]}" wait --for=condition=Ready "inferenceservice/$RELEASE" --time
 
 # 2. -------------------------------------------------------------------------------------------
 log "scoring through the gateway at $GATEWAY_URL"
-status="$(score /predict "$EXAMPLES/v1/approve.json")"
+status="$(score /predict "$APPLICATION")"
 [ "$status" = 200 ] || die "/predict answered $status: $(cat "$WORK/body.json")"
 python3 - "$WORK/body.json" <<'PY'
 import json, sys
@@ -63,9 +69,9 @@ assert answer["decision"] in ("approve", "refer", "decline"), answer
 assert 0.0 <= answer["pd"] <= 1.0, answer
 print("decision", answer["decision"], "score", answer["score"], "model", answer["model"])
 PY
-status="$(score /predict/batch "$EXAMPLES/v1/batch.json")"
+status="$(score /predict/batch "$BATCH")"
 [ "$status" = 200 ] || die "/predict/batch answered $status: $(cat "$WORK/body.json")"
-status="$(score /predict "$EXAMPLES/v1/invalid.json")"
+status="$(score /predict "$INVALID")"
 [ "$status" = 400 ] || die "an invalid application got $status instead of 400"
 status="$(curl -sS -o "$WORK/body.json" -w '%{http_code}' "$GATEWAY_URL/monitoring")"
 [ "$status" = 200 ] || die "/monitoring answered $status"

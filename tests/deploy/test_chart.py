@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from credit_scoring.schema import parse_applications
 from tests.deploy.rendering import CHART, NAMESPACE, RELEASE, ROOT, SCENARIOS, helm, render, render_scenario
 
 EXPECTED_SCENARIOS = {"kind", "prod-like", "canary", "shadow", "knative"}
@@ -438,6 +439,10 @@ def test_notes_name_objects_that_exist(scenario_name):
         assert (kind, name) in names, f"NOTES mention {kind}/{name}, which the chart does not create"
     for path in re.findall(r"--data @(\S+)", notes):
         assert (ROOT / path).is_file(), f"NOTES send {path}, which is not in the repository"
+    bodies = re.findall(r"--data '([^']+)'", notes)
+    assert bodies, "NOTES show how to score"
+    for body in bodies:  # a valid request under the shared contract
+        assert len(parse_applications(json.loads(body)["instances"], max_batch=1000)) == 1
     pod_labels = {f"{k}={v}" for _, pod in _pod_specs(docs) for k, v in pod.get("labels", {}).items()}
     for selector in re.findall(r"-l (\S+)", notes):
         for term in selector.split(","):
