@@ -42,7 +42,7 @@ def _required_fields(cls: type) -> set[str]:
     if fields is not None:  # the Kubernetes client: pydantic models
         return {name for name, info in fields.items() if info.is_required()}
     required = set()
-    for attr in cls.openapi_types:  # KServe: generated setters raise on None for required fields
+    for attr in cls.openapi_types:  # type: ignore[attr-defined]  # generated SDK classes carry it
         prop = getattr(cls, attr, None)
         setter = prop.fset if isinstance(prop, property) else None
         if setter is not None and "must not be `None`" in inspect.getsource(setter):

@@ -244,6 +244,11 @@ def test_canary_without_model_location_is_refused_with_the_reason():
         render("--set", "rollout.enabled=true")
 
 
+def test_request_based_autoscaling_needs_knative():
+    with pytest.raises(AssertionError, match=r"transformer\.scaleMetric concurrency needs Knative mode"):
+        render("--set", "transformer.scaleMetric=concurrency")
+
+
 def test_knative_mode_uses_canary_traffic_percent():
     docs = render_scenario("knative")
     isvc = _isvc(docs)

@@ -81,7 +81,9 @@ def test_kind_port_mappings_match_the_docs_and_the_node_ports():
     assert mappings[9090] == prometheus["prometheus"]["service"]["nodePort"]
     lib = (ROOT / "scripts/kind-lib.sh").read_text()
     for port, name in ((9080, "GATEWAY_URL"), (3000, "GRAFANA_URL"), (9090, "PROMETHEUS_URL")):
-        assert f"http://127.0.0.1:{port}" in re.search(rf"^{name}=.*$", lib, flags=re.M).group(0)
+        line = re.search(rf"^{name}=.*$", lib, flags=re.M)
+        assert line is not None, name
+        assert f"http://127.0.0.1:{port}" in line.group(0)
 
 
 def test_docs_have_the_two_deploy_sections_and_name_real_files():
