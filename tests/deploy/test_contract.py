@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests.deploy.local_cluster import LocalCluster, cluster_address, containers_of
-from tests.deploy.rendering import CHART, NAMESPACE, RELEASE, ROOT, render
+from tests.deploy.rendering import CHART, NAMESPACE, RELEASE, ROOT, kustomize, render
 from tests.servers import free_port, require_binary, start_process, wait_http, wait_port
 
 pytestmark = pytest.mark.slow
@@ -42,6 +42,29 @@ VALUES_STORES = {
     "postgres": "postgresql.credit-data.svc.cluster.local:5432",
     "pushgateway": "http://pushgateway.credit-data.svc.cluster.local:9091",
 }
+
+
+def _overlay_mlflow() -> dict[str, Any]:
+    (deployment,) = [
+        d for d in kustomize("kind") if d["kind"] == "Deployment" and d["metadata"]["name"] == "mlflow"
+    ]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return dict(container)
+
+
+def mlflow_argv(pg_port: int, database: str, port: int) -> list[str]:
+    """The overlay's MLflow command with the store names pointed at the test servers."""
+    container = _overlay_mlflow()
+    argv = [*container["command"], *container["args"]]
+    argv[0] = require_binary(argv[0])
+    translated = []
+    for arg in argv:
+        arg = arg.replace("$(MLFLOW_DB_PASSWORD)", "unused")  # Kubernetes' $(VAR) expansion
+        arg = arg.replace("@postgresql:5432/mlflow", f"@127.0.0.1:{pg_port}/{database}")
+        translated.append(arg.replace("s3://mlflow/", f"s3://{BUCKET}/"))
+    translated[translated.index("--host") + 1] = "127.0.0.1"
+    translated[translated.index("--port") + 1] = str(port)
+    return translated
 
 
 def _create_database(dsn: str, name: str, owner: str) -> None:
@@ -85,26 +108,10 @@ def cluster(tmp_path_factory, postgres_server, s3_server, pushgateway) -> Iterat
         work,
     )
     wait_port(redis, redis_port, timeout=30)
-    # The MLflow server of manifests/base/mlflow.yaml: PostgreSQL backend, S3 artifacts, no proxying.
+    # The MLflow server exactly as the kind overlay runs it (its args, translated like the chart's).
     mlflow_port = free_port()
     mlflow = start_process(
-        f"mlflow-{mlflow_port}",
-        [
-            require_binary("mlflow"),
-            "server",
-            "--backend-store-uri",
-            postgres_server.url(mlflow_db),
-            "--default-artifact-root",
-            f"s3://{BUCKET}/artifacts",
-            "--no-serve-artifacts",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(mlflow_port),
-            "--workers",
-            "1",
-        ],
-        work,
+        f"mlflow-{mlflow_port}", mlflow_argv(postgres_server.port, mlflow_db, mlflow_port), work
     )
     wait_http(mlflow, f"http://127.0.0.1:{mlflow_port}/health", timeout=180)
     hosts = {
@@ -165,6 +172,19 @@ def transformer(cluster: LocalCluster, predictor: int) -> int:
 
 def test_the_release_has_the_expected_containers():
     assert set(CONTAINERS) == {"transformer", "predictor", "drift", "materialize", "train", "features-apply"}
+
+
+def test_mlflow_server_accepts_the_cluster_host_names(cluster):
+    """MLflow 3 rejects unknown Host headers; pods call it by its Service name."""
+    search = f"{cluster.urls['mlflow']}/api/2.0/mlflow/experiments/search?max_results=1"
+    for host in (
+        "mlflow.credit-data.svc.cluster.local:5000",
+        "mlflow.credit-data:5000",
+        "mlflow:5000",
+        "10.244.1.7:5000",
+    ):
+        assert httpx.get(search, headers={"Host": host}, timeout=10).status_code == 200, host
+    assert httpx.get(search, headers={"Host": "evil.example.com"}, timeout=10).status_code == 403
 
 
 def test_jobs_register_features_and_a_model(cluster, trained):
