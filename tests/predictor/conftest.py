@@ -22,9 +22,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import MlflowServer
+from tests.conftest import MlflowServer, PostgresServer
 from tests.predictor.registry_helpers import Registered, policy_for, register, train_booster
-from tests.servers import Process, free_port, start_process, wait_for
+from tests.servers import Process, free_port, require_binary, start_process, wait_for, wait_http
 
 KSERVE_NAME = "credit-risk"
 
@@ -183,3 +183,32 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1)
             return time.monotonic() - start
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def start_mlflow_on(port: int, postgres: PostgresServer, mlflow: MlflowServer, log_dir: Path) -> Process:
+    """A second ``mlflow server`` on ``port`` over the session's registry database and S3 bucket.
+
+    Used to make MLflow "come up" at an address a predictor has been retrying.
+    """
+    proc = start_process(
+        f"mlflow-late-{port}",
+        [
+            require_binary("mlflow"),
+            "server",
+            "--backend-store-uri",
+            postgres.url("mlflow"),
+            "--default-artifact-root",
+            mlflow.artifact_root,
+            "--no-serve-artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        log_dir,
+        env=mlflow.s3.env(),
+    )
+    wait_http(proc, f"http://127.0.0.1:{port}/health", timeout=240)
+    return proc
