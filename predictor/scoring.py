@@ -189,21 +189,28 @@ class Scorer:
         for jobs in groups.values():
             self._run_group(jobs)
 
-    @staticmethod
-    def _run_group(jobs: Sequence[_Job]) -> None:
-        try:
-            if len(jobs) == 1:
-                results = [jobs[0].model.margins(jobs[0].matrix)]
-            else:
+    @classmethod
+    def _run_group(cls, jobs: Sequence[_Job]) -> None:
+        if len(jobs) > 1:
+            try:
                 stacked = np.concatenate([j.matrix for j in jobs])
                 margin = jobs[0].model.margins(stacked)
-                bounds = np.cumsum([j.matrix.shape[0] for j in jobs])[:-1]
-                results = np.split(margin, bounds)
-        except Exception as exc:  # delivered to every waiting request
-            for job in jobs:
+            except Exception:
+                # One bad request must not fail its neighbours: retry them one by one.
+                for job in jobs:
+                    cls._run_group([job])
+                return
+            bounds = np.cumsum([j.matrix.shape[0] for j in jobs])[:-1]
+            for job, result in zip(jobs, np.split(margin, bounds), strict=True):
                 if not job.future.done():
-                    job.future.set_exception(exc)
+                    job.future.set_result(result)
             return
-        for job, result in zip(jobs, results, strict=True):
+        job = jobs[0]
+        try:
+            result = job.model.margins(job.matrix)
+        except Exception as exc:
             if not job.future.done():
-                job.future.set_result(result)
+                job.future.set_exception(exc)
+            return
+        if not job.future.done():
+            job.future.set_result(result)

@@ -11,8 +11,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+import grpc
 import httpx
 import numpy as np
+from kserve import InferenceGRPCClient
+from kserve.protocol.infer_type import InferInput, InferRequest
 
 from tests.predictor.conftest import Predictor, start_mlflow_on, wait_until
 from tests.predictor.registry_helpers import credit_data, policy_for, register, set_alias, train_booster
@@ -27,6 +30,24 @@ def _body(rows: np.ndarray, **parameters: object) -> dict[str, object]:
         "parameters": parameters,
         "inputs": [{"name": "features", "datatype": "FP32", "shape": list(rows.shape), "data": data}],
     }
+
+
+def _grpc_status(predictor: Predictor) -> grpc.StatusCode:
+    """Status of a one-row gRPC inference through KServe's own client."""
+
+    async def call() -> grpc.StatusCode:
+        client = InferenceGRPCClient(predictor.grpc_target, timeout=10)
+        tensor = InferInput("features", [1, len(credit_data()[0][0])], "FP32")
+        tensor.set_data_from_numpy(np.ascontiguousarray(credit_data()[0][:1]))
+        try:
+            await client.infer(InferRequest(model_name="credit-risk", infer_inputs=[tensor]))
+        except grpc.RpcError as exc:
+            return exc.code()
+        finally:
+            await client.close()
+        return grpc.StatusCode.OK
+
+    return asyncio.run(call())
 
 
 @dataclass
@@ -196,6 +217,7 @@ def test_not_ready_while_mlflow_is_unreachable_then_ready_when_it_comes_up(
     )
     assert refused.status_code == 503
     assert "not ready" in refused.json()["error"]
+    assert _grpc_status(predictor) == grpc.StatusCode.UNAVAILABLE
 
     late = start_mlflow_on(port, postgres_server, mlflow_client_env, tmp_path / "late-mlflow")
     try:
@@ -206,6 +228,7 @@ def test_not_ready_while_mlflow_is_unreachable_then_ready_when_it_comes_up(
         assert response.status_code == 200, response.text
         assert response.json()["model_version"] == served_model.version
         assert predictor.metric("credit_model_ready", model=served_model.name) == 1
+        assert _grpc_status(predictor) == grpc.StatusCode.OK
     finally:
         late.stop()
     print(f"ready {took:.1f}s after MLflow came up")
