@@ -40,34 +40,46 @@ class PolicyTargets:
         return {k: float(v) for k, v in asdict(self).items()}
 
 
-def _approve_cutoff(score: np.ndarray, y: np.ndarray, target: float) -> float:
-    order = np.argsort(-score, kind="stable")
-    s, bad = score[order], y[order]
-    # Default rate of the population at or above each candidate cut-off (best first).
-    rate = np.cumsum(bad) / np.arange(1, len(bad) + 1)
-    ok = np.nonzero(rate <= target)[0]
-    if len(ok) == 0:
-        return float(np.ceil(s[0]) + 1)  # nobody meets the target: approve no one
-    return float(np.floor(s[ok[-1]]))
+def _candidates(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every whole-point cut-off across the scores and, for each, how many scores lie below it."""
+    ordered = np.sort(score, kind="stable")
+    cuts = np.arange(np.floor(ordered[0]), np.ceil(ordered[-1]) + 2)
+    return cuts, np.searchsorted(ordered, cuts, side="left")
 
 
-def _decline_cutoff(score: np.ndarray, y: np.ndarray, target: float) -> float:
+def _approve_rates(score: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cut-offs, default rate of everyone at or above each); NaN where nobody is."""
     order = np.argsort(score, kind="stable")
-    s, bad = score[order], y[order]
-    # Default rate of the population below each candidate cut-off (worst first).
-    rate = np.cumsum(bad) / np.arange(1, len(bad) + 1)
-    ok = np.nonzero(rate >= target)[0]
-    if len(ok) == 0:
-        return float(np.floor(s[0]))  # nobody is that bad: decline no one
-    return float(np.floor(s[ok[-1]]) + 1)
+    bad_sorted = y[order]
+    cuts, below = _candidates(score)
+    bad_above = np.concatenate([np.cumsum(bad_sorted[::-1])[::-1], [0.0]])[below]
+    count_above = len(score) - below
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cuts, np.where(count_above > 0, bad_above / count_above, np.nan)
+
+
+def _decline_rates(score: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cut-offs, default rate of everyone below each); NaN where nobody is."""
+    order = np.argsort(score, kind="stable")
+    bad_sorted = y[order]
+    cuts, below = _candidates(score)
+    bad_below = np.concatenate([[0.0], np.cumsum(bad_sorted)])[below]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cuts, np.where(below > 0, bad_below / below, np.nan)
 
 
 def choose_policy(valid_pd: np.ndarray, valid_y: np.ndarray, targets: PolicyTargets) -> ScorePolicy:
     scale = ScoreScale(base_score=targets.base_score, base_odds=targets.base_odds, pdo=targets.pdo)
     score = np.asarray(scale.score(valid_pd), dtype=np.float64)
     y = np.asarray(valid_y, dtype=np.float64)
-    approve = _approve_cutoff(score, y, targets.approve_max_default_rate)
-    decline = min(_decline_cutoff(score, y, targets.decline_min_default_rate), approve)
+    cuts, rate = _approve_rates(score, y)
+    ok = np.nonzero(rate <= targets.approve_max_default_rate)[0]
+    # The loosest whole-point cut-off that meets the target; none: approve no one.
+    approve = float(cuts[ok[0]]) if len(ok) else float(cuts[-1])
+    cuts, rate = _decline_rates(score, y)
+    ok = np.nonzero(rate >= targets.decline_min_default_rate)[0]
+    # The highest whole-point cut-off whose declined population is that bad; none: decline no one.
+    decline = min(float(cuts[ok[-1]]) if len(ok) else float(cuts[0]), approve)
     edges = np.floor(np.quantile(score, [0.8, 0.6, 0.4, 0.2]))
     bands = [
         RiskBand(name=name, min_score=float(edge)) for name, edge in zip(BAND_NAMES, edges, strict=False)
