@@ -4,7 +4,8 @@ names pointed at the test servers, fixed container ports swapped for free ones.
 What differs from a pod, and why (and nothing else):
 - host names of the stores and of the predictor -> 127.0.0.1 and the test servers' ports;
 - the container ports (8080/8081) -> free ports; servers bind 127.0.0.1 instead of 0.0.0.0;
-- ``python`` -> this venv's interpreter (the image's is the same package set);
+- ``python`` -> this venv's interpreter (the image's is the same package set); the image's ENV
+  (docker/*.Dockerfile) is applied first, as the container runtime does;
 - paths of the image and the pod (/app/feature_repo, /var/lib/credit-scoring, /tmp) -> this
   checkout's feature_repo and a private temporary directory per container;
 - Secret references are resolved from ``secrets`` (the documented keys); the keys the pod mounts
@@ -68,8 +69,22 @@ class LocalCluster:
             "/var/lib/credit-scoring", str(home / "var-lib")
         )
 
-    def environment(self, container: Container, home: Path) -> dict[str, str]:
+    def image_env(self, container: Container) -> dict[str, str]:
+        """The ENV of the container's image (docker/<component>.Dockerfile), PATH aside."""
+        component = container.spec["image"].rsplit("/", 1)[-1].split(":")[0].removeprefix("credit-scoring-")
+        text = (self.root / "docker" / f"{component}.Dockerfile").read_text().replace("\\\n", " ")
         env: dict[str, str] = {}
+        for line in re.findall(r"^ENV (.+)$", text, flags=re.M):
+            for name, value in re.findall(r"(\w+)=(\S+)", line):
+                if name != "PATH":
+                    env[name] = value
+        return env
+
+    def environment(self, container: Container, home: Path) -> dict[str, str]:
+        env: dict[str, str] = {
+            name: self._paths(value if value != "/tmp" else "/tmp/", home).rstrip("/")
+            for name, value in self.image_env(container).items()
+        }
         for var in container.spec.get("env", []):
             if "valueFrom" in var:
                 ref = var["valueFrom"]["secretKeyRef"]

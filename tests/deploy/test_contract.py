@@ -44,6 +44,15 @@ VALUES_STORES = {
 }
 
 
+# The image's /app/feature_repo is on the read-only root filesystem: nothing may write there.
+READ_ONLY_SNAPSHOT: dict[str, float] = {}
+
+
+def _snapshot() -> dict[str, float]:
+    repo = ROOT / "feature_repo"
+    return {str(p.relative_to(repo)): p.stat().st_mtime for p in repo.rglob("*") if p.is_file()}
+
+
 def _overlay_mlflow() -> dict[str, Any]:
     (deployment,) = [
         d for d in kustomize("kind") if d["kind"] == "Deployment" and d["metadata"]["name"] == "mlflow"
@@ -135,6 +144,7 @@ def cluster(tmp_path_factory, postgres_server, s3_server, pushgateway) -> Iterat
         },
     }
     urls = {"mlflow": f"http://127.0.0.1:{mlflow_port}", "pushgateway": pushgateway.url}
+    READ_ONLY_SNAPSHOT.update(_snapshot())
     local = LocalCluster(hosts=hosts, secrets=secret_data, root=ROOT, work=work, urls=urls)
     yield local
     local.stop()
@@ -251,3 +261,9 @@ def test_drift_job_runs_and_pushes(cluster, transformer):
     _job(cluster, "drift", timeout=900)
     metrics = httpx.get(f"{cluster.urls['pushgateway']}/metrics", timeout=10).text
     assert "credit_drift_status" in metrics
+
+
+def test_containers_wrote_nothing_into_read_only_image_paths(cluster, trained, transformer):
+    """Runs last: every job and server above used /app/feature_repo (this checkout's feature_repo)."""
+    assert READ_ONLY_SNAPSHOT, "snapshot taken before the containers started"
+    assert _snapshot() == READ_ONLY_SNAPSHOT
