@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -60,6 +61,23 @@ def restart_postgres(server: PostgresServer, log_dir: Path) -> None:
     wait_port(proc, server.port, timeout=60)
     proc.extra["base"] = base
     server.process = proc
+    wait_accepting_queries(server)
+
+
+def wait_accepting_queries(server: PostgresServer, timeout: float = 60.0) -> None:
+    """The port opens before recovery ends ("the database system is starting up"): wait for a query."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(server.dsn(), connect_timeout=2) as conn:
+                conn.execute("select 1")
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 @pytest.fixture
@@ -68,6 +86,7 @@ def private_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
     import shutil
 
     server = start_postgres(tmp_path / "pg-logs")
+    wait_accepting_queries(server)
     yield server
     server.stop()
     shutil.rmtree(Path(str(server.process.extra["base"])), ignore_errors=True)
