@@ -14,12 +14,12 @@ from credit_scoring.feature_store import open_store
 from credit_scoring.mlflow_local import LocalMlflow
 from training.data import PreparedData, load_prepared, prepare
 from training.feature_repo import ApplyResult, apply, materialize
-from training.model import ModelConfig
-from training.pipeline import Progress, TrainingResult, train_and_register
 from training.settings import TrainingSettings
 
 if TYPE_CHECKING:
     from feast import FeatureStore
+
+    from training.pipeline import Progress, TrainingResult
 
 __all__ = [
     "apply_features",
@@ -65,6 +65,10 @@ def tracking_uri(settings: TrainingSettings) -> Iterator[str]:
 
 
 def run_training(settings: TrainingSettings, uri: str, progress: Progress | None = None) -> TrainingResult:
+    # Imported here: XGBoost, scikit-learn and matplotlib are not needed to prepare or apply.
+    from training.model import ModelConfig
+    from training.pipeline import train_and_register
+
     data = load_prepared(settings.resolved_data_dir)
     config = ModelConfig(seed=settings.seed, nthread=settings.threads)
     return train_and_register(

@@ -67,7 +67,7 @@ def _calibration(table: pd.DataFrame, path: Path) -> Path:
 
 def _distribution(score: np.ndarray, y: np.ndarray, policy: ScorePolicy, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.linspace(np.floor(score.min()), np.ceil(score.max()), 40)
+    bins = np.linspace(np.floor(score.min()), np.ceil(score.max()), 40).tolist()
     ax.hist(score[y == 0], bins=bins, alpha=0.6, label="goods")
     ax.hist(score[y == 1], bins=bins, alpha=0.6, label="bads")
     ax.axvline(policy.approve_min_score, color="green", linestyle="--", label="approve at or above")

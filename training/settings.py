@@ -18,24 +18,28 @@ class TrainingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CREDIT_", extra="ignore", populate_by_name=True)
 
-    home: Path = Field(Path(".credit-scoring"), description="Embedded state: data, Feast, MLflow.")
-    data_dir: Path | None = Field(None, description="Offline tables (default: $CREDIT_HOME/data).")
+    home: Path = Field(default=Path(".credit-scoring"), description="Embedded state: data, Feast, MLflow.")
+    data_dir: Path | None = Field(default=None, description="Offline tables (default: $CREDIT_HOME/data).")
     feature_repo: Path | None = Field(
-        None, description="Feast repo (default: this checkout's feature_repo/)."
+        default=None, description="Feast repo (default: this checkout's feature_repo/)."
     )
     feature_store_config: Path | None = Field(
-        None, description="feature_store*.yaml profile (default: the embedded feature_store.yaml)."
+        default=None, description="feature_store*.yaml profile (default: the embedded feature_store.yaml)."
     )
     mlflow_tracking_uri: str | None = Field(
-        None,
+        default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "CREDIT_MLFLOW_TRACKING_URI"),
         description="MLflow server; unset starts the embedded one under $CREDIT_HOME/mlflow.",
     )
-    mlflow_port: int = Field(DEFAULT_PORT, description="Port of the embedded MLflow server (127.0.0.1).")
-    model_name: str = Field("credit-risk", description="Registered model name.")
-    experiment: str = Field("credit-risk", description="MLflow experiment.")
-    seed: int = Field(42, description="XGBoost seed: same data and seed give the same model.")
-    threads: int = Field(1, ge=1, description="XGBoost threads (fixed, for reproducibility and shared CPUs).")
+    mlflow_port: int = Field(
+        default=DEFAULT_PORT, description="Port of the embedded MLflow server (127.0.0.1)."
+    )
+    model_name: str = Field(default="credit-risk", description="Registered model name.")
+    experiment: str = Field(default="credit-risk", description="MLflow experiment.")
+    seed: int = Field(default=42, description="XGBoost seed: same data and seed give the same model.")
+    threads: int = Field(
+        default=1, ge=1, description="XGBoost threads (fixed, for reproducibility and shared CPUs)."
+    )
 
     @property
     def resolved_home(self) -> Path:

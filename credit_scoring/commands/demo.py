@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from credit_scoring.commands._settings import training_settings
-from credit_scoring.commands.train import metrics_table, train_with_display
+from credit_scoring.commands.train import print_result, train_with_display
 
 if TYPE_CHECKING:
     from training.pipeline import TrainingResult
@@ -46,11 +46,7 @@ def run_foundation(settings: TrainingSettings, console: Console) -> FoundationRe
     console.print(f"materialized {materialize_features(settings)} into the online store")
     console.rule("3. Training")
     result = train_with_display(settings, console)
-    console.print(metrics_table(result))
-    console.print(
-        f"policy: approve >= {result.policy.approve_min_score:g}, "
-        f"decline < {result.policy.decline_below_score:g}, refer in between"
-    )
+    print_result(result, console)
     return FoundationResult(settings, result)
 
 

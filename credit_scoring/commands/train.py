@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from credit_scoring.commands._settings import training_settings
@@ -39,7 +39,7 @@ def progress_display(console: Console) -> Iterator[Callable[[str], None]]:
         console=console,
         transient=False,
     ) as progress:
-        current: list[int] = []
+        current: list[TaskID] = []
 
         def step(name: str) -> None:
             if current:
@@ -54,7 +54,8 @@ def progress_display(console: Console) -> Iterator[Callable[[str], None]]:
 def metrics_table(result: TrainingResult) -> Table:
     m = result.test_metrics
     table = Table(
-        title=f"{result.registered.name} v{result.version} (aliases: {', '.join(result.registered.aliases)})"
+        title=f"{result.registered.name} v{result.version}",
+        caption=f"aliases: {', '.join(result.registered.aliases)}",
     )
     table.add_column("out-of-time test")
     table.add_column("value", justify="right")
@@ -71,6 +72,31 @@ def metrics_table(result: TrainingResult) -> Table:
     ]:
         table.add_row(label, f"{m[key]:.3f}")
     return table
+
+
+def calibration_table(result: TrainingResult) -> Table:
+    table = Table(title="Calibration by risk band (out-of-time test)")
+    for column in ("band", "applications", "mean PD", "observed default rate"):
+        table.add_column(column, justify="right")
+    for row in result.calibration:
+        table.add_row(
+            str(row["band"]),
+            str(row["count"]),
+            f"{row['mean_pd']:.3f}",
+            f"{row['observed_default_rate']:.3f}",
+        )
+    return table
+
+
+def print_result(result: TrainingResult, console: Console) -> None:
+    console.print(metrics_table(result))
+    console.print(calibration_table(result))
+    policy = result.policy
+    console.print(
+        f"policy: approve >= {policy.approve_min_score:g}, decline < {policy.decline_below_score:g}, "
+        f"refer in between (scale {policy.scale.base_score:g} points at {policy.scale.base_odds:g}:1, "
+        f"PDO {policy.scale.pdo:g})"
+    )
 
 
 def train_with_display(settings: TrainingSettings, console: Console) -> TrainingResult:
