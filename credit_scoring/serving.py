@@ -383,7 +383,9 @@ def _model_server_class() -> Any:
             # readiness probe while loading); the state is already logged by the model itself.
             app.add_exception_handler(KServeModelNotReady, _not_ready_handler)
             if self._routes:
-                app.add_middleware(_FastRoutes, routes=tuple(self._routes), max_body_bytes=self._max_body)
+                # Outermost, so the hot paths skip FastAPI's middleware stack entirely; uvicorn
+                # loads this object instead of the import string it was configured with.
+                self.config.app = _FastRoutes(app, routes=tuple(self._routes), max_body_bytes=self._max_body)
 
     class BoundGRPCServer(GRPCServer):
         def __init__(self, options: ServerOptions, **kwargs: Any) -> None:

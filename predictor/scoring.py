@@ -200,10 +200,12 @@ class Scorer:
                 for job in jobs:
                     cls._run_group([job])
                 return
-            bounds = np.cumsum([j.matrix.shape[0] for j in jobs])[:-1]
-            for job, result in zip(jobs, np.split(margin, bounds), strict=True):
+            start = 0
+            for job in jobs:
+                end = start + job.matrix.shape[0]
                 if not job.future.done():
-                    job.future.set_result(result)
+                    job.future.set_result(margin[start:end])
+                start = end
             return
         job = jobs[0]
         try:

@@ -56,6 +56,14 @@ _RAW_DTYPES: dict[str, np.dtype[Any]] = {
     "UINT32": np.dtype("<u4"),
     "UINT64": np.dtype("<u8"),
 }
+# Per column: the range of legal values (missing aside). Numbers: any finite float32; category
+# codes: 0 .. levels - 1.
+_LOWER = np.full(_N, -np.finfo(np.float32).max, dtype=np.float32)
+_UPPER = np.full(_N, np.finfo(np.float32).max, dtype=np.float32)
+_LOWER[_CAT_COLUMNS] = 0
+_UPPER[_CAT_COLUMNS] = _CAT_SIZES - 1
+_IS_CATEGORY = np.zeros(_N, dtype=bool)
+_IS_CATEGORY[_CAT_COLUMNS] = True
 _MATRIX_TYPES = ("FP32", "FP64")
 N_FEATURES = _N
 FEATURE_NAMES = tuple(_NAMES)
@@ -291,6 +299,10 @@ def _level_codes(name: str, values: Iterable[str | None], where: str) -> np.ndar
 
 def check_values(matrix: np.ndarray) -> None:
     """Numbers must be finite or NaN (missing); category codes whole numbers within the levels."""
+    with np.errstate(invalid="ignore"):
+        # Fast path, a handful of vector ops: NaN compares False, so missing values pass.
+        if not (((matrix < _LOWER) | (matrix > _UPPER)).any() or ((matrix % 1 > 0) & _IS_CATEGORY).any()):
+            return
     infinite = np.isinf(matrix)
     cats = matrix[:, _CAT_COLUMNS]
     with np.errstate(invalid="ignore"):
