@@ -1,0 +1,186 @@
+"""Transformer fixtures: the real predictor and transformer processes, started as containers do.
+
+Every process is started with its container command line (``python -m predictor ...``,
+``python -m transformer --predictor_host HOST:PORT --predictor_protocol v2 ...``) and the
+environment the chart gives it (MLflow/S3, the Feast production profile with its placeholders,
+``CREDIT_BIND_ADDRESS=127.0.0.1``), on free loopback ports, against the session's real Redis,
+PostgreSQL (Feast registry) and MLflow server from ``credit_env``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.credit_env import CreditEnv
+from tests.servers import Process, free_port, start_process, wait_for
+
+
+@dataclass
+class Server:
+    """A running KServe server process (predictor or transformer)."""
+
+    process: Process
+    http_port: int
+    grpc_port: int
+    model: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def ready(self) -> bool:
+        return httpx.get(f"{self.url}/v2/models/{self.model}/ready", timeout=2).status_code == 200
+
+    def wait_ready(self, timeout: float = 180) -> Server:
+        wait_for(self.process, self.ready, timeout, what=f"{self.model} ready")
+        return self
+
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        return {
+            (s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.metrics().get((name, frozenset(labels.items())), 0.0)
+
+    def log(self) -> str:
+        return self.process.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+@dataclass
+class Launcher:
+    """Starts predictors and transformers for one test (or module) and stops them afterwards."""
+
+    env: CreditEnv
+    workdir: Path
+    started: list[Server] = field(default_factory=list)
+
+    def predictor(
+        self,
+        *,
+        model_uri: str | None = None,
+        wait: bool = True,
+        http_port: int | None = None,
+        **settings: str,
+    ) -> Server:
+        http_port, grpc_port = http_port or free_port(), free_port()
+        env = {
+            **self.env.mlflow.env(),
+            "CREDIT_MODEL_URI": model_uri or self.env.model_uri,
+            "CREDIT_BIND_ADDRESS": "127.0.0.1",
+            **{f"CREDIT_{k.upper()}": v for k, v in settings.items()},
+        }
+        argv = [
+            sys.executable,
+            "-m",
+            "predictor",
+            "--model_name",
+            "credit-risk",
+            "--http_port",
+            str(http_port),
+            "--grpc_port",
+            str(grpc_port),
+        ]
+        server = Server(
+            start_process(f"predictor-{http_port}", argv, self.workdir, env=env),
+            http_port,
+            grpc_port,
+            "credit-risk",
+        )
+        self.started.append(server)
+        return server.wait_ready() if wait else server
+
+    def transformer(
+        self,
+        predictor: Server | str,
+        *,
+        protocol: str = "v2",
+        wait: bool = True,
+        feast_env: dict[str, str] | None = None,
+        **settings: Any,
+    ) -> Server:
+        """``predictor`` is a running one, or a ``host:port`` (e.g. where nothing listens)."""
+        if isinstance(predictor, Server):
+            host = predictor.grpc_target if protocol == "grpc-v2" else f"127.0.0.1:{predictor.http_port}"
+        else:
+            host = predictor
+        http_port, grpc_port = free_port(), free_port()
+        home = self.workdir / f"transformer-{http_port}"
+        env = {
+            **self.env.env(),
+            **(feast_env or {}),
+            "CREDIT_BIND_ADDRESS": "127.0.0.1",
+            "CREDIT_HOME": str(home),
+            "CREDIT_INFERENCE_LOG_URL": f"sqlite:///{home / 'inference_log.db'}",
+            **{f"CREDIT_{k.upper()}": str(v) for k, v in settings.items()},
+        }
+        argv = [
+            sys.executable,
+            "-m",
+            "transformer",
+            "--predictor_host",
+            host,
+            "--predictor_protocol",
+            protocol,
+            "--http_port",
+            str(http_port),
+            "--grpc_port",
+            str(grpc_port),
+        ]
+        server = Server(
+            start_process(f"transformer-{http_port}", argv, self.workdir, env=env),
+            http_port,
+            grpc_port,
+            "credit-scoring",
+        )
+        self.started.append(server)
+        return server.wait_ready() if wait else server
+
+    def stop_all(self) -> None:
+        for server in reversed(self.started):
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_launcher(credit_env: CreditEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+    launcher = Launcher(credit_env, tmp_path_factory.mktemp("serving"))
+    yield launcher
+    launcher.stop_all()
+
+
+@pytest.fixture(scope="session")
+def predictor(stack_launcher: Launcher) -> Server:
+    """The session predictor serving ``credit-risk@champion``."""
+    return stack_launcher.predictor()
+
+
+@pytest.fixture(scope="session")
+def transformer(stack_launcher: Launcher, predictor: Server) -> Server:
+    """The session transformer: REST v2 to the session predictor, features from the session Redis."""
+    return stack_launcher.transformer(predictor)
+
+
+@pytest.fixture
+def launcher(credit_env: CreditEnv, tmp_path: Path) -> Iterator[Launcher]:
+    """Private servers for tests that stop things (outages) or need other settings."""
+    own = Launcher(credit_env, tmp_path)
+    yield own
+    own.stop_all()

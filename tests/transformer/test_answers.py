@@ -1,0 +1,114 @@
+"""The credit answer from a prediction and the model version's policy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from credit_scoring.features import feature_names
+from credit_scoring.reasons import REASON_CODES
+from credit_scoring.scaling import RiskBand, ScorePolicy
+from credit_scoring.schema import Application
+from transformer.answers import PolicyCache, build_answers, score_batch
+from transformer.predictor_client import Prediction, PredictorRejected
+
+NAMES = feature_names()
+POLICY = ScorePolicy(
+    approve_min_score=600.0,
+    decline_below_score=560.0,
+    bands=(
+        RiskBand(name="A", min_score=640.0),
+        RiskBand(name="B", min_score=600.0),
+        RiskBand(name="C", min_score=560.0),
+        RiskBand(name="D", min_score=0.0),
+    ),
+    max_reasons=3,
+)
+
+
+def _prediction(scores: list[float], contributions: np.ndarray | None) -> Prediction:
+    margin = (POLICY.scale.offset - np.asarray(scores)) / POLICY.scale.factor
+    return Prediction(
+        probability=1 / (1 + np.exp(-margin)),
+        margin=margin,
+        contributions=contributions,
+        model_name="credit-risk",
+        model_version="4",
+        model_alias="champion",
+        credit_policy=POLICY.model_dump_json(),
+    )
+
+
+def _apps(n: int) -> list[Application]:
+    return [Application(applicant_id=f"A{i}", amount=1000.0, price=1500.0, term=24) for i in range(n)]
+
+
+def _contributions(n: int, margin: np.ndarray, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = rng.normal(0, 0.4, size=(n, len(NAMES) + 1))
+    out[:, -1] = margin - out[:, :-1].sum(axis=1)  # contributions + bias == margin
+    return out
+
+
+def test_decisions_bands_and_reasons_follow_the_policy():
+    scores = [650.0, 610.0, 580.0, 540.0]
+    pred = _prediction(scores, None)
+    contributions = _contributions(4, pred.margin)
+    thin = np.array([False, False, False, False])
+    scored = score_batch(pred, POLICY, thin)
+    answers = build_answers(_apps(4), pred, contributions, scored, POLICY, thin, "req-1")
+
+    assert [a["decision"] for a in answers] == ["approve", "approve", "refer", "decline"]
+    assert [a["risk_band"] for a in answers] == ["A", "B", "C", "D"]
+    np.testing.assert_allclose([a["score"] for a in answers], scores)
+    assert answers[0]["reasons"] == []
+    assert answers[1]["reasons"] == []
+    for i in (2, 3):
+        reasons = answers[i]["reasons"]
+        assert 1 <= len(reasons) <= POLICY.max_reasons
+        positive = sorted(
+            ((c, n) for c, n in zip(contributions[i, :-1], NAMES, strict=True) if c > 0), reverse=True
+        )
+        assert [r["feature"] for r in reasons] == [n for _, n in positive[: POLICY.max_reasons]]
+        for r in reasons:
+            assert r["contribution"] > 0
+            assert (r["code"], r["text"]) == REASON_CODES[r["feature"]]
+    assert {a["request_id"] for a in answers} == {"req-1"}
+    assert answers[0]["model"] == {"name": "credit-risk", "version": "4", "alias": "champion"}
+
+
+def test_thin_file_is_referred_by_policy_but_never_upgraded():
+    scores = [700.0, 500.0]
+    pred = _prediction(scores, None)
+    contributions = _contributions(2, pred.margin)
+    thin = np.array([True, True])
+    scored = score_batch(pred, POLICY, thin)
+    answers = build_answers(_apps(2), pred, contributions, scored, POLICY, thin, "req-2")
+    assert [a["decision"] for a in answers] == ["refer", "decline"]
+    assert all(a["thin_file"] for a in answers)
+    assert all(a["reasons"] for a in answers)  # a refer needs its reasons too
+
+
+def test_no_reason_cites_a_feature_that_lowered_risk():
+    pred = _prediction([500.0], None)
+    contributions = np.full((1, len(NAMES) + 1), -0.1)
+    contributions[0, NAMES.index("debt_to_income")] = 0.8
+    scored = score_batch(pred, POLICY, np.array([False]))
+    answers = build_answers(_apps(1), pred, contributions, scored, POLICY, np.array([False]), "r")
+    assert [r["feature"] for r in answers[0]["reasons"]] == ["debt_to_income"]
+
+
+def test_a_refer_without_contributions_is_an_error_not_a_silent_answer():
+    pred = _prediction([580.0], None)
+    scored = score_batch(pred, POLICY, np.array([False]))
+    with pytest.raises(PredictorRejected, match="reasons"):
+        build_answers(_apps(1), pred, None, scored, POLICY, np.array([False]), "r")
+
+
+def test_policy_is_parsed_once_per_policy_text():
+    cache = PolicyCache(size=2)
+    text = POLICY.model_dump_json()
+    assert cache.get(text) is cache.get(text)
+    assert cache.get(text) == POLICY
+    with pytest.raises(PredictorRejected, match="credit_policy"):
+        cache.get('{"approve_min_score": "high"}')

@@ -1,0 +1,149 @@
+"""The transformer's Prometheus metrics (names are the contract in docs/architecture.md).
+
+They live in the default registry, which KServe's ``/metrics`` route already serves next to its
+own ``request_preprocess_seconds`` / ``request_predict_seconds`` / ``request_postprocess_seconds``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+__all__ = [
+    "APPLICATIONS",
+    "DEPENDENCY_FAILURES",
+    "HTTP_DURATION",
+    "HTTP_REQUESTS",
+    "REASON_CODES",
+    "SCORE",
+    "SHADOW_SKIPPED",
+    "STAGE_DURATION",
+    "HttpMetricsMiddleware",
+    "observe_answers",
+    "stage",
+]
+
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+HTTP_REQUESTS = Counter(
+    "credit_http_requests_total", "HTTP requests by route and status code.", ["route", "status"]
+)
+HTTP_DURATION = Histogram(
+    "credit_http_request_duration_seconds",
+    "HTTP request duration by route.",
+    ["route"],
+    buckets=_LATENCY_BUCKETS,
+)
+STAGE_DURATION = Histogram(
+    "credit_stage_duration_seconds",
+    "Time per scoring stage (validate, features, predict, answer).",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS,
+)
+APPLICATIONS = Counter(
+    "credit_applications_total",
+    "Scored applications by decision, model version and role.",
+    ["decision", "model_version", "role"],
+)
+SCORE = Histogram(
+    "credit_score",
+    "Scores given, by model version.",
+    ["model_version"],
+    buckets=tuple(float(s) for s in range(350, 901, 25)),
+)
+REASON_CODES = Counter("credit_reason_codes_total", "Adverse-action reason codes given.", ["code"])
+DEPENDENCY_FAILURES = Counter(
+    "credit_dependency_failures_total",
+    "Calls to a dependency that failed (feature_store, predictor).",
+    ["dependency"],
+)
+SHADOW_SKIPPED = Counter(
+    "credit_shadow_skipped_total",
+    "Applications not shadow-scored because the challenger already had the maximum calls in flight.",
+)
+
+for _stage in ("validate", "features", "predict", "answer"):
+    STAGE_DURATION.labels(stage=_stage)
+for _dependency in ("feature_store", "predictor", "shadow_predictor"):
+    DEPENDENCY_FAILURES.labels(dependency=_dependency)
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        STAGE_DURATION.labels(stage=name).observe(time.perf_counter() - start)
+
+
+def observe_answers(answers: Sequence[dict[str, Any]], role: str) -> None:
+    """Decisions, scores and reason codes of one batch (counted first: one metric update per label set)."""
+    decisions = Tally((a["decision"], a["model"]["version"]) for a in answers)
+    for (decision, version), n in decisions.items():
+        APPLICATIONS.labels(decision=decision, model_version=version, role=role).inc(n)
+    codes = Tally(r["code"] for a in answers for r in a["reasons"])
+    for code, n in codes.items():
+        REASON_CODES.labels(code=code).inc(n)
+    if answers:
+        histogram = SCORE.labels(model_version=answers[0]["model"]["version"])
+        for a in answers:
+            histogram.observe(a["score"])
+
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class HttpMetricsMiddleware:
+    """Pure ASGI middleware (no per-request task or body copy) counting requests by route template."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            # The route template, never the raw path: unknown paths must not mint label values.
+            name = getattr(route, "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(route=name, status=str(status)).inc()
+            HTTP_DURATION.labels(route=name).observe(time.perf_counter() - start)

@@ -1,0 +1,120 @@
+"""Composition root of ``python -m transformer``: flags and settings -> parts -> KServe servers.
+
+Nothing runs at import time; ``main()`` parses the flags, builds the settings once and passes
+them down. The command line is KServe's (``--predictor_host``, ``--predictor_protocol``,
+``--http_port``, ``--grpc_port`` ...) plus ``--bind_address``, exactly what the InferenceService
+and the local stack run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from credit_scoring.serving import (
+    ServerOptions,
+    configure_logging,
+    load_settings,
+    serve,
+    server_argument_parser,
+)
+from transformer.settings import TransformerSettings
+
+__all__ = ["build_model", "build_parser", "main"]
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = server_argument_parser(
+        "Credit-scoring transformer: validation, Feast features, predictor call, credit answer.",
+        model_name="credit-scoring",
+    )
+    # KServe's parser defaults these (protocol v1, 600 s); unset here, so settings decide.
+    parser.set_defaults(predictor_host=None, predictor_protocol=None, predictor_request_timeout_seconds=None)
+    parser.add_argument(
+        "--max_batch", type=int, default=None, help="Applications per request (CREDIT_MAX_BATCH)"
+    )
+    return parser
+
+
+def build_model(settings: TransformerSettings, model_name: str) -> Any:
+    """The ``credit-scoring`` model with its feature reader, predictor client and inference log."""
+    from prometheus_client import REGISTRY
+
+    from credit_scoring.inference_log import ApplicantHasher, InferenceLogSettings, InferenceLogWriter
+    from transformer.model import CreditScoringModel
+    from transformer.online_features import OnlineFeatures
+    from transformer.predictor_client import make_predictor_client
+
+    features = OnlineFeatures.from_repo(
+        settings.feature_repo,
+        settings.feature_store_config,
+        settings.feature_service,
+        read=settings.feature_read,
+        timeout=settings.feature_timeout_seconds,
+    )
+    sink = hasher = None
+    if settings.inference_log:
+        log_settings = load_settings(InferenceLogSettings)
+        if log_settings.enabled:
+            sink = InferenceLogWriter.from_settings(log_settings, registry=REGISTRY).start()
+            hasher = ApplicantHasher.from_settings(log_settings)
+    model = CreditScoringModel(
+        model_name,
+        features,
+        make_predictor_client(settings),
+        max_batch=settings.max_batch,
+        forward_headers=settings.forward_headers,
+        role=settings.role,
+        sink=sink,
+        hasher=hasher,
+        shadow=(
+            make_predictor_client(settings, settings.shadow_predictor_host)
+            if settings.shadow_predictor_host
+            else None
+        ),
+        shadow_max_in_flight=settings.shadow_max_in_flight,
+    )
+    model.load()
+    return model
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.predictor_protocol == "v1":
+        raise SystemExit("--predictor_protocol must be v2 or grpc-v2: the predictor contract is v2")
+    try:
+        settings = load_settings(
+            TransformerSettings,
+            predictor_host=args.predictor_host,
+            predictor_protocol=args.predictor_protocol,
+            predictor_timeout_seconds=args.predictor_request_timeout_seconds,
+            max_batch=args.max_batch,
+        )
+    except ValidationError as exc:
+        raise SystemExit(f"invalid transformer settings:\n{exc}") from exc
+    configure_logging(args.log_config_file)
+
+    from kserve.model_server import app
+
+    from transformer.metrics import HttpMetricsMiddleware
+    from transformer.routes import ScoringRoutes
+
+    model = build_model(settings, args.model_name)
+    # KServe's remaining routes (health, metadata, /metrics) are counted by the middleware; the
+    # scoring routes are answered ahead of it and count themselves.
+    app.add_middleware(HttpMetricsMiddleware)
+    options = ServerOptions.from_args(args, settings)
+    log.info(
+        "transformer %s -> predictor %s over %s, features: %s",
+        model.name,
+        settings.predictor_host,
+        settings.predictor_protocol,
+        model.features.where,
+    )
+    serve([model], options, routes=ScoringRoutes(model).routes(), max_body_bytes=settings.max_body_bytes)

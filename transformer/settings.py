@@ -1,0 +1,99 @@
+"""Transformer settings: one typed object, built once in ``main()`` and passed in.
+
+Every field comes from the environment (prefix ``CREDIT_``) or a file in the mounted Secrets
+directory; the standard KServe flags (``--predictor_host``, ``--predictor_protocol``, ...) override
+them. Ports and the bind address are the shared server settings (``credit_scoring.serving``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import orjson
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from credit_scoring.serving import ServerSettings
+
+__all__ = ["DEFAULT_FORWARD_HEADERS", "TransformerSettings"]
+
+# Tracing and correlation only: credentials and cookies never travel to the predictor.
+DEFAULT_FORWARD_HEADERS: tuple[str, ...] = (
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+)
+
+
+class TransformerSettings(ServerSettings):
+    """Settings of ``python -m transformer`` (on top of bind address, access log, body limit)."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDIT_", extra="ignore", use_attribute_docstrings=True)
+
+    # ----------------------------------------------------------------- predictor
+    predictor_host: str = "127.0.0.1:8085"
+    """``host:port`` of the predictor: its HTTP port for ``v2``, its gRPC port for ``grpc-v2``."""
+    predictor_protocol: Literal["v2", "grpc-v2"] = "v2"
+    """Open Inference Protocol towards the predictor: REST v2 (default) or gRPC v2."""
+    predictor_model_name: str = "credit-risk"
+    """KServe model name of the predictor."""
+    predictor_use_ssl: bool = False
+    """TLS towards the predictor."""
+    predictor_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Whole-call timeout of one predictor request (a 1,000-row batch with reasons included)."""
+    predictor_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    """Connect timeout towards the predictor: a dead predictor is reported this fast."""
+    predictor_max_connections: int = Field(default=64, ge=1)
+    """Keep-alive pool size towards the predictor (REST)."""
+    predictor_binary_tensors: bool = True
+    """REST: send the feature matrix and receive the outputs with the v2 binary tensor extension
+    (exact, NaN-safe, no number formatting); false sends JSON lists (NaN as null)."""
+
+    shadow_predictor_host: str | None = None
+    """A challenger predictor (``host:port``, same protocol) that scores every batch in the
+    background for comparison; its answers go to the inference log only (role challenger)."""
+    shadow_max_in_flight: int = Field(default=4, ge=1)
+    """Shadow calls running at once at most; batches beyond that are not shadowed (counted)."""
+
+    # ----------------------------------------------------------------- requests
+    max_batch: int = Field(default=1000, ge=1)
+    """Most applications accepted in one request (the batch endpoint)."""
+    max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    """Largest request body accepted (413 above): 1,000 applications take about 100 kB."""
+    forward_headers: Annotated[tuple[str, ...], NoDecode] = DEFAULT_FORWARD_HEADERS
+    """Request headers forwarded to the predictor (comma-separated or a JSON list); no others."""
+
+    # ----------------------------------------------------------------- features
+    feature_repo: Path | None = None
+    """Feast repository; default ``CREDIT_FEATURE_REPO`` or this checkout's ``feature_repo/``."""
+    feature_store_config: Path | None = None
+    """Feast profile, e.g. ``feature_repo/feature_store.production.yaml`` (Redis); default the
+    embedded ``feature_store.yaml`` of the repository (SQLite under ``CREDIT_HOME``)."""
+    feature_service: str = "credit_model_v1"
+    """Feast feature service that defines the model's inputs."""
+    feature_read: Literal["direct", "feast"] = "direct"
+    """``direct``: one pipelined Redis read with Feast's keys (proved equal to Feast's answer);
+    ``feast``: the online store's own read (any store; the SQLite store always uses it)."""
+    feature_timeout_seconds: float = Field(default=1.0, gt=0)
+    """Timeout of one online-store lookup (then 503)."""
+
+    # ----------------------------------------------------------------- answers
+    role: Literal["champion", "challenger"] = "champion"
+    """Role of the answers this transformer gives (metrics label and inference log)."""
+    inference_log: bool = True
+    """Hand every answer to the inference log (configured by ``CREDIT_INFERENCE_LOG_*``)."""
+
+    @field_validator("forward_headers", mode="before")
+    @classmethod
+    def _split_headers(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = orjson.loads(text) if text.startswith("[") else [h for h in text.split(",") if h.strip()]
+        if isinstance(value, (list, tuple)):
+            return tuple(str(h).strip().lower() for h in value)
+        return value
