@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import runpy
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -98,7 +99,11 @@ def apply(store: FeatureStore, data_dir: Path) -> ApplyResult:
     contents = load_definitions(Path(store.repo_path), data_dir)
     registry = store.registry
     to_apply, to_delete, _, _ = extract_objects_for_apply_delete(store.project, registry, contents)
-    store.apply(to_apply, objects_to_delete=to_delete, partial=False)
+    with warnings.catch_warnings():
+        # Feast warns on every apply that on-demand views are "experimental"; we rely on them
+        # deliberately (serving computes the ratios with the same UDF), so keep output readable.
+        warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+        store.apply(to_apply, objects_to_delete=to_delete, partial=False)
     return ApplyResult(
         project=store.project,
         entities=[e.name for e in contents.entities],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import typer
 from pydantic import ValidationError
 
@@ -18,9 +16,6 @@ def fail(message: str) -> typer.Exit:
 
 
 def training_settings() -> TrainingSettings:
-    # Feast warns on every on-demand view use that the API is "experimental"; it is the API we
-    # rely on deliberately, and the warning would drown the command's own output.
-    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
     try:
         return TrainingSettings()
     except ValidationError as exc:
