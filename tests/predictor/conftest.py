@@ -3,8 +3,9 @@
 Every predictor under test is a subprocess started with the container's command line
 (``python -m predictor --model_name credit-risk --http_port P --grpc_port Q``) and its
 environment (MLflow/S3 variables, ``CREDIT_MODEL_URI``, ``CREDIT_BIND_ADDRESS=127.0.0.1``).
-The predictor tests register their own model names (``predictor-tests-...``) so that moving
-aliases here never disturbs the session's ``credit-risk``.
+The protocol tests serve the session's ``credit-risk@champion`` (``credit_env``) read-only; the
+lifecycle tests register their own model names (``predictor-reload-...``) so that moving aliases
+here never disturbs it.
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ from __future__ import annotations
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import MlflowServer, PostgresServer
-from tests.predictor.registry_helpers import Registered, policy_for, register, train_booster
+from tests.predictor.registry_helpers import Registered
 from tests.servers import Process, free_port, require_binary, start_process, wait_for, wait_http
 
 KSERVE_NAME = "credit-risk"
@@ -146,16 +147,12 @@ def mlflow_client_env(mlflow_server: MlflowServer) -> Iterator[MlflowServer]:
 
 
 @pytest.fixture(scope="session")
-def served_model(mlflow_client_env: MlflowServer) -> Registered:
-    """A predictor-tests model, version 1 as ``champion``."""
-    booster = train_booster(seed=7)
-    return register(
-        mlflow_client_env.url,
-        f"predictor-tests-{uuid.uuid4().hex[:6]}",
-        booster,
-        policy_for(booster),
-        aliases=("champion",),
-    )
+def served_model(credit_env: Any, mlflow_client_env: MlflowServer) -> Registered:
+    """The session's trained model (``credit_env``): ``credit-risk@champion``, used read-only here."""
+    import mlflow.xgboost
+
+    booster = mlflow.xgboost.load_model(f"models:/{credit_env.model_name}/{credit_env.model_version}")
+    return Registered(credit_env.model_name, credit_env.model_version, booster, credit_env.policy)
 
 
 @pytest.fixture(scope="session")
