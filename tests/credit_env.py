@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -25,6 +25,7 @@ from credit_scoring.feature_store import (
     load_repo_config,
     open_store,
 )
+from credit_scoring.scaling import ScorePolicy
 from training.data import PreparedData, prepare
 from training.feature_repo import apply, materialize
 from training.model import ModelConfig
@@ -42,19 +43,18 @@ MODEL_NAME = "credit-risk"
 class CreditEnv:
     """Everything other suites need to use the trained, registered model and its features."""
 
-    data_dir: Path
-    data: PreparedData
-    feature_repo: Path
-    feature_store_config: Path
-    feast_env: dict[str, str]
-    feature_store_yaml: Path
-    store: FeatureStore
-    redis: RedisServer
-    mlflow: MlflowServer
-    registry_db_url: str
-    training: TrainingResult
+    data_dir: Path  # the prepared Parquet tables (a session temp dir)
+    data: PreparedData  # the same tables as DataFrames (.profile, .applications)
+    feature_repo: Path  # this checkout's feature_repo/
+    feature_store_config: Path  # feature_repo/feature_store.production.yaml (placeholders)
+    feast_env: dict[str, str]  # values for its placeholders: session Redis + registry database
+    feature_store_yaml: Path  # the same profile with placeholders filled in (a plain Feast yaml)
+    store: FeatureStore  # applied and materialized (SQL registry on PostgreSQL, Redis online)
+    redis: RedisServer  # the session redis_server
+    mlflow: MlflowServer  # the session mlflow_server (PostgreSQL backend, S3 artifacts on moto)
+    registry_db_url: str  # SQLAlchemy URL of the Feast registry database
+    training: TrainingResult  # what train_and_register returned for the session model
     model_name: str = MODEL_NAME
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ data
     @property
@@ -80,7 +80,8 @@ class CreditEnv:
         return f"models:/{self.model_name}@champion"
 
     @property
-    def policy(self) -> Any:
+    def policy(self) -> ScorePolicy:
+        """The session model's decision policy (as stored in its MLflow metadata)."""
         return self.training.policy
 
     @property
