@@ -68,7 +68,10 @@ class SpillFile:
         return sorted(self.directory.glob("replay-*.jsonl"))
 
     def pending(self) -> bool:
-        return self.directory.is_dir() and any(self.directory.glob("*.jsonl"))
+        """Spilled records wait here (``.new-*`` files are never written to before they are published)."""
+        if not self.directory.is_dir():
+            return False
+        return any(self.directory.glob("spill-*.jsonl")) or any(self.directory.glob("replay-*.jsonl"))
 
     def close(self) -> None:
         with self._lock:

@@ -236,3 +236,14 @@ def drift_job(
         },
         cwd=tmp_path,
     )
+
+
+@pytest.fixture
+def launcher(credit_env: Any, tmp_path: Path) -> Iterator[Any]:
+    """The transformer suite's launcher: predictor and transformer processes started exactly as
+    their containers are (tests/transformer/conftest.py), private to one test."""
+    from tests.transformer.conftest import Launcher
+
+    own = Launcher(credit_env, tmp_path)
+    yield own
+    own.stop_all()
