@@ -6,9 +6,9 @@ import asyncio
 import atexit
 import contextlib
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,13 +87,18 @@ class InferenceLogWriter:
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._retry_interval = retry_interval
-        self._queue: queue.Queue[InferenceRecord] = queue.Queue(maxsize=max_queue)
+        self._max_queue = max_queue
+        # Submitted batches waiting for the thread, as the caller's own lists: one append per
+        # submit and no wake-up until a batch is full (or flush_interval passes), so submitting
+        # costs the request path a lock and an append, not a thread hand-over per record.
+        self._pending: deque[list[InferenceRecord]] = deque()
+        self._pending_count = 0
+        self._outstanding = 0  # submitted, neither in the database nor in the spill file yet
+        self._cv = threading.Condition()  # guards the three counters above and _closed
         # A private registry by default, so tests can build many writers in one process.
         self._metrics = _Metrics.create(registry if registry is not None else CollectorRegistry())
-        self._metrics.queue_depth.set_function(self._queue.qsize)
+        self._metrics.queue_depth.set_function(lambda: self._pending_count)
         self.stats = WriterStats()
-        self._outstanding = 0  # submitted, neither in the database nor in the spill file yet
-        self._done = threading.Condition()
         self._stop = threading.Event()
         self._closed = False
         self._schema_ready = False
@@ -132,11 +137,12 @@ class InferenceLogWriter:
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything still queued (or spill it), then stop. Idempotent."""
-        with self._done:
+        with self._cv:
             if self._closed:
                 return
             self._closed = True  # from now on submit() spills: nothing races the drain below
-        self._stop.set()
+            self._stop.set()
+            self._cv.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
         # Whatever the thread could not finish in time goes to the spill file, never lost.
@@ -159,31 +165,33 @@ class InferenceLogWriter:
 
     # ---- request path
     def submit(self, records: Iterable[InferenceRecord]) -> None:
-        """Queue records for writing; when the queue is full, spill them to the local file."""
-        overflow: list[InferenceRecord] = []
-        with self._done:
-            for record in records:
-                self._outstanding += 1
-                if self._closed:
-                    overflow.append(record)
-                    continue
-                try:
-                    self._queue.put_nowait(record)
-                except queue.Full:
-                    overflow.append(record)
+        """Queue records for writing; what does not fit in memory goes to the spill file."""
+        batch = list(records)
+        if not batch:
+            return
+        with self._cv:
+            self._outstanding += len(batch)
+            room = 0 if self._closed else max(self._max_queue - self._pending_count, 0)
+            kept, overflow = batch[:room], batch[room:]
+            if kept:
+                self._pending.append(kept)
+                self._pending_count += len(kept)
+                if self._pending_count >= self._batch_size:
+                    self._cv.notify_all()
         if overflow:
-            self._spill_rows([r.to_row() for r in overflow], "queue full" if not self._closed else "closed")
+            self._spill_rows([r.to_row() for r in overflow], "closed" if self._closed else "queue full")
             self._settle(len(overflow))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every submitted record is in the database or the spill file."""
         deadline = time.monotonic() + timeout
-        with self._done:
+        with self._cv:
+            self._cv.notify_all()  # don't make the thread sit out its flush interval
             while self._outstanding > 0:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._done.wait(remaining)
+                self._cv.wait(remaining)
         return True
 
     def spill_pending(self) -> bool:
@@ -212,31 +220,29 @@ class InferenceLogWriter:
             self._replay()
 
     def _take(self) -> list[InferenceRecord]:
-        timeout = 0.05 if self._stop.is_set() else self._flush_interval
+        """Up to ``batch_size`` records, waiting at most ``flush_interval`` for a full batch."""
+        with self._cv:
+            if self._pending_count < self._batch_size and not self._stop.is_set():
+                self._cv.wait(self._flush_interval)
+            return self._pop(self._batch_size)
+
+    def _pop(self, limit: int) -> list[InferenceRecord]:
+        """Take up to ``limit`` records off the pending batches (caller holds ``_cv``)."""
         batch: list[InferenceRecord] = []
-        try:
-            batch.append(self._queue.get(timeout=timeout))
-        except queue.Empty:
-            return batch
-        deadline = time.monotonic() + self._flush_interval
-        while len(batch) < self._batch_size:
-            remaining = deadline - time.monotonic()
-            if self._stop.is_set():
-                remaining = 0
-            try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-                batch.append(item)
-            except queue.Empty:
-                break
+        while self._pending and len(batch) < limit:
+            head = self._pending[0]
+            take = limit - len(batch)
+            if len(head) <= take:
+                batch.extend(self._pending.popleft())
+            else:
+                batch.extend(head[:take])
+                self._pending[0] = head[take:]
+        self._pending_count -= len(batch)
         return batch
 
     def _drain(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        while True:
-            try:
-                rows.append(self._queue.get_nowait().to_row())
-            except queue.Empty:
-                return rows
+        with self._cv:
+            return [r.to_row() for r in self._pop(self._pending_count)]
 
     def _write(self, batch: list[InferenceRecord]) -> None:
         rows = [r.to_row() for r in batch]
@@ -340,6 +346,6 @@ class InferenceLogWriter:
         self._count("spilled", n)
 
     def _settle(self, n: int) -> None:
-        with self._done:
+        with self._cv:
             self._outstanding -= n
-            self._done.notify_all()
+            self._cv.notify_all()
