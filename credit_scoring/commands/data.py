@@ -6,6 +6,8 @@ import typer
 
 from credit_scoring.commands._settings import training_settings
 
+__all__ = ["app", "prepare_command"]
+
 app = typer.Typer(help="Prepare the offline data (Feast's offline source).", no_args_is_help=True)
 
 

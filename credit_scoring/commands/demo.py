@@ -52,5 +52,9 @@ def run_foundation(settings: TrainingSettings, console: Console) -> FoundationRe
 
 def demo_command() -> None:
     """Run the platform's main job end to end on embedded defaults."""
+    from credit_scoring.commands.stack import run_stack_demo
+
     console = Console()
     run_foundation(training_settings(), console)
+    # Then the local stack scores the examples over v1 and v2, and is stopped again.
+    run_stack_demo(console)

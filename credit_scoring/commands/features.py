@@ -6,6 +6,8 @@ import typer
 
 from credit_scoring.commands._settings import fail, training_settings
 
+__all__ = ["app", "apply_command", "materialize_command"]
+
 app = typer.Typer(help="Register features in Feast and load the online store.", no_args_is_help=True)
 
 

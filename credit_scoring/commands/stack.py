@@ -90,13 +90,34 @@ def _yes(value: bool) -> str:
     return "[green]yes[/]" if value else "[red]no[/]"
 
 
+def _demo_settings() -> StackSettings:
+    """The stack settings, with free ports for the servers whose port is not set explicitly.
+
+    The demo stops everything it starts, so nothing needs the well-known ports; free ones keep
+    `make demo` working next to whatever already listens on 8080 or 6379. MLflow keeps its port
+    (``CREDIT_MLFLOW_PORT``, default 5000): it is the same embedded server training used.
+    """
+    from credit_scoring.stack import free_port
+
+    settings = stack_settings()
+    ports = (
+        "redis_port",
+        "predictor_http_port",
+        "predictor_grpc_port",
+        "transformer_http_port",
+        "transformer_grpc_port",
+    )
+    free = {name: free_port() for name in ports if name not in settings.model_fields_set}
+    return settings.model_copy(update=free)
+
+
 def run_stack_demo(console: Console, settings: StackSettings | None = None) -> list[int]:
     """Start the stack, score the examples over v1 and v2, print each answer, stop the stack.
 
     Returns the HTTP status of each example; exits 1 when the stack cannot start or an example
     does not get its expected status (200, and 400 for the invalid ones).
     """
-    stack = LocalStack(settings or stack_settings())
+    stack = LocalStack(settings or _demo_settings())
     statuses: list[int] = []
     console.rule("4. Local stack (MLflow, Redis, predictor, transformer)")
     try:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from training.pipeline import TrainingResult
     from training.settings import TrainingSettings
 
+__all__ = ["metrics_table", "print_result", "progress_display", "train_command", "train_with_display"]
+
 _STEP_TEXT = {
     "features": "Point-in-time training set from Feast",
     "fit": "Fitting XGBoost (monotone, early stopping)",

@@ -22,7 +22,9 @@ CLI = [str(Path(sys.executable).parent / "credit-scoring")]
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -40,7 +42,14 @@ def test_train_json_against_production_servers(credit_env):
     assert summary["version"] == "1"
     assert summary["aliases"] == ["challenger", "champion"]
     assert summary["test_metrics"]["auc"] >= 0.80
-    assert set(summary["test_metrics"]) >= {"auc", "gini", "ks", "brier", "air_min_age_band", "air_min_marital"}
+    assert set(summary["test_metrics"]) >= {
+        "auc",
+        "gini",
+        "ks",
+        "brier",
+        "air_min_age_band",
+        "air_min_marital",
+    }
     assert summary["feature_service"] == "credit_model_v1"
     assert [band["band"] for band in summary["calibration_by_band"]] == ["A", "B", "C", "D", "E"]
     # Same data and settings as the session model: the same test metrics.
@@ -48,8 +57,11 @@ def test_train_json_against_production_servers(credit_env):
 
 
 def test_features_apply_names_missing_placeholders(tmp_path, credit_env):
-    env = _clean_env(CREDIT_HOME=str(tmp_path), CREDIT_DATA_DIR=str(credit_env.data_dir),
-                     CREDIT_FEATURE_STORE_CONFIG=str(credit_env.feature_store_config))
+    env = _clean_env(
+        CREDIT_HOME=str(tmp_path),
+        CREDIT_DATA_DIR=str(credit_env.data_dir),
+        CREDIT_FEATURE_STORE_CONFIG=str(credit_env.feature_store_config),
+    )
     done = _run(["features", "apply"], env)
     assert done.returncode == 1
     assert "CREDIT_REDIS_HOST" in done.stderr
