@@ -140,8 +140,9 @@ def test_hot_reload_under_load_switches_version_with_zero_failures(launch, mlflo
     failures = [r for r in records if r.status != 200]
     assert not failures, f"{len(failures)} failed requests, e.g. {failures[:3]}"
     assert {r.version for r in records} == {first.version, second.version}
-    # The move is seen within one poll interval (+ the time to read /metrics under load) ...
-    assert detected <= POLL + 2.0, f"alias move noticed after {detected:.1f}s"
+    # The move is seen within one poll interval (+ one MLflow call and one /metrics read, both
+    # slowed by the concurrent load on a small machine) ...
+    assert detected <= POLL + 3.0, f"alias move noticed after {detected:.1f}s"
     # ... and once a request was answered by the new version, no later request got the old one.
     first_new = min(r.end for r in records if r.version == second.version)
     assert not [r for r in records if r.start > first_new and r.version == first.version]
