@@ -28,8 +28,8 @@ class ScoreScale(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     base_score: float = 600.0
-    base_odds: float = Field(50.0, gt=0)
-    pdo: float = Field(20.0, gt=0)
+    base_odds: float = Field(default=50.0, gt=0)
+    pdo: float = Field(default=20.0, gt=0)
 
     @property
     def factor(self) -> float:

@@ -252,7 +252,8 @@ def mlflow_server(
          "--default-artifact-root", artifact_root, "--no-serve-artifacts",
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         tmp_path_factory.mktemp("mlflow"),
-        env=s3_server.env(),
+        # MLflow 3 spawns ~10 job-runner processes by default; the tests use none of them.
+        env={**s3_server.env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
     wait_http(proc, f"http://127.0.0.1:{port}/health", timeout=180)
     yield MlflowServer(proc, port, artifact_root, s3_server)
