@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from credit_scoring.commands import data, demo, features, train
+from credit_scoring.commands import data, demo, features, score, stack, train
 
 app = typer.Typer(
     help="Credit-scoring platform: data, features, training, local stack and scoring.", no_args_is_help=True
@@ -13,6 +13,8 @@ app.add_typer(data.app, name="data")
 app.add_typer(features.app, name="features")
 app.command("train")(train.train_command)
 app.command("demo")(demo.demo_command)
+app.add_typer(stack.app, name="stack")
+app.command("score")(score.score_command)
 
 
 def main() -> None:

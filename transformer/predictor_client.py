@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import httpx
 import numpy as np
 import orjson
 
@@ -129,7 +128,12 @@ def _prediction(
 
 # --------------------------------------------------------------------------- REST v2
 class RestV2PredictorClient:
-    """v2 REST with the binary tensor extension (JSON lists as a fallback), over one pooled client."""
+    """v2 REST with the binary tensor extension (JSON lists as a fallback), over one keep-alive pool.
+
+    aiohttp, not httpx: at 32 concurrent requests httpx's connection pool cost 2.4-2.9 ms of CPU
+    per call here (pool bookkeeping and a readability check of every pooled socket), aiohttp
+    0.16-0.18 ms; on a 2-core node that difference alone decides the transformer's throughput.
+    """
 
     def __init__(
         self,
@@ -141,19 +145,28 @@ class RestV2PredictorClient:
         max_connections: int,
         use_ssl: bool = False,
         binary: bool = True,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         scheme = "https" if use_ssl else "http"
-        self._url = f"/v2/models/{model_name}/infer"
-        self._ready_url = f"/v2/models/{model_name}/ready"
+        self._url = f"{scheme}://{host}/v2/models/{model_name}/infer"
+        self._ready_url = f"{scheme}://{host}/v2/models/{model_name}/ready"
         self._host = host
         self._binary = binary
-        self._client = httpx.AsyncClient(
-            base_url=f"{scheme}://{host}",
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
-        )
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._max_connections = max_connections
+        self._session: Any = None
+
+    def _client(self) -> Any:
+        # Created on first use, inside the server's event loop (an aiohttp session belongs to one).
+        if self._session is None:
+            import aiohttp
+
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30),
+                timeout=aiohttp.ClientTimeout(total=self._timeout, connect=self._connect_timeout),
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
 
     def _encode(self, matrix: np.ndarray, contributions: Contributions) -> tuple[bytes, dict[str, str]]:
         matrix = np.ascontiguousarray(matrix, dtype=np.float32)
@@ -178,34 +191,50 @@ class RestV2PredictorClient:
     async def infer(
         self, matrix: np.ndarray, contributions: Contributions, headers: Mapping[str, str]
     ) -> Prediction:
+        import aiohttp
+
         body, extra = self._encode(matrix, contributions)
-        try:
-            response = await self._client.post(self._url, content=body, headers={**headers, **extra})
-        except httpx.TimeoutException as exc:
-            raise PredictorUnavailable(f"predictor at {self._host} did not answer in time") from exc
-        except httpx.TransportError as exc:
+        merged = {**headers, **extra}
+        for attempt in (1, 2):
+            try:
+                async with self._client().post(self._url, data=body, headers=merged) as response:
+                    content = await response.read()
+                    status = response.status
+                    json_length = response.headers.get(INFERENCE_HEADER)
+                break
+            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                raise PredictorUnavailable(f"predictor at {self._host} did not answer in time") from exc
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # A pooled keep-alive connection the predictor closed (e.g. it restarted): scoring is
+                # a pure function of the matrix, so one retry on a fresh connection is safe.
+                if attempt == 2:
+                    raise PredictorUnavailable(
+                        f"predictor at {self._host} is unreachable ({type(exc).__name__})"
+                    ) from exc
+            except aiohttp.ClientError as exc:
+                raise PredictorUnavailable(
+                    f"predictor at {self._host} is unreachable ({type(exc).__name__})"
+                ) from exc
+        if status in (502, 503, 504):
             raise PredictorUnavailable(
-                f"predictor at {self._host} is unreachable ({type(exc).__name__})"
-            ) from exc
-        if response.status_code in (502, 503, 504):
-            raise PredictorUnavailable(
-                f"predictor at {self._host} is not ready (HTTP {response.status_code}): "
-                f"{_error_text(response.content)}"
+                f"predictor at {self._host} is not ready (HTTP {status}): {_error_text(content)}"
             )
-        if response.status_code != 200:
-            raise PredictorRejected(
-                f"predictor answered HTTP {response.status_code}: {_error_text(response.content)}"
-            )
-        return _decode_rest(response.content, response.headers.get(INFERENCE_HEADER), matrix.shape[0])
+        if status != 200:
+            raise PredictorRejected(f"predictor answered HTTP {status}: {_error_text(content)}")
+        return _decode_rest(content, json_length, matrix.shape[0])
 
     async def ready(self) -> bool:
+        import aiohttp
+
         try:
-            return (await self._client.get(self._ready_url)).status_code == 200
-        except httpx.HTTPError:
+            async with self._client().get(self._ready_url) as response:
+                return bool(response.status == 200)
+        except (TimeoutError, aiohttp.ClientError):
             return False
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
 def _error_text(content: bytes) -> str:

@@ -47,6 +47,7 @@ def build_model(settings: TransformerSettings, model_name: str) -> Any:
     from prometheus_client import REGISTRY
 
     from credit_scoring.inference_log import ApplicantHasher, InferenceLogSettings, InferenceLogWriter
+    from transformer.log_buffer import ChunkedSink
     from transformer.model import CreditScoringModel
     from transformer.online_features import OnlineFeatures
     from transformer.predictor_client import make_predictor_client
@@ -62,7 +63,7 @@ def build_model(settings: TransformerSettings, model_name: str) -> Any:
     if settings.inference_log:
         log_settings = load_settings(InferenceLogSettings)
         if log_settings.enabled:
-            sink = InferenceLogWriter.from_settings(log_settings, registry=REGISTRY).start()
+            sink = ChunkedSink(InferenceLogWriter.from_settings(log_settings, registry=REGISTRY).start())
             hasher = ApplicantHasher.from_settings(log_settings)
     model = CreditScoringModel(
         model_name,

@@ -1,24 +1,32 @@
-"""The REST v2 predictor client against a fake transport: encoding, decoding, failures.
+"""The REST v2 predictor client against a small stand-in HTTP server: encoding, decoding, failures.
 
-The same client against the real predictor process is exercised in test_scoring_http.py.
+The stand-in (an aiohttp server on a free loopback port) answers as a test tells it to, so the
+client's handling of every answer can be checked exactly; the same client against the real
+predictor process is exercised in test_scoring_http.py and test_outages.py.
 """
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import AsyncIterator, Awaitable, Callable
+
 import numpy as np
 import orjson
 import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from credit_scoring.errors import PredictorUnavailable
 from credit_scoring.features import feature_names
+from tests.servers import free_port
 from transformer.predictor_client import PredictorRejected, RestV2PredictorClient
 
 F = len(feature_names())
 PARAMS = {"model_name": "credit-risk", "model_version": "3", "model_alias": "champion", "credit_policy": "{}"}
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
-def _binary_answer(n: int, contributions: np.ndarray | None) -> tuple[bytes, dict[str, str]]:
+def _binary_answer(n: int, contributions: np.ndarray | None) -> web.Response:
     probability = np.linspace(0.1, 0.9, n)
     margin = np.log(probability / (1 - probability))
     tensors = [("probability", "FP64", [n], probability), ("margin", "FP64", [n], margin)]
@@ -32,50 +40,69 @@ def _binary_answer(n: int, contributions: np.ndarray | None) -> tuple[bytes, dic
     header = orjson.dumps(
         {"model_name": "credit-risk", "model_version": "3", "outputs": outputs, "parameters": PARAMS}
     )
-    return header + b"".join(blobs), {
-        "inference-header-content-length": str(len(header)),
-        "content-type": "application/octet-stream",
-    }
-
-
-def _client(handler, **kwargs) -> RestV2PredictorClient:
-    return RestV2PredictorClient(
-        "predictor:8080",
-        "credit-risk",
-        timeout=1.0,
-        connect_timeout=0.5,
-        max_connections=4,
-        transport=httpx.MockTransport(handler),
-        **kwargs,
+    return web.Response(
+        body=header + b"".join(blobs),
+        headers={
+            "inference-header-content-length": str(len(header)),
+            "content-type": "application/octet-stream",
+        },
     )
 
 
-async def test_binary_request_carries_nan_and_asks_for_adverse_contributions():
+@pytest_asyncio.fixture(loop_scope="function")
+async def predictor() -> AsyncIterator[Callable[[Handler], Awaitable[RestV2PredictorClient]]]:
+    """``await predictor(handler)``: a server answering with ``handler`` and a client pointed at it."""
+    servers: list[TestServer] = []
+    clients: list[RestV2PredictorClient] = []
+
+    async def make(handler: Handler, **kwargs: object) -> RestV2PredictorClient:
+        app = web.Application()
+        app.router.add_post("/v2/models/credit-risk/infer", handler)
+        server = TestServer(app, host="127.0.0.1", port=free_port())
+        await server.start_server()
+        servers.append(server)
+        client = RestV2PredictorClient(
+            f"127.0.0.1:{server.port}",
+            "credit-risk",
+            timeout=kwargs.pop("timeout", 2.0),  # type: ignore[arg-type]
+            connect_timeout=0.5,
+            max_connections=4,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+    for server in servers:
+        await server.close()
+
+
+async def test_binary_request_carries_nan_and_asks_for_adverse_contributions(predictor):
     seen: dict[str, object] = {}
     matrix = np.arange(2 * F, dtype=np.float32).reshape(2, F)
     matrix[1, 3] = np.nan
     contributions = np.full((2, F + 1), np.nan)
     contributions[1] = np.arange(F + 1)
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen["url"] = str(request.url)
-        seen["headers"] = dict(request.headers)
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.read()
+        seen["request_id"] = request.headers.get("x-request-id")
         length = int(request.headers["inference-header-content-length"])
-        seen["header"] = orjson.loads(request.content[:length])
-        seen["matrix"] = np.frombuffer(request.content[length:], dtype=np.float32).reshape(2, F)
-        body, headers = _binary_answer(2, contributions)
-        return httpx.Response(200, content=body, headers=headers)
+        seen["header"] = orjson.loads(body[:length])
+        seen["matrix"] = np.frombuffer(body[length:], dtype=np.float32).reshape(2, F)
+        return _binary_answer(2, contributions)
 
-    client = _client(handler)
+    client = await predictor(handler)
     prediction = await client.infer(matrix, "adverse", {"x-request-id": "r-9"})
-    await client.close()
 
-    assert seen["url"] == "http://predictor:8080/v2/models/credit-risk/infer"
-    assert seen["headers"]["x-request-id"] == "r-9"  # type: ignore[index]
+    assert seen["request_id"] == "r-9"
     header = seen["header"]
     assert header["parameters"]["pred_contribs"] == "adverse"  # type: ignore[index]
-    assert header["inputs"][0]["name"] == "features"
-    assert header["inputs"][0]["shape"] == [2, F]
+    assert header["parameters"]["binary_data_output"] is True  # type: ignore[index]
+    assert header["inputs"][0]["name"] == "features"  # type: ignore[index]
+    assert header["inputs"][0]["shape"] == [2, F]  # type: ignore[index]
     np.testing.assert_array_equal(seen["matrix"], matrix)  # NaN travels exactly
     assert prediction.model_version == "3"
     assert prediction.model_alias == "champion"
@@ -86,79 +113,94 @@ async def test_binary_request_carries_nan_and_asks_for_adverse_contributions():
     np.testing.assert_array_equal(prediction.contributions[1], np.arange(F + 1))
 
 
-async def test_json_fallback_sends_null_for_missing_and_reads_json_outputs():
-    def handler(request: httpx.Request) -> httpx.Response:
-        doc = orjson.loads(request.content)
+async def test_json_fallback_sends_null_for_missing_and_reads_json_outputs(predictor):
+    async def handler(request: web.Request) -> web.Response:
+        doc = orjson.loads(await request.read())
         assert doc["inputs"][0]["data"][0] is None  # NaN as JSON null
         assert "pred_contribs" not in doc["parameters"]
-        return httpx.Response(
-            200,
-            json={
+        return web.json_response(
+            {
                 "model_name": "credit-risk",
+                "parameters": PARAMS,
                 "outputs": [
                     {"name": "probability", "datatype": "FP64", "shape": [1], "data": [0.25]},
                     {"name": "margin", "datatype": "FP64", "shape": [1], "data": [-1.0986]},
                 ],
-                "parameters": PARAMS,
-            },
+            }
         )
 
     matrix = np.zeros((1, F), dtype=np.float32)
     matrix[0, 0] = np.nan
-    client = _client(handler, binary=False)
+    client = await predictor(handler, binary=False)
     prediction = await client.infer(matrix, "none", {})
     assert prediction.probability.tolist() == [0.25]
     assert prediction.contributions is None
 
 
 @pytest.mark.parametrize("status", [502, 503, 504])
-async def test_predictor_not_ready_is_unavailable(status):
-    client = _client(
-        lambda r: httpx.Response(status, json={"error": "Model with name credit-risk is not ready."})
-    )
+async def test_predictor_not_ready_is_unavailable(predictor, status):
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"error": "Model with name credit-risk is not ready."}, status=status)
+
+    client = await predictor(handler)
     with pytest.raises(PredictorUnavailable, match="not ready"):
         await client.infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
 
 
 async def test_unreachable_predictor_is_unavailable():
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+    client = RestV2PredictorClient(
+        f"127.0.0.1:{free_port()}", "credit-risk", timeout=2.0, connect_timeout=0.5, max_connections=2
+    )
+    try:
+        with pytest.raises(PredictorUnavailable, match="unreachable"):
+            await client.infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
+        assert await client.ready() is False
+    finally:
+        await client.close()
 
-    with pytest.raises(PredictorUnavailable, match="unreachable"):
-        await _client(handler).infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
 
+async def test_slow_predictor_is_unavailable(predictor):
+    import asyncio
 
-async def test_slow_predictor_is_unavailable():
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return _binary_answer(1, None)
 
+    client = await predictor(handler, timeout=0.3)
     with pytest.raises(PredictorUnavailable, match="in time"):
-        await _client(handler).infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
+        await client.infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
 
 
-async def test_predictor_refusing_our_request_is_a_bad_gateway_not_a_client_error():
-    client = _client(lambda r: httpx.Response(400, json={"error": "features: wrong shape"}))
+async def test_predictor_refusing_our_request_is_a_bad_gateway_not_a_client_error(predictor):
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"error": "features: wrong shape"}, status=400)
+
+    client = await predictor(handler)
     with pytest.raises(PredictorRejected, match="wrong shape") as caught:
         await client.infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
     assert caught.value.status_code == 502
 
 
-async def test_answer_without_policy_or_rows_is_rejected():
-    def no_policy(request: httpx.Request) -> httpx.Response:
-        body, headers = _binary_answer(1, None)
-        length = int(headers["inference-header-content-length"])
-        doc = orjson.loads(body[:length])
-        doc["parameters"] = {"model_version": "3"}
-        header = orjson.dumps(doc)
-        headers["inference-header-content-length"] = str(len(header))
-        return httpx.Response(200, content=header + body[length:], headers=headers)
+async def test_answer_without_policy_or_rows_is_rejected(predictor):
+    async def no_policy(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "model_name": "credit-risk",
+                "parameters": {"model_version": "3"},
+                "outputs": [
+                    {"name": "probability", "datatype": "FP64", "shape": [1], "data": [0.25]},
+                    {"name": "margin", "datatype": "FP64", "shape": [1], "data": [-1.0986]},
+                ],
+            }
+        )
 
+    client = await predictor(no_policy)
     with pytest.raises(PredictorRejected, match="credit_policy"):
-        await _client(no_policy).infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
+        await client.infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
 
-    def wrong_rows(request: httpx.Request) -> httpx.Response:
-        body, headers = _binary_answer(3, None)
-        return httpx.Response(200, content=body, headers=headers)
+    async def wrong_rows(request: web.Request) -> web.Response:
+        return _binary_answer(3, None)
 
+    client = await predictor(wrong_rows)
     with pytest.raises(PredictorRejected, match="2 rows"):
-        await _client(wrong_rows).infer(np.zeros((2, F), dtype=np.float32), "adverse", {})
+        await client.infer(np.zeros((2, F), dtype=np.float32), "adverse", {})
