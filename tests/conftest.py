@@ -23,6 +23,7 @@ from tests.servers import (
     pg_binary,
     require_binary,
     start_process,
+    wait_for,
     wait_http,
     wait_port,
 )
@@ -114,6 +115,16 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return name
 
+    def accepts_queries(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.dsn(), connect_timeout=2) as conn:
+                conn.execute("select 1")
+        except psycopg.OperationalError:
+            return False
+        return True
+
     def stop(self) -> None:
         self.process.stop()
 
@@ -156,8 +167,11 @@ def start_postgres(log_dir: Path) -> PostgresServer:
         log_dir,
     ) if user is None else _start_as(user, gid, port, data, sock, log_dir)
     wait_port(proc, port, timeout=60)
+    server = PostgresServer(proc, port)
+    # An open port is not enough: until recovery ends, queries fail with "starting up".
+    wait_for(proc, server.accepts_queries, timeout=60, what="accepting queries")
     proc.extra["base"] = base
-    return PostgresServer(proc, port)
+    return server
 
 
 def _start_as(user: str, gid: int | None, port: int, data: Path, sock: Path, log_dir: Path) -> Process:
