@@ -44,6 +44,18 @@ lint: setup ## ruff and mypy
 	$(BIN)/ruff format --check credit_scoring predictor transformer training monitoring tests
 	$(BIN)/mypy
 
+BENCH_VENV := bench/.venv-mlserver
+
+# MLServer cannot share .venv (older FastAPI/Starlette): the benchmark's peer gets its own, pinned.
+$(BENCH_VENV)/.installed: bench/requirements-mlserver.txt
+	rm -rf $(BENCH_VENV)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements-mlserver.txt
+	@touch $@
+
+bench: setup system-deps $(BENCH_VENV)/.installed ## Benchmark vs MLServer and stock KServe (bounded, loopback): bench/results/
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean: ## Remove the venv and local state
 	rm -rf $(VENV) .credit-scoring .stack .pytest_cache .mypy_cache .ruff_cache
 

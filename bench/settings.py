@@ -1,0 +1,115 @@
+"""Benchmark settings: one typed object (environment ``CREDIT_BENCH_*``, then flags), built once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["BENCH_DIR", "PEERS", "BenchSettings"]
+
+BENCH_DIR = Path(__file__).resolve().parent
+PEERS = ("mlserver", "kserve")
+
+
+def _ints(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(int(v) for v in value.replace(",", " ").split())
+    return value
+
+
+class BenchSettings(BaseSettings):
+    """What ``make bench`` measures and for how long. Every run is bounded by time and count."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CREDIT_BENCH_", extra="ignore", use_attribute_docstrings=True
+    )
+
+    out_dir: Path = BENCH_DIR / "results"
+    """Where results.json, report.md, logs and the run's CREDIT_HOME go (git-ignored)."""
+    duration_seconds: float = Field(default=2.5, gt=0, le=60)
+    """Measured window of one run (one target at one concurrency)."""
+    warmup_seconds: float = Field(default=0.5, ge=0, le=30)
+    """Unmeasured load before each window (connections opened, caches warm)."""
+    repeats: int = Field(default=3, ge=1, le=20)
+    """Interleaved rounds: A B C, A B C, ... (ratios are taken within a round)."""
+    concurrencies: Annotated[tuple[int, ...], NoDecode] = (1, 8, 32)
+    """Connections in flight for the single-application runs."""
+    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    """Applications per request of the batch runs."""
+    batch_concurrencies: Annotated[tuple[int, ...], NoDecode] = (1, 2)
+    """Connections in flight for the batch runs."""
+    max_requests: int = Field(default=200_000, ge=1)
+    """Hard cap on requests per run, whatever the duration."""
+    request_timeout_seconds: float = Field(default=15.0, gt=0)
+    """Per request; a timeout counts as an error."""
+    ready_timeout_seconds: float = Field(default=240.0, gt=0)
+    """Longest wait for a server to be ready (a loaded machine starts Python servers slowly)."""
+    workload_size: int = Field(default=2048, ge=8)
+    """Distinct real applications the requests rotate through."""
+    peers: Annotated[tuple[str, ...], NoDecode] = PEERS
+    """Peers to run next to ours: mlserver, kserve (the stock kserve.Model pair)."""
+    mlserver_venv: Path = BENCH_DIR / ".venv-mlserver"
+    """MLServer's own virtualenv (it cannot share ours): ``make bench`` creates it."""
+    mlserver_configs: Annotated[tuple[str, ...], NoDecode] = (
+        "default",
+        "pw0-omp1",
+        "pw1-omp1",
+        "pw2-omp1",
+        "pw0-omp1-batch",
+    )
+    """MLServer configurations tried (bench/mlserver_peer.py); the best at the top concurrency
+    is the one compared."""
+    tuning_duration_seconds: float = Field(default=2.0, gt=0, le=60)
+    """Measured window of each MLServer tuning run."""
+    tuning_repeats: int = Field(default=2, ge=1, le=10)
+    profile: bool = True
+    """py-spy the servers under load and cProfile the in-process floor."""
+    profile_seconds: float = Field(default=4.0, gt=0, le=60)
+    floor_rows: int = Field(default=400, ge=1)
+    """Single-application iterations of the in-process floor."""
+    floor_batches: int = Field(default=5, ge=1)
+    """1,000-application iterations of the in-process floor."""
+
+    @field_validator("concurrencies", "batch_concurrencies", mode="before")
+    @classmethod
+    def _split_ints(cls, value: object) -> object:
+        return _ints(value)
+
+    @field_validator("peers", "mlserver_configs", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v for v in value.replace(",", " ").split() if v)
+        return value
+
+    @field_validator("peers")
+    @classmethod
+    def _known_peers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(value) - set(PEERS)
+        if unknown:
+            raise ValueError(f"unknown peers {sorted(unknown)}; choose from {list(PEERS)}")
+        return value
+
+    @classmethod
+    def quick(cls, **overrides: object) -> BenchSettings:
+        """A tiny bounded run (seconds per stage): proves the harness works, measures little."""
+        values: dict[str, object] = {
+            "duration_seconds": 0.5,
+            "warmup_seconds": 0.2,
+            "repeats": 1,
+            "concurrencies": (1, 8),
+            "batch_size": 100,
+            "batch_concurrencies": (1,),
+            "mlserver_configs": ("pw0-omp1",),
+            "tuning_duration_seconds": 0.5,
+            "tuning_repeats": 1,
+            "profile_seconds": 1.0,
+            "floor_rows": 30,
+            "floor_batches": 1,
+            "workload_size": 256,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]  # validated by pydantic

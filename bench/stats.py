@@ -1,0 +1,169 @@
+"""From interleaved runs to summaries, within-round ratios and the issue's targets.
+
+Runs are interleaved (round 1: A B C at each concurrency, round 2: the same, ...), so the runs of
+one round saw the same machine conditions. Ratios are therefore taken round by round (ours /
+peer in the same round) and summarised by their median, min and max; a single ratio of two
+medians taken minutes apart would carry the machine's noise.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = ["round_ratios", "summarise_runs", "target_checks"]
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    vals = [v for v in values if v is not None and v == v]
+    return round(statistics.median(vals), 3) if vals else None
+
+
+def summarise_runs(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (target, concurrency): medians over rounds, errors and requests summed."""
+    keys: list[tuple[str, int]] = []
+    for r in runs:
+        key = (r["target"], r["concurrency"])
+        if key not in keys:
+            keys.append(key)
+    rows = []
+    for target, conc in keys:
+        mine = [r for r in runs if r["target"] == target and r["concurrency"] == conc]
+        rows.append(
+            {
+                "target": target,
+                "concurrency": conc,
+                "rounds": len(mine),
+                "throughput": _median(r["throughput"] for r in mine),
+                "items_per_second": _median(r["items_per_second"] for r in mine),
+                "p50_ms": _median(r["p50_ms"] for r in mine),
+                "p99_ms": _median(r["p99_ms"] for r in mine),
+                "requests": sum(r["requests"] for r in mine),
+                "errors": sum(r["errors"] for r in mine),
+                "server_cpu_us": _median(r.get("server_cpu_us") for r in mine),
+                "client_cpu_us": _median(r["client_cpu_us"] for r in mine),
+                "throughput_by_round": [r["throughput"] for r in mine],
+                **(
+                    {
+                        "stage_ms": {
+                            st: _median(r["stage_ms"].get(st) for r in mine) for st in mine[0]["stage_ms"]
+                        }
+                    }
+                    if mine[0].get("stage_ms")
+                    else {}
+                ),
+            }
+        )
+    return rows
+
+
+def round_ratios(
+    runs: Sequence[dict[str, Any]], ours: str, peer: str, concurrency: int, metric: str
+) -> dict[str, Any] | None:
+    """ours/peer of ``metric`` in each round at ``concurrency``; None if either is missing."""
+    ratios = []
+    for rnd in sorted({r["round"] for r in runs}):
+        a = [r for r in runs if r["round"] == rnd and r["target"] == ours and r["concurrency"] == concurrency]
+        b = [r for r in runs if r["round"] == rnd and r["target"] == peer and r["concurrency"] == concurrency]
+        if (
+            a
+            and b
+            and a[0][metric]
+            and b[0][metric]
+            and a[0][metric] == a[0][metric]
+            and b[0][metric] == b[0][metric]
+        ):
+            ratios.append(a[0][metric] / b[0][metric])
+    if not ratios:
+        return None
+    return {
+        "median": round(statistics.median(ratios), 3),
+        "min": round(min(ratios), 3),
+        "max": round(max(ratios), 3),
+        "by_round": [round(x, 3) for x in ratios],
+    }
+
+
+def _check(name: str, target: str, measured: str, passed: bool | None, detail: str) -> dict[str, Any]:
+    return {"name": name, "target": target, "measured": measured, "passed": passed, "detail": detail}
+
+
+def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with what was measured and whether it is met (None: not measured)."""
+    checks = []
+    pred = results.get("predictor") or {}
+    top = pred.get("top_concurrency")
+    best = (results.get("mlserver_tuning") or {}).get("best_target")
+    runs = pred.get("runs") or []
+    if best and top is not None and runs:
+        thr = round_ratios(runs, "ours", best, top, "throughput")
+        p99 = round_ratios(runs, "ours", best, top, "p99_ms")
+        passed = None if thr is None or p99 is None else thr["median"] >= 1.5 and p99["median"] <= 1.0
+        checks.append(
+            _check(
+                f"predictor vs best MLServer at c={top}",
+                "throughput >= 1.5x, p99 no worse",
+                "n/a"
+                if thr is None or p99 is None
+                else f"{thr['median']:.2f}x throughput (rounds {thr['min']:.2f}-{thr['max']:.2f}), "
+                f"p99 ratio {p99['median']:.2f}",
+                passed,
+                f"best MLServer configuration: {best}",
+            )
+        )
+    else:
+        checks.append(
+            _check(
+                "predictor vs best MLServer",
+                "throughput >= 1.5x, p99 no worse",
+                "not measured",
+                None,
+                (results.get("mlserver_tuning") or {}).get("skipped", "MLServer not run"),
+            )
+        )
+    e2e = results.get("e2e") or {}
+    runs = e2e.get("runs") or []
+    top = e2e.get("top_concurrency")
+    low = e2e.get("low_concurrency")
+    if runs and top is not None and any(r["target"] == "stock-pair" for r in runs):
+        thr = round_ratios(runs, "ours-e2e", "stock-pair", top, "throughput")
+        p50 = round_ratios(runs, "ours-e2e", "stock-pair", low, "p50_ms") if low is not None else None
+        errors = sum(r["errors"] for r in runs if r["target"] == "ours-e2e")
+        checks.append(
+            _check(
+                f"end to end vs stock KServe pair at c={top}",
+                "throughput >= 2x",
+                "n/a" if thr is None else f"{thr['median']:.2f}x (rounds {thr['min']:.2f}-{thr['max']:.2f})",
+                None if thr is None else thr["median"] >= 2.0,
+                "ours with Feast/Redis features, reasons and inference logging; stock forwards only",
+            )
+        )
+        checks.append(
+            _check(
+                f"end to end p50 at c={low}",
+                "no higher than the stock pair",
+                "n/a" if p50 is None else f"ours/stock p50 = {p50['median']:.2f}",
+                None if p50 is None else p50["median"] <= 1.0,
+                "",
+            )
+        )
+        checks.append(
+            _check("end to end errors", "zero", str(errors), errors == 0, "all concurrencies, all rounds")
+        )
+    batch = results.get("batch") or {}
+    rows = [r for r in batch.get("summary") or [] if r["target"] == "ours-batch"]
+    if rows:
+        best_row = max(rows, key=lambda r: r["items_per_second"] or 0)
+        aps = best_row["items_per_second"] or 0
+        errors = sum(r["errors"] for r in rows)
+        checks.append(
+            _check(
+                f"batch of {batch.get('batch_size')} through transformer+predictor",
+                ">= 20,000 applications/s, reasons for every refer/decline",
+                f"{aps:,.0f} applications/s (c={best_row['concurrency']}), {errors} errors",
+                aps >= 20_000 and errors == 0,
+                "answers checked for reasons on every refer/decline",
+            )
+        )
+    return checks

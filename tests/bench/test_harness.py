@@ -1,0 +1,172 @@
+"""The benchmark harness on a tiny bounded run: real servers, a well-formed report, nothing left running.
+
+Not a timed test: it asserts that every stage ran, that every number the report needs is there
+and sane, and that the report renders it; not how fast anything is. MLServer is not started here
+(its virtualenv is built by ``make bench`` only); what happens without it is tested separately.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.environment import BenchEnv
+from bench.floor import STAGES
+from bench.harness import Harness, run_benchmark
+from bench.processes import BenchError
+from bench.profiling import find_py_spy
+from bench.report import render
+from bench.settings import BenchSettings
+
+
+@pytest.fixture(scope="module")
+def run(bench_env: BenchEnv, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("bench-results")
+    settings = BenchSettings.quick(out_dir=out, peers=("kserve",), concurrencies=(1, 4), batch_size=50)
+    lines: list[str] = []
+    results = run_benchmark(settings, bench_env, progress=lines.append)
+    return results, out
+
+
+def _rows(section: dict[str, Any], target: str) -> list[dict[str, Any]]:
+    return [r for r in section["summary"] if r["target"] == target]
+
+
+def test_every_stage_ran_without_errors(run: tuple[dict[str, Any], Path]) -> None:
+    results, _ = run
+    assert results["errors"] == []
+    for stage in ("parity", "predictor", "e2e", "batch", "floor", "profile"):
+        assert stage in results, stage
+    assert results["parity"]["ours-predictor"]["max_abs_pd_difference"] < 1e-5
+    assert results["parity"]["stock-predictor"]["max_abs_pd_difference"] < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("section", "targets"),
+    [
+        ("predictor", ("ours", "stock-kserve")),
+        ("e2e", ("ours-e2e", "stock-pair")),
+        ("batch", ("ours-batch", "stock-pair-batch")),
+    ],
+)
+def test_side_by_side_runs_are_complete(
+    run: tuple[dict[str, Any], Path], section: str, targets: tuple[str, ...]
+) -> None:
+    results, _ = run
+    data = results[section]
+    concurrencies = (1,) if section == "batch" else (1, 4)
+    for target in targets:
+        rows = _rows(data, target)
+        assert sorted(r["concurrency"] for r in rows) == list(concurrencies), target
+        for r in rows:
+            assert r["requests"] > 0, r
+            assert r["errors"] == 0, r
+            assert 0 < r["p50_ms"] <= r["p99_ms"], r
+            assert min(r["throughput"], r["server_cpu_us"], r["client_cpu_us"]) > 0, r
+    # Interleaved: within each round and concurrency, every target ran once.
+    for rnd in {r["round"] for r in data["runs"]}:
+        for c in concurrencies:
+            ran = sorted(r["target"] for r in data["runs"] if r["round"] == rnd and r["concurrency"] == c)
+            assert ran == sorted(targets)
+
+
+def test_batches_carry_their_applications(run: tuple[dict[str, Any], Path]) -> None:
+    results, _ = run
+    (row,) = _rows(results["batch"], "ours-batch")
+    assert results["batch"]["batch_size"] == 50
+    assert row["items_per_second"] == pytest.approx(row["throughput"] * 50, rel=0.01)
+
+
+def test_transformer_stage_timings_are_reported(run: tuple[dict[str, Any], Path]) -> None:
+    results, _ = run
+    for section, target in (("e2e", "ours-e2e"), ("batch", "ours-batch")):
+        for row in _rows(results[section], target):
+            assert set(row["stage_ms"]) >= {"validate", "features", "predict", "answer"}, row
+            assert all(v > 0 for v in row["stage_ms"].values()), row
+            assert sum(row["stage_ms"].values()) < row["p99_ms"] * 1.5, row
+
+
+def test_floor_and_profile(run: tuple[dict[str, Any], Path]) -> None:
+    results, _ = run
+    floor = results["floor"]
+    assert set(floor["single_us"]) == set(STAGES) == set(floor["batch_us"])
+    assert all(v > 0 for v in floor["single_us"].values())
+    assert 0 < floor["adverse_share"] < 1
+    assert floor["profile"]
+    assert floor["profile"][0]["own_ms"] > 0
+    assert floor["reference_us"]["treeshap_1_row"] > 0
+    profile = results["profile"]
+    if find_py_spy(
+        [results["settings"]["mlserver_venv"] and Path(results["settings"]["mlserver_venv"]) / "bin"]
+    ):
+        for scenario in ("e2e", "batch"):
+            for process in ("ours-transformer", "ours-predictor"):
+                assert profile[scenario][process]["samples"] > 0, (scenario, process)
+    else:
+        assert "py-spy" in profile["skipped"]
+
+
+def test_memory_machine_versions_configurations(run: tuple[dict[str, Any], Path]) -> None:
+    results, _ = run
+    started = {"ours-predictor", "ours-transformer", "stock-predictor", "stock-transformer"}
+    assert set(results["memory"]) == started
+    assert all(p["peak_rss_mib"] > 10 for procs in results["memory"].values() for p in procs)
+    assert set(results["configurations"]) == started
+    assert results["machine"]["usable_cpus"] >= 1
+    assert results["machine"]["kernel"]
+    assert results["versions"]["ours"]["kserve"] == "0.21.0"
+    assert int(results["model"]["trees"]) > 0
+    assert results["model"]["features"] == "18"
+
+
+def test_nothing_is_left_running(run: tuple[dict[str, Any], Path]) -> None:
+    results, _ = run
+    for name, config in results["configurations"].items():
+        assert not Path(f"/proc/{config['pid']}").exists(), f"{name} (pid {config['pid']}) still runs"
+
+
+def test_targets_and_report(run: tuple[dict[str, Any], Path]) -> None:
+    results, out = run
+    checks = {c["name"]: c for c in results["targets"]}
+    assert checks["predictor vs best MLServer"]["passed"] is None  # MLServer not run here
+    assert {"end to end vs stock KServe pair at c=4", "end to end p50 at c=1", "end to end errors"} <= set(
+        checks
+    )
+    assert checks["end to end errors"]["passed"] is True
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["predictor"]["summary"] == json.loads(json.dumps(results["predictor"]["summary"]))
+    report = (out / "report.md").read_text()
+    assert report == render(saved)
+    assert "| scenario | peer | c | throughput ours / peer |" in report
+    side_by_side = report.split("## Side by side", 1)[1].split("## Targets", 1)[0]
+    headline = [
+        line
+        for line in side_by_side.splitlines()
+        if line.startswith(("| predictor", "| end to end", "| batch"))
+    ]
+    assert len(headline) == 2 + 2 + 1  # vs stock at c=1 and c=4, e2e at c=1 and c=4, batch at c=1
+    assert any("stock kserve.Model" in line for line in headline)
+    for section in (
+        "## Targets",
+        "## Floor",
+        "## Where the time goes",
+        "## Peak RSS",
+        "## Configurations",
+        "## Method",
+    ):
+        assert section in report, section
+
+
+def test_missing_mlserver_venv_is_a_clear_error(tmp_path: Path) -> None:
+    settings = BenchSettings.quick(out_dir=tmp_path, mlserver_venv=tmp_path / "nowhere")
+    harness = Harness(settings, progress=lambda _: None)
+    with pytest.raises(BenchError, match="make bench"):
+        harness._start_mlserver("pw0-omp1")
+
+
+def test_settings_refuse_unknown_peers() -> None:
+    with pytest.raises(ValueError, match="unknown peers"):
+        BenchSettings(peers=("triton",))
