@@ -125,8 +125,8 @@ def export_booster(tracking_uri: str, model_name: str, version: str, out_dir: Pa
     shutil.copyfile(source, target)
     shutil.rmtree(out_dir / "download", ignore_errors=True)
     booster = xgb.Booster(model_file=str(target))
-    trees = json.loads(booster.save_config())
-    depth = int(trees["learner"]["gradient_booster"]["tree_train_param"].get("max_depth", 0))
+    model = json.loads(bytes(booster.save_raw("json")))["learner"]["gradient_booster"]["model"]
+    depth = max((_depth(tree["left_children"], tree["right_children"]) for tree in model["trees"]), default=0)
     return ModelInfo(
         name=model_name,
         version=str(version),
@@ -135,6 +135,16 @@ def export_booster(tracking_uri: str, model_name: str, version: str, out_dir: Pa
         features=booster.num_features(),
         booster_file=target,
     )
+
+
+def _depth(left: list[int], right: list[int]) -> int:
+    """Depth of one tree of XGBoost's JSON model (root = 0, -1 = no child)."""
+    deepest, todo = 0, [(0, 0)]
+    while todo:
+        node, d = todo.pop()
+        deepest = max(deepest, d)
+        todo.extend((child, d + 1) for child in (left[node], right[node]) if child != -1)
+    return deepest
 
 
 def make_workload(profile: pd.DataFrame, applications: pd.DataFrame, size: int, seed: int = 7) -> Workload:

@@ -28,10 +28,10 @@ __all__ = ["LoadResult", "Target", "build_request", "run_load"]
 
 
 def build_request(
-    host: str, port: int, path: str, body: bytes, content_type: str = "application/json"
+    host: str, port: int, path: str, body: bytes, content_type: str = "application/json", method: str = "POST"
 ) -> bytes:
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
+        f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
     )
     return head.encode("ascii") + body

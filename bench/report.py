@@ -31,6 +31,14 @@ def _row_of(summary: list[dict[str, Any]], target: str, conc: int) -> dict[str, 
     return next((r for r in summary if r["target"] == target and r["concurrency"] == conc), None)
 
 
+def _per_item(row: dict[str, Any], key: str) -> float | None:
+    """Server CPU per request, or per application for batches."""
+    cpu = row.get("server_cpu_us")
+    if cpu is None or key != "items_per_second" or not row.get("throughput"):
+        return cpu
+    return cpu * row["throughput"] / row["items_per_second"]
+
+
 def _headline(results: dict[str, Any]) -> list[str]:
     """The table the README shows: ours next to each peer, same run, same concurrency."""
     from bench.stats import round_ratios
@@ -58,6 +66,7 @@ def _headline(results: dict[str, Any]) -> list[str]:
                     else f"**{ratio['median']:.2f}x** ({ratio['min']:.2f}-{ratio['max']:.2f})",
                     f"{_f(a['p50_ms'], 2)} / {_f(b['p50_ms'], 2)}",
                     f"{_f(a['p99_ms'], 2)} / {_f(b['p99_ms'], 2)}",
+                    f"{_f(_per_item(a, key), 0)} / {_f(_per_item(b, key), 0)}",
                     f"{a['errors']} / {b['errors']}",
                 ]
             )
@@ -69,7 +78,7 @@ def _headline(results: dict[str, Any]) -> list[str]:
             "predictor alone (v2, 1 row)",
             "ours",
             best,
-            f"MLServer ({best.removeprefix('mlserver-')})",
+            "MLServer, fastest of " + " / ".join((results.get("mlserver_tuning") or {}).get("kept", [])),
         )
     add("predictor", "predictor alone (v2, 1 row)", "ours", "stock-kserve", "stock kserve.Model")
     add("e2e", "end to end (features, reasons, log)", "ours-e2e", "stock-pair", "stock forwarding pair")
@@ -92,6 +101,7 @@ def _headline(results: dict[str, Any]) -> list[str]:
             "ratio (rounds)",
             "p50 ms ours / peer",
             "p99 ms ours / peer",
+            "server CPU µs per item ours / peer",
             "errors ours / peer",
         ],
         rows,
@@ -257,18 +267,42 @@ def render(results: dict[str, Any]) -> str:
         rows.append(["**total**", _f(total1, 1), _f(totalb, 0), _f(totalb / n, 2)])
         lines += [
             "",
-            "## Floor: the same work in one process, no HTTP (median µs)",
+            "## Floor: the same work in one process, no HTTP (µs)",
             "",
-            *_table(["stage", "1 application", f"batch of {n}", "per application in batch"], rows),
+            *_table(
+                ["stage", "1 application (mean)", f"batch of {n} (median)", "per application in batch"], rows
+            ),
             "",
             f"One core could do at most {_f(1e6 / total1 if total1 else None, 0)} single applications/s or "
             f"{_f(n * 1e6 / totalb if totalb else None, 0)} applications/s in batches of {n} this way. "
             f"Workload: {floor['adverse_share']:.0%} refer/decline (need TreeSHAP), "
-            f"{floor['thin_share']:.0%} thin files.",
+            f"{floor['thin_share']:.0%} thin files. Reasons computed with "
+            f"{floor.get('reasons_method', '?')}.",
             "",
             "Single calls: "
             + ", ".join(f"{k} {_f(x, 1)} µs" for k, x in floor["reference_us"].items())
             + ".",
+        ]
+    http_floor = results.get("http_floor")
+    if http_floor:
+        lines += [
+            "",
+            "HTTP floor (same client, c=1, `GET /v2/health/live`, a round trip that does no work):",
+            "",
+            *_table(
+                ["server", "p50 ms", "p99 ms", "req/s", "server CPU µs/req"],
+                [
+                    [
+                        n,
+                        _f(r["p50_ms"], 3),
+                        _f(r["p99_ms"], 3),
+                        _f(r["throughput"], 0),
+                        _f(r["server_cpu_us"], 0),
+                    ]
+                    for n, r in http_floor.items()
+                    if isinstance(r, dict)
+                ],
+            ),
         ]
     profile = results.get("profile")
     if profile or (floor and floor.get("profile")):

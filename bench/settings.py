@@ -62,6 +62,9 @@ class BenchSettings(BaseSettings):
     )
     """MLServer configurations tried (bench/mlserver_peer.py); the best at the top concurrency
     is the one compared."""
+    mlserver_keep: int = Field(default=2, ge=1, le=6)
+    """MLServer configurations kept after tuning and run in the comparison; ours is compared with
+    the fastest of them in each round and concurrency."""
     tuning_duration_seconds: float = Field(default=2.0, gt=0, le=60)
     """Measured window of each MLServer tuning run."""
     tuning_repeats: int = Field(default=2, ge=1, le=10)

@@ -109,7 +109,10 @@ def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
                 else f"{thr['median']:.2f}x throughput (rounds {thr['min']:.2f}-{thr['max']:.2f}), "
                 f"p99 ratio {p99['median']:.2f}",
                 passed,
-                f"best MLServer configuration: {best}",
+                "fastest kept MLServer configuration in each round: "
+                + ", ".join(
+                    r.get("config", "?") for r in runs if r["target"] == best and r["concurrency"] == top
+                ),
             )
         )
     else:

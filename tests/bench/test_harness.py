@@ -38,7 +38,7 @@ def _rows(section: dict[str, Any], target: str) -> list[dict[str, Any]]:
 def test_every_stage_ran_without_errors(run: tuple[dict[str, Any], Path]) -> None:
     results, _ = run
     assert results["errors"] == []
-    for stage in ("parity", "predictor", "e2e", "batch", "floor", "profile"):
+    for stage in ("parity", "predictor", "e2e", "batch", "floor", "http_floor", "profile"):
         assert stage in results, stage
     assert results["parity"]["ours-predictor"]["max_abs_pd_difference"] < 1e-5
     assert results["parity"]["stock-predictor"]["max_abs_pd_difference"] < 1e-5
@@ -97,7 +97,8 @@ def test_floor_and_profile(run: tuple[dict[str, Any], Path]) -> None:
     assert 0 < floor["adverse_share"] < 1
     assert floor["profile"]
     assert floor["profile"][0]["own_ms"] > 0
-    assert floor["reference_us"]["treeshap_1_row"] > 0
+    assert floor["reference_us"]["xgboost_treeshap_1_row"] > 0
+    assert floor["reference_us"]["redis_ping_round_trip"] > 0
     profile = results["profile"]
     if find_py_spy(
         [results["settings"]["mlserver_venv"] and Path(results["settings"]["mlserver_venv"]) / "bin"]
@@ -107,6 +108,15 @@ def test_floor_and_profile(run: tuple[dict[str, Any], Path]) -> None:
                 assert profile[scenario][process]["samples"] > 0, (scenario, process)
     else:
         assert "py-spy" in profile["skipped"]
+
+
+def test_http_floor_on_every_server(run: tuple[dict[str, Any], Path]) -> None:
+    results, _ = run
+    floor = {k: v for k, v in results["http_floor"].items() if k != "seconds"}
+    assert set(floor) == set(results["configurations"])
+    for name, row in floor.items():
+        assert row["errors"] == 0, name
+        assert 0 < row["p50_ms"] <= row["p99_ms"], name
 
 
 def test_memory_machine_versions_configurations(run: tuple[dict[str, Any], Path]) -> None:
