@@ -331,10 +331,12 @@ class LocalStack:
         try:
             MlflowClient(tracking_uri).get_model_version_by_alias(name, alias)
         except MlflowException as exc:
-            raise StackError(
-                f"{uri} is not in the MLflow registry at {tracking_uri}: run `credit-scoring "
-                "train` (or `make demo`) first"
-            ) from exc
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise StackError(
+                    f"{uri} is not in the MLflow registry at {tracking_uri}: run `credit-scoring "
+                    "train` (or `make demo`) first"
+                ) from exc
+            raise StackError(f"MLflow at {tracking_uri} does not answer ({exc.error_code})") from exc
 
     def _features(self, state: StackState, data_dir: Path, progress: Progress) -> Path:
         """The Feast profile the transformer reads, applied and materialized."""
@@ -436,7 +438,7 @@ class LocalStack:
     def _wait_ready(self, process: ProcessState) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout_seconds
         while time.monotonic() < deadline:
-            if not process.alive():
+            if not self._running(process):
                 raise StackError(f"{process.name} exited at start; see {process.log}:\n{_tail(process.log)}")
             if process.ready():
                 return
@@ -454,7 +456,7 @@ class LocalStack:
             with contextlib.suppress(redis.RedisError):
                 if redis.Redis(host=LOCALHOST, port=self.settings.redis_port, socket_timeout=1).ping():
                     return
-            if not process.alive():
+            if not self._running(process):
                 raise StackError(f"redis exited at start; see {process.log}:\n{_tail(process.log)}")
             time.sleep(0.1)
         raise StackError(f"redis not answering; see {process.log}")
@@ -467,7 +469,7 @@ class LocalStack:
             return []
         stopped = []
         for process in reversed(state.processes):
-            if process.alive():
+            if self._running(process):
                 progress(f"stopping {process.name} (pid {process.pid})")
                 self._stop(process, timeout)
                 stopped.append(process.name)
@@ -491,7 +493,9 @@ class LocalStack:
 
     def _running(self, process: ProcessState) -> bool:
         child = self._children.get(process.pid)
-        if child is not None:  # started by this process: reap it, a zombie still has /proc
+        if child is not None:
+            # Started by this process: ask the Popen (it reaps a zombie, and right after fork the
+            # child's /proc command line is still ours, so alive() would say "not ours").
             return child.poll() is None
         return process.alive()
 

@@ -17,17 +17,18 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
-from credit_scoring.errors import CreditScoringError
+from credit_scoring.errors import CreditScoringError, FieldProblem, InvalidApplication
 from credit_scoring.serving import FastRoute, Reply, error_body
 from transformer import metrics
 from transformer.model import CreditScoringModel, ScoringResult
 from transformer.payloads import ScoringRequest, decode_v1, decode_v2
 from transformer.rendering import v1_body, v2_body
 
-__all__ = ["ModelNotReady", "ScoringRoutes", "request_id_from"]
+__all__ = ["ModelNotReady", "ScoringRoutes", "request_id_from", "validation_error_handler"]
 
 log = logging.getLogger("transformer.access")
 
@@ -114,3 +115,26 @@ class ScoringRoutes:
             model_version=result.model_version,
             request_id=result.request_id,
         )
+
+
+async def validation_error_handler(request: Any, exc: Exception) -> Any:
+    """FastAPI's body validation on KServe's remaining routes (e.g. ``/versions/{v}/infer``): a 400
+    with field problems in the platform's format, not FastAPI's 422."""
+    from starlette.responses import Response
+
+    errors = exc.errors() if hasattr(exc, "errors") else []
+    problems = [_field_problem(e) for e in errors] or [FieldProblem(None, "body", "is not a valid request")]
+    error = InvalidApplication(problems)
+    return Response(
+        orjson.dumps(error_body(error)), status_code=error.status_code, media_type="application/json"
+    )
+
+
+def _field_problem(error: dict[str, Any]) -> FieldProblem:
+    loc = [p for p in error.get("loc", ()) if p != "body"]
+    names = [str(p) for p in loc if not isinstance(p, int)]
+    message = str(error.get("msg", "invalid"))
+    if error.get("type") == "json_invalid" and loc and isinstance(loc[-1], int):
+        message = f"{message} at character {loc[-1]}"  # FastAPI puts the offset where a field goes
+        names = []
+    return FieldProblem(None, ".".join(names) or "body", message)

@@ -101,15 +101,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"invalid transformer settings:\n{exc}") from exc
     configure_logging(args.log_config_file)
 
+    from fastapi.exceptions import RequestValidationError
     from kserve.model_server import app
 
     from transformer.metrics import HttpMetricsMiddleware
-    from transformer.routes import ScoringRoutes
+    from transformer.routes import ScoringRoutes, validation_error_handler
 
     model = build_model(settings, args.model_name)
     # KServe's remaining routes (health, metadata, /metrics) are counted by the middleware; the
     # scoring routes are answered ahead of it and count themselves.
     app.add_middleware(HttpMetricsMiddleware)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     options = ServerOptions.from_args(args, settings)
     log.info(
         "transformer %s -> predictor %s over %s, features: %s",

@@ -52,9 +52,10 @@ def run_foundation(settings: TrainingSettings, console: Console) -> FoundationRe
 
 def demo_command() -> None:
     """Run the platform's main job end to end on embedded defaults."""
-    from credit_scoring.commands.stack import run_stack_demo
+    from credit_scoring.commands.stack import demo_settings, run_stack_demo
 
     console = Console()
+    stack = demo_settings()  # before training: MLflow's client exports MLFLOW_TRACKING_URI
     run_foundation(training_settings(), console)
     # Then the local stack scores the examples over v1 and v2, and is stopped again.
-    run_stack_demo(console)
+    run_stack_demo(console, stack)

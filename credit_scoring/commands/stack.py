@@ -14,7 +14,7 @@ from rich.table import Table
 from credit_scoring.commands.score import print_reply, send_file
 from credit_scoring.stack import LocalStack, StackError, StackSettings, describe
 
-__all__ = ["DEMO_EXAMPLES", "app", "run_stack_demo", "stack_settings"]
+__all__ = ["DEMO_EXAMPLES", "app", "demo_settings", "run_stack_demo", "stack_settings"]
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
 # What `make demo` scores at the end: each outcome over v1, then the same over v2.
@@ -90,12 +90,14 @@ def _yes(value: bool) -> str:
     return "[green]yes[/]" if value else "[red]no[/]"
 
 
-def _demo_settings() -> StackSettings:
+def demo_settings() -> StackSettings:
     """The stack settings, with free ports for the servers whose port is not set explicitly.
 
     The demo stops everything it starts, so nothing needs the well-known ports; free ones keep
     `make demo` working next to whatever already listens on 8080 or 6379. MLflow keeps its port
     (``CREDIT_MLFLOW_PORT``, default 5000): it is the same embedded server training used.
+    Build these before training runs: MLflow's client exports ``MLFLOW_TRACKING_URI`` into the
+    process environment, which would otherwise point the stack at training's stopped server.
     """
     from credit_scoring.stack import free_port
 
@@ -117,7 +119,7 @@ def run_stack_demo(console: Console, settings: StackSettings | None = None) -> l
     Returns the HTTP status of each example; exits 1 when the stack cannot start or an example
     does not get its expected status (200, and 400 for the invalid ones).
     """
-    stack = LocalStack(settings or _demo_settings())
+    stack = LocalStack(settings or demo_settings())
     statuses: list[int] = []
     console.rule("4. Local stack (MLflow, Redis, predictor, transformer)")
     try:

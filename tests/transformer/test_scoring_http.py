@@ -308,3 +308,18 @@ def test_logs_carry_request_id_and_latency_never_applicant_data(transformer: Ser
     assert "latency_ms=" in line
     for a in apps:
         assert a["applicant_id"] not in log
+
+
+def test_kserve_routes_answer_malformed_bodies_with_400_not_422(transformer: Server):
+    """The routes KServe still serves (versioned v2 infer) parse bodies with FastAPI, whose 422
+    for a malformed body becomes the platform's 400 with field problems."""
+    response = httpx.post(
+        f"{transformer.url}/v2/models/credit-scoring/versions/1/infer",
+        content=b'{"inputs": [',
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 400, response.text
+    doc = response.json()
+    assert doc["problems"]
+    assert doc["error"]
