@@ -34,6 +34,10 @@ __all__ = [
 ]
 
 LOCALHOST = "127.0.0.1"
+# `import feast` sets PROMETHEUS_MULTIPROC_DIR (feast/metrics.py) in the importing process, which
+# switches prometheus_client to mmap-backed metric values. The harness imports Feast; the servers
+# must start with the environment a container gives them, not with that side effect.
+_NOT_INHERITED = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR", "prometheus_multiproc_dir")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -145,7 +149,12 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**{k: v for k, v in os.environ.items() if k not in self.unset}, **self.env},
+                env={
+                    **{
+                        k: v for k, v in os.environ.items() if k not in self.unset and k not in _NOT_INHERITED
+                    },
+                    **self.env,
+                },
                 cwd=self.cwd,
                 start_new_session=True,
             )
