@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         model_name="credit-scoring",
     )
     # KServe's parser defaults these (protocol v1, 600 s); unset here, so settings decide.
-    parser.set_defaults(predictor_host=None, predictor_protocol=None, predictor_request_timeout_seconds=None)
+    parser.set_defaults(
+        predictor_host=None,
+        predictor_protocol=None,
+        predictor_request_timeout_seconds=None,
+        predictor_use_ssl=None,
+    )
     parser.add_argument(
         "--max_batch", type=int, default=None, help="Applications per request (CREDIT_MAX_BATCH)"
     )
@@ -95,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             predictor_host=args.predictor_host,
             predictor_protocol=args.predictor_protocol,
             predictor_timeout_seconds=args.predictor_request_timeout_seconds,
+            predictor_use_ssl=args.predictor_use_ssl,
             max_batch=args.max_batch,
         )
     except ValidationError as exc:
