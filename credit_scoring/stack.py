@@ -424,6 +424,9 @@ class LocalStack:
         logs = self.dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{name}.log"
+        # Importing feast.metrics (apply/materialize above) exports PROMETHEUS_MULTIPROC_DIR into this
+        # process; inherited, it would switch the servers' metrics to files /metrics never reads.
+        drop = (*drop, "PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
         full = {k: v for k, v in os.environ.items() if k not in drop}
         full.update({"CREDIT_HOME": str(self.home), "CREDIT_BIND_ADDRESS": LOCALHOST, **(env or {})})
         with log.open("ab") as out:

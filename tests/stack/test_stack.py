@@ -117,6 +117,14 @@ def test_cli_stack_up_score_status_down(credit_env: CreditEnv, tmp_path: Path):
         for example in sorted(EXAMPLES.glob("v*/*.json")):
             _expect(example.stem, send_file(example, url))
 
+        # The servers' own metrics are on /metrics (not diverted to multiprocess files).
+        import httpx
+
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+        assert 'credit_http_requests_total{route="/v1/models/credit-scoring:predict",status="200"}' in metrics
+        predictor_url = f"http://127.0.0.1:{env['CREDIT_STACK_PREDICTOR_HTTP_PORT']}"
+        assert "credit_model_ready" in httpx.get(f"{predictor_url}/metrics", timeout=10).text
+
         table = _cli(env, "score", str(EXAMPLES / "v1" / "decline.json"), "--url", url)
         assert table.returncode == 0, table.stderr
         assert "decline" in table.stdout
