@@ -537,7 +537,7 @@ class Harness:
             if name not in CONFIGS:
                 raise BenchError(f"unknown MLServer configuration {name!r}; known: {sorted(CONFIGS)}")
             started[name] = self._start_mlserver(name)
-        outputs = self._mlserver_outputs(next(iter(started.values())))
+        outputs, parity = self._mlserver_outputs(next(iter(started.values())))
         benches = [
             self._predictor_target(f"mlserver-{name}", server, outputs, outputs)
             for name, server in started.items()
@@ -559,6 +559,7 @@ class Harness:
             "concurrency": top,
             "configs": {n: CONFIGS[n].description for n in started},
             "output": outputs[0],
+            "max_abs_pd_difference": parity,
             "runs": runs,
             "summary": summary,
             "best": kept[0],
@@ -566,7 +567,7 @@ class Harness:
             "best_target": MLSERVER_BEST,
         }
 
-    def _mlserver_outputs(self, server: Server) -> list[str]:
+    def _mlserver_outputs(self, server: Server) -> tuple[list[str], float]:
         """``predict_proba`` when the runtime offers it for this file, else ``predict`` (which is
         then the probability: the parity check below proves it)."""
         import xgboost as xgb
@@ -585,8 +586,8 @@ class Harness:
                 continue
             data = np.array(resp.json()["outputs"][0]["data"], dtype=np.float64)
             pd = data[1::2] if data.size == 2 * len(rows) else data
-            if pd.size == len(rows) and float(np.max(np.abs(pd - expected))) < 1e-5:
-                return outputs
+            if pd.size == len(rows) and (diff := float(np.max(np.abs(pd - expected)))) < 1e-5:
+                return outputs, diff
         raise BenchError(
             f"MLServer ({server.name}) gives neither predict_proba nor predict equal to the booster's PD"
         )

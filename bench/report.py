@@ -248,7 +248,8 @@ def render(results: dict[str, Any]) -> str:
     if tuning:
         lines += [
             "",
-            f"## MLServer configurations tried (c={tuning['concurrency']}, output `{tuning['output']}`)",
+            f"## MLServer configurations tried (c={tuning['concurrency']}, output `{tuning['output']}`, "
+            f"max |PD - booster PD| {tuning.get('max_abs_pd_difference', float('nan')):.1e})",
             "",
             *_summary_table(tuning["summary"]),
             "",
