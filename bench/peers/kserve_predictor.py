@@ -37,7 +37,9 @@ class XGBoostPredictor(Model):
         probability = self.booster.inplace_predict(features).astype(np.float64)
         output = InferOutput(name="probability", shape=list(probability.shape), datatype="FP64")
         output.set_data_from_numpy(probability, binary_data=False)
-        return InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id or generate_uuid())
+        return InferResponse(
+            model_name=self.name, infer_outputs=[output], response_id=payload.id or generate_uuid()
+        )
 
 
 if __name__ == "__main__":
