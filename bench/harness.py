@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -137,6 +138,9 @@ class Harness:
         s = self.settings
         started = time.time()
         self.out.mkdir(parents=True, exist_ok=True)
+        # Logs and profiles of this run only (servers append to their log files).
+        for folder in ("logs", "profile"):
+            shutil.rmtree(self.out / folder, ignore_errors=True)
         self.results["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))
         self.results["machine"] = machine.machine_details(REPO)
         mlserver_python = s.mlserver_venv / "bin" / "python"
