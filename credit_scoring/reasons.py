@@ -2,7 +2,9 @@
 
 Contributions are in log-odds of default: a positive contribution pushed the applicant toward
 default. Only positive contributions can ever become a reason, so a feature that lowered the
-applicant's risk is never cited.
+applicant's risk is never cited. A feature whose value is *missing* is not cited by name either
+("Level of income" would be false for an applicant whose income is unknown): the positive
+contributions of missing features are pooled under one reason, ``R00`` "insufficient information".
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 
 from credit_scoring.features import MODEL_FEATURES
 
-__all__ = ["REASON_CODES", "Reason", "top_reasons"]
+__all__ = ["INSUFFICIENT_INFORMATION", "REASON_CODES", "Reason", "top_reasons"]
 
 
 @dataclass(frozen=True)
@@ -53,18 +55,34 @@ REASON_CODES: dict[str, tuple[str, str]] = {
 
 assert set(REASON_CODES) == {f.name for f in MODEL_FEATURES}, "every model feature needs a reason code"
 
+# Cited when missing values (a thin file, an income never declared) pushed toward default.
+INSUFFICIENT_INFORMATION = ("R00", "Insufficient or missing information on file")
 
-def top_reasons(contributions: np.ndarray, names: Sequence[str], limit: int) -> list[Reason]:
+
+def top_reasons(
+    contributions: np.ndarray, names: Sequence[str], limit: int, missing: np.ndarray | None = None
+) -> list[Reason]:
     """Top ``limit`` reasons for one applicant from a row of per-feature contributions.
 
-    ``contributions`` holds one value per name (the bias column already removed).
+    ``contributions`` holds one value per name (the bias column already removed); ``missing``
+    (optional, bool per name) marks features without a value: their positive contributions are
+    pooled into one ``R00`` reason whose ``feature`` lists them, comma-separated.
     """
     row = np.asarray(contributions, dtype=np.float64)
-    order = np.argsort(-row, kind="stable")
-    reasons: list[Reason] = []
-    for j in order[:limit]:
-        if not row[j] > 0.0:
-            break
+    candidates: list[Reason] = []
+    pooled, pooled_names = 0.0, []
+    for j, value in enumerate(row):
+        if not value > 0.0:
+            continue
+        if missing is not None and missing[j]:
+            pooled += float(value)
+            pooled_names.append(names[j])
+            continue
         code, text = REASON_CODES[names[j]]
-        reasons.append(Reason(code, text, names[j], float(row[j])))
-    return reasons
+        candidates.append(Reason(code, text, names[j], float(value)))
+    if pooled_names:
+        code, text = INSUFFICIENT_INFORMATION
+        candidates.append(Reason(code, text, ",".join(pooled_names), pooled))
+    # Largest push toward default first; ties keep the feature order (stable sort).
+    candidates.sort(key=lambda r: -r.contribution)
+    return candidates[:limit]

@@ -75,10 +75,13 @@ def build_answers(
     policy: ScorePolicy,
     thin_file: np.ndarray,
     request_id: str,
+    missing: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """One answer per application, in request order.
 
-    ``contributions`` must hold a finite row for every refer/decline row (bias in the last column).
+    ``contributions`` must hold a finite row for every refer/decline row (bias in the last column);
+    ``missing`` (bool ``[N, features]``) marks feature values that were missing, which reasons
+    never cite by name (see ``credit_scoring.reasons``).
     """
     model = {
         "name": prediction.model_name,
@@ -94,7 +97,11 @@ def build_answers(
         if decision in ADVERSE:
             if contributions is None or not np.isfinite(contributions[i]).all():
                 raise PredictorRejected(f"no contributions for row {i}, which needs adverse-action reasons")
-            reasons = [r.as_dict() for r in top_reasons(contributions[i, :-1], _NAMES, policy.max_reasons)]
+            row_missing = None if missing is None else missing[i]
+            reasons = [
+                r.as_dict()
+                for r in top_reasons(contributions[i, :-1], _NAMES, policy.max_reasons, row_missing)
+            ]
         answers.append(
             {
                 "applicant_id": app.applicant_id,

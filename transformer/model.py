@@ -105,6 +105,8 @@ class CreditScoringModel(Model):
         self.shadow_max_in_flight = shadow_max_in_flight
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._shadow_warned = 0.0
+        # role -> (model name, version, alias) of the predictor that answered last (for /monitoring).
+        self.last_served: dict[str, tuple[str, str, str]] = {}
 
     def load(self) -> bool:
         # Features and predictor are reached per request (and report 503 while down), so the
@@ -192,6 +194,11 @@ class CreditScoringModel(Model):
             self._log(work, prediction, answers, scored, self.role)
         if self.shadow is not None:
             self._start_shadow(work)
+        self.last_served[self.role.value] = (
+            prediction.model_name,
+            prediction.model_version,
+            prediction.model_alias or "",
+        )
         out = ScoringResult(answers, work.request, work.request_id, prediction.model_version)
         return _to_infer_response(self.name, out) if work.grpc else out
 
@@ -242,7 +249,14 @@ class CreditScoringModel(Model):
         thin = ~work.features.found
         scored = score_batch(prediction, policy, thin)
         answers = build_answers(
-            work.request.applications, prediction, contributions, scored, policy, thin, work.request_id
+            work.request.applications,
+            prediction,
+            contributions,
+            scored,
+            policy,
+            thin,
+            work.request_id,
+            missing=np.isnan(work.features.matrix),
         )
         return answers, scored
 
@@ -301,6 +315,11 @@ class CreditScoringModel(Model):
                 log.warning("shadow scoring failed (answers are unaffected): %s", exc)
             return
         metrics.observe_answers(answers, Role.CHALLENGER.value)
+        self.last_served[Role.CHALLENGER.value] = (
+            prediction.model_name,
+            prediction.model_version,
+            prediction.model_alias or "",
+        )
         self._log(work, prediction, answers, scored, Role.CHALLENGER)
 
     def stop(self) -> None:

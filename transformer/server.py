@@ -111,9 +111,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     from kserve.model_server import app
 
     from transformer.metrics import HttpMetricsMiddleware
+    from transformer.monitoring_route import add_monitoring_route, challenger_mode
     from transformer.routes import ScoringRoutes, validation_error_handler
 
     model = build_model(settings, args.model_name)
+    add_monitoring_route(
+        app,
+        model,
+        challenger_mode(settings.challenger_mode, bool(settings.shadow_predictor_host)),
+        settings.predictor_model_name,
+    )
     # KServe's remaining routes (health, metadata, /metrics) are counted by the middleware; the
     # scoring routes are answered ahead of it and count themselves.
     app.add_middleware(HttpMetricsMiddleware)

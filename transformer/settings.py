@@ -85,6 +85,10 @@ class TransformerSettings(ServerSettings):
     # ----------------------------------------------------------------- answers
     role: Literal["champion", "challenger"] = "champion"
     """Role of the answers this transformer gives (metrics label and inference log)."""
+    challenger_mode: Literal["off", "shadow", "canary"] | None = None
+    """How a challenger takes part, reported on ``/monitoring``: ``shadow`` (scores copies in the
+    background), ``canary`` (the gateway/KServe sends it a share of traffic) or ``off``; default:
+    ``shadow`` when a shadow predictor host is set, else ``off``."""
     inference_log: bool = True
     """Hand every answer to the inference log (configured by ``CREDIT_INFERENCE_LOG_*``)."""
 

@@ -11,6 +11,8 @@ import numpy as np
 import orjson
 import pytest
 
+from credit_scoring.features import PROFILE_FIELDS
+from credit_scoring.reasons import REASON_CODES
 from tests.credit_env import CreditEnv
 from tests.transformer.conftest import Server
 from tests.transformer.payload_cases import CASES, BadPayload
@@ -203,6 +205,12 @@ def test_unknown_applicant_takes_the_thin_file_path(transformer: Server, credit_
         assert answer["decision"] == policy.thin_file_decision.value
     assert answer["reasons"]  # refer or decline: adverse-action reasons are owed
     assert all(r["contribution"] > 0 for r in answer["reasons"])
+    # Nothing is known of the applicant's profile, so no profile feature is cited by name: the
+    # missing information is one reason, and only application fields can be cited besides it.
+    codes = [r["code"] for r in answer["reasons"]]
+    assert "R00" in codes
+    profile_codes = {REASON_CODES[f.name][0] for f in PROFILE_FIELDS if f.name in REASON_CODES}
+    assert not profile_codes & set(codes)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
