@@ -41,7 +41,7 @@ test: setup system-deps tools ## Run every test, starting the real servers they 
 
 lint: setup ## ruff and mypy
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check credit_scoring predictor transformer training monitoring tests
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 BENCH_VENV := bench/.venv-mlserver

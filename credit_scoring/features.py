@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -44,7 +44,7 @@ FEATURE_SERVICE = "credit_model_v1"
 LABEL = "default"  # 1 = bad (Status == "bad"), 0 = good
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     INT = "int"
     FLOAT = "float"
     CATEGORY = "category"
@@ -70,40 +70,86 @@ CATEGORICAL_LEVELS: dict[str, tuple[str, ...]] = {
 }
 
 PROFILE_FIELDS: tuple[Feature, ...] = (
-    Feature("seniority", Kind.INT, "Years with the current employer.", -1,
-            "Longer employment means more stable income."),
+    Feature(
+        "seniority",
+        Kind.INT,
+        "Years with the current employer.",
+        -1,
+        "Longer employment means more stable income.",
+    ),
     Feature("home", Kind.CATEGORY, "Housing status (rent, owner, parents, priv, other, ignore)."),
-    Feature("age", Kind.INT, "Applicant age in years.", 0,
-            "Unconstrained; audited for adverse impact by age band."),
+    Feature(
+        "age",
+        Kind.INT,
+        "Applicant age in years.",
+        0,
+        "Unconstrained; audited for adverse impact by age band.",
+    ),
     Feature("marital", Kind.CATEGORY, "Marital status. Audited for fairness, never a model input."),
     Feature("records", Kind.CATEGORY, "Whether the applicant has arrears records (no/yes)."),
     Feature("job", Kind.CATEGORY, "Type of employment (fixed, freelance, partime, others)."),
-    Feature("expenses", Kind.FLOAT, "Monthly expenses.", 0,
-            "Unconstrained on its own; its risk enters through expense_ratio."),
+    Feature(
+        "expenses",
+        Kind.FLOAT,
+        "Monthly expenses.",
+        0,
+        "Unconstrained on its own; its risk enters through expense_ratio.",
+    ),
     Feature("income", Kind.FLOAT, "Monthly income.", -1, "More income, more capacity to repay."),
     Feature("assets", Kind.FLOAT, "Total assets.", -1, "Assets are collateral and a buffer."),
     Feature("debt", Kind.FLOAT, "Total outstanding debt.", +1, "Existing debt competes for repayment."),
 )
 
 APPLICATION_FIELDS: tuple[Feature, ...] = (
-    Feature("amount", Kind.FLOAT, "Requested loan amount.", +1,
-            "A larger loan is a larger obligation, other things equal."),
-    Feature("price", Kind.FLOAT, "Price of the goods being financed.", 0,
-            "Unconstrained; its risk enters through loan_to_value."),
-    Feature("term", Kind.INT, "Loan term in months.", 0,
-            "Unconstrained; its risk enters through the instalment."),
+    Feature(
+        "amount",
+        Kind.FLOAT,
+        "Requested loan amount.",
+        +1,
+        "A larger loan is a larger obligation, other things equal.",
+    ),
+    Feature(
+        "price",
+        Kind.FLOAT,
+        "Price of the goods being financed.",
+        0,
+        "Unconstrained; its risk enters through loan_to_value.",
+    ),
+    Feature(
+        "term", Kind.INT, "Loan term in months.", 0, "Unconstrained; its risk enters through the instalment."
+    ),
 )
 
 DERIVED_FIELDS: tuple[Feature, ...] = (
-    Feature("loan_to_value", Kind.FLOAT, "amount / price.", +1,
-            "Less own contribution to the purchase means more risk."),
-    Feature("instalment", Kind.FLOAT, "Monthly instalment, amount / term.", +1,
-            "A higher monthly payment is harder to meet."),
-    Feature("instalment_to_income", Kind.FLOAT, "instalment / income.", +1,
-            "Share of income needed for the new loan."),
+    Feature(
+        "loan_to_value",
+        Kind.FLOAT,
+        "amount / price.",
+        +1,
+        "Less own contribution to the purchase means more risk.",
+    ),
+    Feature(
+        "instalment",
+        Kind.FLOAT,
+        "Monthly instalment, amount / term.",
+        +1,
+        "A higher monthly payment is harder to meet.",
+    ),
+    Feature(
+        "instalment_to_income",
+        Kind.FLOAT,
+        "instalment / income.",
+        +1,
+        "Share of income needed for the new loan.",
+    ),
     Feature("debt_to_income", Kind.FLOAT, "debt / income.", +1, "Leverage relative to income."),
-    Feature("expense_ratio", Kind.FLOAT, "expenses / income.", +1,
-            "Share of income already committed to living costs."),
+    Feature(
+        "expense_ratio",
+        Kind.FLOAT,
+        "expenses / income.",
+        +1,
+        "Share of income already committed to living costs.",
+    ),
     Feature("net_worth", Kind.FLOAT, "assets - debt.", -1, "Net buffer against shocks."),
 )
 
@@ -122,8 +168,9 @@ def feature_names() -> list[str]:
 
 def feature_types() -> list[str]:
     """XGBoost feature types: ``c`` marks categoricals, passed as level codes."""
-    return ["c" if f.kind is Kind.CATEGORY else ("int" if f.kind is Kind.INT else "float")
-            for f in MODEL_FEATURES]
+    return [
+        "c" if f.kind is Kind.CATEGORY else ("int" if f.kind is Kind.INT else "float") for f in MODEL_FEATURES
+    ]
 
 
 def monotone_constraints() -> tuple[int, ...]:
@@ -182,15 +229,18 @@ def to_matrix(columns: Mapping[str, Sequence[object] | np.ndarray], n_rows: int)
             continue
         if feature.kind is Kind.CATEGORY:
             matrix[:, j] = [
-                v if isinstance(v, (int, float)) and not isinstance(v, bool) else
-                encode_categorical(feature.name, v)
+                v
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+                else encode_categorical(feature.name, v)
                 for v in values
             ]
         else:
             # pandas nullable columns (Int64/Float64 with <NA>) become NaN here.
-            matrix[:, j] = np.asarray(
-                [math.nan if v is None else v for v in values], dtype=np.float64
-            ) if not isinstance(values, np.ndarray) else values.astype(np.float64)
+            matrix[:, j] = (
+                np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+                if not isinstance(values, np.ndarray)
+                else values.astype(np.float64)
+            )
     return matrix
 
 

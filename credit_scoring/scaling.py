@@ -7,7 +7,7 @@ model's metadata and tags, and read back by serving: nothing here is a serving-s
 from __future__ import annotations
 
 import math
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = ["Decision", "RiskBand", "ScorePolicy", "ScoreScale"]
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     APPROVE = "approve"
     REFER = "refer"
     DECLINE = "decline"
@@ -84,8 +84,10 @@ class ScorePolicy(BaseModel):
 
     def decide(self, score: np.ndarray, thin_file: np.ndarray | None = None) -> list[Decision]:
         decisions = [
-            Decision.APPROVE if s >= self.approve_min_score
-            else Decision.DECLINE if s < self.decline_below_score
+            Decision.APPROVE
+            if s >= self.approve_min_score
+            else Decision.DECLINE
+            if s < self.decline_below_score
             else Decision.REFER
             for s in np.asarray(score, dtype=np.float64)
         ]

@@ -29,7 +29,7 @@ from tests.servers import (
 )
 
 S3_KEY = "testing"
-S3_SECRET = "testing"  # noqa: S105 - moto accepts any credentials
+S3_SECRET = "testing"  # moto accepts any credentials
 S3_BUCKET = "mlflow"
 
 
@@ -61,8 +61,21 @@ def _start_redis(port: int, data_dir: Path) -> Process:
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = start_process(
         f"redis-{port}",
-        [require_binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", str(data_dir), "--protected-mode", "yes"],
+        [
+            require_binary("redis-server"),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+            "--protected-mode",
+            "yes",
+        ],
         data_dir,
     )
     wait_port(proc, port, timeout=30)
@@ -155,17 +168,47 @@ def start_postgres(log_dir: Path) -> PostgresServer:
         for p in (base, data, sock):
             os.chown(p, uid, gid)
     subprocess.run(
-        [pg_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-         "--no-instructions", "--locale=C"],
-        check=True, capture_output=True, user=user, group=gid,
+        [
+            pg_binary("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-instructions",
+            "--locale=C",
+        ],
+        check=True,
+        capture_output=True,
+        user=user,
+        group=gid,
     )
     port = free_port()
-    proc = start_process(
-        f"postgres-{port}",
-        [pg_binary("postgres"), "-D", str(data), "-p", str(port), "-k", str(sock),
-         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
-        log_dir,
-    ) if user is None else _start_as(user, gid, port, data, sock, log_dir)
+    proc = (
+        start_process(
+            f"postgres-{port}",
+            [
+                pg_binary("postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-k",
+                str(sock),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ],
+            log_dir,
+        )
+        if user is None
+        else _start_as(user, gid, port, data, sock, log_dir)
+    )
     wait_port(proc, port, timeout=60)
     server = PostgresServer(proc, port)
     # An open port is not enough: until recovery ends, queries fail with "starting up".
@@ -181,9 +224,26 @@ def _start_as(user: str, gid: int | None, port: int, data: Path, sock: Path, log
     log = log_dir / f"postgres-{port}.log"
     with log.open("ab") as out:
         popen = subprocess.Popen(
-            [pg_binary("postgres"), "-D", str(data), "-p", str(port), "-k", str(sock),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
-            stdout=out, stderr=subprocess.STDOUT, user=user, group=gid, start_new_session=True,
+            [
+                pg_binary("postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-k",
+                str(sock),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            user=user,
+            group=gid,
+            start_new_session=True,
         )
     return Process(name=f"postgres-{port}", popen=popen, log=log)
 
@@ -218,15 +278,23 @@ class S3Server:
     def client(self):  # type: ignore[no-untyped-def]  # boto3 clients are untyped
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_KEY,
-                            aws_secret_access_key=S3_SECRET, region_name="us-east-1")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=S3_KEY,
+            aws_secret_access_key=S3_SECRET,
+            region_name="us-east-1",
+        )
 
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     port = free_port()
-    proc = start_process(f"moto-{port}", [require_binary("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                         tmp_path_factory.mktemp("moto"))
+    proc = start_process(
+        f"moto-{port}",
+        [require_binary("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        tmp_path_factory.mktemp("moto"),
+    )
     wait_http(proc, f"http://127.0.0.1:{port}/moto-api/", timeout=60)
     server = S3Server(proc, port)
     server.client().create_bucket(Bucket=S3_BUCKET)
@@ -261,10 +329,21 @@ def mlflow_server(
     artifact_root = f"s3://{S3_BUCKET}/artifacts"
     proc = start_process(
         f"mlflow-{port}",
-        [require_binary("mlflow"), "server",
-         "--backend-store-uri", postgres_server.url(database),
-         "--default-artifact-root", artifact_root, "--no-serve-artifacts",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        [
+            require_binary("mlflow"),
+            "server",
+            "--backend-store-uri",
+            postgres_server.url(database),
+            "--default-artifact-root",
+            artifact_root,
+            "--no-serve-artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
         tmp_path_factory.mktemp("mlflow"),
         # MLflow 3 spawns ~10 job-runner processes by default; the tests use none of them.
         env={**s3_server.env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
@@ -311,9 +390,13 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[str], PrometheusSer
         config.write_text(config_yaml)
         proc = start_process(
             f"prometheus-{port}",
-            [require_binary("prometheus"), f"--config.file={config}",
-             f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-             "--web.enable-lifecycle"],
+            [
+                require_binary("prometheus"),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-lifecycle",
+            ],
             workdir,
         )
         started.append(proc)

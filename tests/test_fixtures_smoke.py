@@ -34,9 +34,10 @@ def test_mlflow_logs_artifacts_to_s3(mlflow_server, tmp_path, monkeypatch):
 
 def test_prometheus_and_pushgateway(prometheus_factory, pushgateway):
     httpx.post(f"{pushgateway.url}/metrics/job/smoke", content=b"smoke_value 42\n").raise_for_status()
+    target = f"127.0.0.1:{pushgateway.port}"
     prom = prometheus_factory(
-        f"global: {{scrape_interval: 1s}}\nscrape_configs:\n"
-        f"  - job_name: pg\n    honor_labels: true\n    static_configs: [{{targets: ['127.0.0.1:{pushgateway.port}']}}]\n"
+        "global: {scrape_interval: 1s}\nscrape_configs:\n"
+        f"  - job_name: pg\n    honor_labels: true\n    static_configs: [{{targets: ['{target}']}}]\n"
     )
     import time
 

@@ -15,8 +15,16 @@ def test_monitoring_reports_the_model_that_answered(transformer: Server, credit_
     app = credit_env.applications.sort_values("applicant_id").iloc[0]
     scored = httpx.post(
         f"{transformer.url}{V1}",
-        json={"instances": [{"applicant_id": app.applicant_id, "amount": float(app.amount),
-                             "price": float(app.price), "term": int(app.term)}]},
+        json={
+            "instances": [
+                {
+                    "applicant_id": app.applicant_id,
+                    "amount": float(app.amount),
+                    "price": float(app.price),
+                    "term": int(app.term),
+                }
+            ]
+        },
         timeout=30,
     )
     assert scored.status_code == 200, scored.text
