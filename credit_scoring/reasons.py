@@ -27,8 +27,12 @@ class Reason:
     contribution: float
 
     def as_dict(self) -> dict[str, object]:
-        return {"code": self.code, "text": self.text, "feature": self.feature,
-                "contribution": round(self.contribution, 6)}
+        return {
+            "code": self.code,
+            "text": self.text,
+            "feature": self.feature,
+            "contribution": round(self.contribution, 6),
+        }
 
 
 # One code per model feature; texts follow the plain-language style of adverse-action notices.

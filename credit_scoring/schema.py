@@ -25,7 +25,9 @@ class Application(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
     applicant_id: str = Field(
-        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
         description="The lender's applicant identifier (the Feast entity key).",
     )
     amount: float = Field(gt=0, le=MAX_AMOUNT, description="Requested loan amount.")
@@ -50,8 +52,13 @@ def parse_applications(instances: Any, max_batch: int) -> list[Application]:
     if len(instances) == 0:
         raise InvalidApplication([FieldProblem(None, "instances", "must contain at least one application")])
     if len(instances) > max_batch:
-        raise InvalidApplication([FieldProblem(
-            None, "instances", f"has {len(instances)} applications; at most {max_batch} per request")])
+        raise InvalidApplication(
+            [
+                FieldProblem(
+                    None, "instances", f"has {len(instances)} applications; at most {max_batch} per request"
+                )
+            ]
+        )
     parsed: list[Application] = []
     problems: list[FieldProblem] = []
     for i, raw in enumerate(instances):

@@ -107,7 +107,11 @@ def start_process(
     full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}"
     with log.open("ab") as out:
         popen = subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=cwd,
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=cwd,
             start_new_session=True,
         )
     return Process(name=name, popen=popen, log=log)

@@ -40,8 +40,11 @@ def test_missing_features_are_pooled_not_named():
 
     reasons = top_reasons(row, NAMES, limit=4, missing=missing)
 
-    assert [r.code for r in reasons] == [INSUFFICIENT_INFORMATION[0], REASON_CODES["amount"][0],
-                                         REASON_CODES["records"][0]]
+    assert [r.code for r in reasons] == [
+        INSUFFICIENT_INFORMATION[0],
+        REASON_CODES["amount"][0],
+        REASON_CODES["records"][0],
+    ]
     pooled = reasons[0]
     assert pooled.contribution == pytest.approx(0.7)
     assert set(pooled.feature.split(",")) == {"income", "debt_to_income"}
