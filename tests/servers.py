@@ -103,6 +103,10 @@ def start_process(
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     full_env = {**os.environ, **(env or {})}
+    # Importing Feast exports PROMETHEUS_MULTIPROC_DIR into this process; a server inheriting it
+    # would switch its /metrics to multiprocess files.
+    if "PROMETHEUS_MULTIPROC_DIR" not in (env or {}):
+        full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     # The venv's bin directory first, so console scripts (mlflow, feast, moto_server) resolve.
     full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}"
     with log.open("ab") as out:
