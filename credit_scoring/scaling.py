@@ -92,9 +92,10 @@ class ScorePolicy(BaseModel):
             for s in np.asarray(score, dtype=np.float64)
         ]
         if thin_file is not None:
-            # Policy, not the model, decides thin files; it never upgrades a decline.
+            # Policy, not the model, decides thin files: a score computed from an empty profile
+            # is no evidence either way, so it is reported but never decides on its own.
             for i, thin in enumerate(thin_file):
-                if thin and decisions[i] is not Decision.DECLINE:
+                if thin:
                     decisions[i] = self.thin_file_decision
         return decisions
 

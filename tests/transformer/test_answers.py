@@ -77,14 +77,14 @@ def test_decisions_bands_and_reasons_follow_the_policy():
     assert answers[0]["model"] == {"name": "credit-risk", "version": "4", "alias": "champion"}
 
 
-def test_thin_file_is_referred_by_policy_but_never_upgraded():
+def test_thin_file_gets_the_policy_decision_whatever_its_score():
     scores = [700.0, 500.0]
     pred = _prediction(scores, None)
     contributions = _contributions(2, pred.margin)
     thin = np.array([True, True])
     scored = score_batch(pred, POLICY, thin)
     answers = build_answers(_apps(2), pred, contributions, scored, POLICY, thin, "req-2")
-    assert [a["decision"] for a in answers] == ["refer", "decline"]
+    assert [a["decision"] for a in answers] == ["refer", "refer"]
     assert all(a["thin_file"] for a in answers)
     assert all(a["reasons"] for a in answers)  # a refer needs its reasons too
 
