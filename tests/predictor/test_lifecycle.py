@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import grpc
 import httpx
 import numpy as np
+import orjson
 from kserve import InferenceGRPCClient
 from kserve.protocol.infer_type import InferInput, InferRequest
 
@@ -238,20 +239,35 @@ def test_not_ready_while_mlflow_is_unreachable_then_ready_when_it_comes_up(
 def test_sigterm_drains_the_in_flight_request_and_exits_cleanly(launch, served_model):
     predictor: Predictor = launch.start(f"models:/{served_model.name}@champion")
     rows = np.ascontiguousarray(np.tile(credit_data()[0][:500], (6, 1)))  # 3,000 rows with contributions
+    body = orjson.dumps(_body(rows, pred_contribs=True))
+    half_sent, terminated = threading.Event(), threading.Event()
     result: dict[str, httpx.Response] = {}
+
+    def slow_body():
+        # The request is provably in flight when SIGTERM arrives: half of its body is on the
+        # wire and the rest only follows the signal (no race with how fast scoring is).
+        yield body[: len(body) // 2]
+        half_sent.set()
+        terminated.wait(30)
+        yield body[len(body) // 2 :]
 
     def send() -> None:
         result["response"] = httpx.post(
-            f"{predictor.url}/v2/models/credit-risk/infer", json=_body(rows, pred_contribs=True), timeout=120
+            f"{predictor.url}/v2/models/credit-risk/infer",
+            content=slow_body(),
+            headers={"content-type": "application/json", "content-length": str(len(body))},
+            timeout=120,
         )
 
     sender = threading.Thread(target=send)
     sender.start()
-    time.sleep(0.5)
-    assert sender.is_alive(), "the request finished before SIGTERM: make it bigger"
+    assert half_sent.wait(30)
+    time.sleep(0.2)  # let the server read the first half
     os.kill(predictor.process.popen.pid, signal.SIGTERM)
+    time.sleep(0.5)  # the server is shutting down while the request is still arriving
+    terminated.set()
     sender.join(120)
-    assert result["response"].status_code == 200
+    assert result["response"].status_code == 200, result["response"].text
     assert len(result["response"].json()["outputs"][0]["data"]) == len(rows)
     assert predictor.process.popen.wait(60) == 0
     assert "shutting down" in predictor.log()

@@ -132,10 +132,18 @@ def test_reasons_are_the_models_top_positive_contributions(
     for row, i in enumerate(adverse):
         reasons = served[i]["reasons"]
         assert reasons, served[i]
-        positive = sorted(
-            ((c, n) for c, n in zip(contributions[row, :-1], NAMES, strict=True) if c > 0), reverse=True
-        )
-        assert [r["feature"] for r in reasons] == [n for _, n in positive[: len(reasons)]]
-        for r in reasons:
+        # Expected, independently: features with a value are ranked by positive contribution;
+        # the positive contributions of features without a value count as one R00 reason.
+        missing = np.isnan(matrix[row])
+        named = [
+            (c, n) for c, n, m in zip(contributions[row, :-1], NAMES, missing, strict=True) if c > 0 and not m
+        ]
+        pooled = [
+            (c, n) for c, n, m in zip(contributions[row, :-1], NAMES, missing, strict=True) if c > 0 and m
+        ]
+        expected = named + ([(sum(c for c, _ in pooled), ",".join(n for _, n in pooled))] if pooled else [])
+        expected.sort(key=lambda item: -item[0])
+        assert [r["feature"] for r in reasons] == [n for _, n in expected[: len(reasons)]]
+        for r, (value, _) in zip(reasons, expected, strict=False):
             assert r["contribution"] > 0
-            assert r["contribution"] == pytest.approx(contributions[row, NAMES.index(r["feature"])], abs=1e-6)
+            assert r["contribution"] == pytest.approx(value, abs=1e-5)
