@@ -112,6 +112,7 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
 class PostgresServer:
     process: Process
     port: int
+    base: Path  # holds data/ and sock/
     user: str = "postgres"
 
     def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
@@ -140,6 +141,12 @@ class PostgresServer:
 
     def stop(self) -> None:
         self.process.stop()
+
+    def restart(self, log_dir: Path) -> None:
+        """Start a stopped server again on the same port and data (outage tests)."""
+        self.process = _launch_postgres(self.base, self.port, log_dir)
+        # An open port is not enough: until recovery ends, queries fail with "starting up".
+        wait_for(self.process, self.accepts_queries, timeout=60, what="accepting queries")
 
 
 def _server_user() -> tuple[str | None, int | None, int | None]:
@@ -186,66 +193,36 @@ def start_postgres(log_dir: Path) -> PostgresServer:
         group=gid,
     )
     port = free_port()
-    proc = (
-        start_process(
-            f"postgres-{port}",
-            [
-                pg_binary("postgres"),
-                "-D",
-                str(data),
-                "-p",
-                str(port),
-                "-k",
-                str(sock),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-                "-c",
-                "max_connections=200",
-            ],
-            log_dir,
-        )
-        if user is None
-        else _start_as(user, gid, port, data, sock, log_dir)
-    )
-    wait_port(proc, port, timeout=60)
-    server = PostgresServer(proc, port)
-    # An open port is not enough: until recovery ends, queries fail with "starting up".
-    wait_for(proc, server.accepts_queries, timeout=60, what="accepting queries")
-    proc.extra["base"] = base
+    server = PostgresServer(_launch_postgres(base, port, log_dir), port, base)
+    wait_for(server.process, server.accepts_queries, timeout=60, what="accepting queries")
     return server
 
 
-def _start_as(user: str, gid: int | None, port: int, data: Path, sock: Path, log_dir: Path) -> Process:
-    import subprocess
-
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"postgres-{port}.log"
-    with log.open("ab") as out:
-        popen = subprocess.Popen(
-            [
-                pg_binary("postgres"),
-                "-D",
-                str(data),
-                "-p",
-                str(port),
-                "-k",
-                str(sock),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-                "-c",
-                "max_connections=200",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            user=user,
-            group=gid,
-            start_new_session=True,
-        )
-    return Process(name=f"postgres-{port}", popen=popen, log=log)
+def _launch_postgres(base: Path, port: int, log_dir: Path) -> Process:
+    user, _uid, gid = _server_user()
+    proc = start_process(
+        f"postgres-{port}",
+        [
+            pg_binary("postgres"),
+            "-D",
+            str(base / "data"),
+            "-p",
+            str(port),
+            "-k",
+            str(base / "sock"),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=200",
+        ],
+        log_dir,
+        user=user,
+        group=gid,
+    )
+    wait_port(proc, port, timeout=60)
+    return proc
 
 
 @pytest.fixture(scope="session")
@@ -253,7 +230,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     server = start_postgres(tmp_path_factory.mktemp("postgres-logs"))
     yield server
     server.stop()
-    shutil.rmtree(server.process.extra["base"], ignore_errors=True)  # type: ignore[arg-type]
+    shutil.rmtree(server.base, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- S3 (moto)

@@ -98,8 +98,12 @@ def start_process(
     log_dir: Path,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    user: str | None = None,
+    group: int | None = None,
 ) -> Process:
-    """Start ``argv`` in its own process group (so children die with it), output to a log file."""
+    """Start ``argv`` in its own process group (so children die with it), output to a log file.
+
+    ``user``/``group``: run as another account (PostgreSQL refuses to run as root)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     full_env = {**os.environ, **(env or {})}
@@ -117,6 +121,8 @@ def start_process(
             env=full_env,
             cwd=cwd,
             start_new_session=True,
+            user=user,
+            group=group,
         )
     return Process(name=name, popen=popen, log=log)
 

@@ -26,42 +26,15 @@ from credit_scoring.inference_log import (
     records_from_batch,
 )
 from credit_scoring.scaling import ScorePolicy
-from tests.conftest import PostgresServer, _server_user, _start_as, start_postgres
+from tests.conftest import PostgresServer, start_postgres
 from tests.monitoring.population import applications_at_time, traffic_records
-from tests.servers import pg_binary, start_process, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def restart_postgres(server: PostgresServer, log_dir: Path) -> None:
     """Start a stopped server again on the same port and data directory."""
-    base = Path(str(server.process.extra["base"]))
-    data, sock = base / "data", base / "sock"
-    user, _uid, gid = _server_user()
-    if user is None:
-        proc = start_process(
-            f"postgres-{server.port}-restart",
-            [
-                pg_binary("postgres"),
-                "-D",
-                str(data),
-                "-p",
-                str(server.port),
-                "-k",
-                str(sock),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-            ],
-            log_dir,
-        )
-    else:
-        proc = _start_as(user, gid, server.port, data, sock, log_dir)
-    wait_port(proc, server.port, timeout=60)
-    proc.extra["base"] = base
-    server.process = proc
-    wait_accepting_queries(server)
+    server.restart(log_dir)
 
 
 def wait_accepting_queries(server: PostgresServer, timeout: float = 60.0) -> None:
@@ -89,7 +62,7 @@ def private_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
     wait_accepting_queries(server)
     yield server
     server.stop()
-    shutil.rmtree(Path(str(server.process.extra["base"])), ignore_errors=True)
+    shutil.rmtree(server.base, ignore_errors=True)
 
 
 @pytest.fixture
