@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from credit_scoring.features import feature_names
-from credit_scoring.reasons import top_reasons
+from credit_scoring.reasons import reason_dicts_batch
 from credit_scoring.scaling import Decision, ScorePolicy
 from credit_scoring.schema import Application
 from transformer.predictor_client import Prediction, PredictorRejected
@@ -88,31 +88,38 @@ def build_answers(
         "version": prediction.model_version,
         "alias": prediction.model_alias,
     }
-    answers: list[dict[str, Any]] = []
     pds = prediction.probability.tolist()
     scores = scored.score.tolist()
-    for i, app in enumerate(applications):
-        decision = scored.decisions[i]
-        reasons: list[dict[str, object]] = []
-        if decision in ADVERSE:
-            if contributions is None or not np.isfinite(contributions[i]).all():
-                raise PredictorRejected(f"no contributions for row {i}, which needs adverse-action reasons")
-            row_missing = None if missing is None else missing[i]
-            reasons = [
-                r.as_dict()
-                for r in top_reasons(contributions[i, :-1], _NAMES, policy.max_reasons, row_missing)
-            ]
-        answers.append(
-            {
-                "applicant_id": app.applicant_id,
-                "pd": pds[i],
-                "score": scores[i],
-                "risk_band": scored.bands[i],
-                "decision": decision.value,
-                "reasons": reasons,
-                "thin_file": bool(thin_file[i]),
-                "model": model,
-                "request_id": request_id,
-            }
+    bands = scored.bands
+    thin = thin_file.tolist()
+    adverse = scored.adverse_rows()
+    reasons: list[list[dict[str, object]]] = [[] for _ in range(len(applications))]
+    rows = np.flatnonzero(adverse)
+    if rows.size:
+        if contributions is None:
+            raise PredictorRejected(f"no contributions for row {rows[0]}, which needs adverse-action reasons")
+        block = contributions[rows]
+        unexplained = ~np.isfinite(block).all(axis=1)
+        if unexplained.any():
+            row = rows[np.argmax(unexplained)]
+            raise PredictorRejected(f"no contributions for row {row}, which needs adverse-action reasons")
+        # One ranking for the whole batch (``credit_scoring.reasons``: same reasons as row by row).
+        ranked = reason_dicts_batch(
+            block[:, :-1], _NAMES, policy.max_reasons, None if missing is None else missing[rows]
         )
-    return answers
+        for i, row_reasons in zip(rows.tolist(), ranked, strict=True):
+            reasons[i] = row_reasons
+    return [
+        {
+            "applicant_id": app.applicant_id,
+            "pd": pds[i],
+            "score": scores[i],
+            "risk_band": bands[i],
+            "decision": scored.decisions[i].value,
+            "reasons": reasons[i],
+            "thin_file": thin[i],
+            "model": model,
+            "request_id": request_id,
+        }
+        for i, app in enumerate(applications)
+    ]

@@ -13,30 +13,44 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from credit_scoring.inference_log import RecordBatch
+
 __all__ = ["ChunkedSink", "RecordSink"]
 
 
 class RecordSink(Protocol):
     """``credit_scoring.inference_log.InferenceLogWriter``: ``submit`` never blocks or raises."""
 
-    def submit(self, records: Iterable[Any]) -> None: ...
+    def submit(self, records: Iterable[Any] | RecordBatch) -> None: ...
 
     def close(self, timeout: float = 30.0) -> None: ...
 
 
 class ChunkedSink:
-    """A ``RecordSink`` in front of another one; call it from the event loop only."""
+    """A ``RecordSink`` in front of another one; call it from the event loop only.
+
+    Plain records are gathered into one list per hand-over; a ``RecordBatch`` (one scored
+    request, column by column) is handed over as it is, never unpacked into records here.
+    """
 
     def __init__(self, sink: RecordSink, *, interval: float = 0.1, max_records: int = 1000) -> None:
         self.sink = sink
         self.interval = interval
         self.max_records = max_records
-        self._buffer: list[Any] = []
+        self._records: list[Any] = []
+        self._batches: list[RecordBatch] = []
+        self._count = 0
         self._timer: asyncio.TimerHandle | None = None
 
-    def submit(self, records: Iterable[Any]) -> None:
-        self._buffer.extend(records)
-        if len(self._buffer) >= self.max_records:
+    def submit(self, records: Iterable[Any] | RecordBatch) -> None:
+        if isinstance(records, RecordBatch):
+            self._batches.append(records)
+            self._count += len(records)
+        else:
+            before = len(self._records)
+            self._records.extend(records)
+            self._count += len(self._records) - before
+        if self._count >= self.max_records:
             self.flush()
             return
         if self._timer is None:
@@ -51,9 +65,13 @@ class ChunkedSink:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._buffer:
-            chunk, self._buffer = self._buffer, []
-            self.sink.submit(chunk)
+        batches, self._batches = self._batches, []
+        records, self._records = self._records, []
+        self._count = 0
+        for batch in batches:
+            self.sink.submit(batch)
+        if records:
+            self.sink.submit(records)
 
     def close(self, timeout: float = 30.0) -> None:
         """Everything still gathered goes to the writer, which then writes (or spills) it all."""

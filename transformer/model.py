@@ -22,7 +22,7 @@ from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from credit_scoring.errors import CreditScoringError, FeatureStoreUnavailable, PredictorUnavailable
-from credit_scoring.inference_log import ApplicantHasher, InferenceRecord, Role, records_from_batch
+from credit_scoring.inference_log import ApplicantHasher, InferenceRecord, RecordBatch, Role
 from transformer import metrics
 from transformer.answers import PolicyCache, Scored, build_answers, score_batch
 from transformer.online_features import FeatureBatch, OnlineFeatures
@@ -48,7 +48,7 @@ class InferenceSink(Protocol):
     """Where records go after the answers are given (``credit_scoring.inference_log``'s writer):
     ``submit`` never blocks and never raises."""
 
-    def submit(self, records: Iterable[InferenceRecord]) -> None: ...
+    def submit(self, records: Iterable[InferenceRecord] | RecordBatch) -> None: ...
 
     def close(self, timeout: float = 30.0) -> None: ...
 
@@ -268,7 +268,7 @@ class CreditScoringModel(Model):
             return
         assert work.features is not None
         self.sink.submit(
-            records_from_batch(
+            RecordBatch.from_scored(
                 request_id=work.request_id,
                 applicant_ids=[a.applicant_id for a in work.request.applications],
                 hasher=self.hasher,

@@ -18,11 +18,14 @@ API (for the transformer)::
         role=Role.CHAMPION, latency_ms=elapsed_ms,
     )
     writer.submit(records)        # sync, non-blocking, never raises: safe inside async handlers
+    # or, cheaper per request: RecordBatch.from_scored(<same arguments>): the same records as
+    # columns; rows and JSON are then built in the writer thread, not on the request path
     ...
     writer.close()                # or ``await writer.aclose()`` in a shutdown hook
 
 ``submit`` puts records on a bounded in-memory queue; a background thread inserts them in batches
-through SQLAlchemy Core (SQLite by default, PostgreSQL in production: same code). When the queue
+(SQLite by default, PostgreSQL in production; SQLAlchemy engine and schema, each driver's bulk
+path for the rows: ``executemany`` on SQLite, ``COPY`` on PostgreSQL). When the queue
 is full the records are appended to a local spill file (JSON lines) instead, so the request path
 never waits for the database and memory stays bounded. When the database is unreachable, batches
 go to the spill file too and are replayed once it answers again. Inserts are idempotent on
@@ -40,7 +43,13 @@ Metrics: ``credit_inference_log_queue_depth`` and
 
 from __future__ import annotations
 
-from credit_scoring.inference_log.records import ApplicantHasher, InferenceRecord, Role, records_from_batch
+from credit_scoring.inference_log.records import (
+    ApplicantHasher,
+    InferenceRecord,
+    RecordBatch,
+    Role,
+    records_from_batch,
+)
 from credit_scoring.inference_log.settings import InferenceLogSettings
 from credit_scoring.inference_log.store import LOG_TABLE, create_log_engine, iter_rows
 from credit_scoring.inference_log.writer import InferenceLogWriter, WriterStats
@@ -51,6 +60,7 @@ __all__ = [
     "InferenceLogSettings",
     "InferenceLogWriter",
     "InferenceRecord",
+    "RecordBatch",
     "Role",
     "WriterStats",
     "create_log_engine",

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import logging
 import math
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
+from itertools import repeat
 from typing import Any
 
 import numpy as np
+import orjson
 
 from credit_scoring.features import feature_names
 from credit_scoring.inference_log.settings import InferenceLogSettings
 
-__all__ = ["ApplicantHasher", "InferenceRecord", "Role", "records_from_batch"]
+__all__ = ["ApplicantHasher", "InferenceRecord", "RecordBatch", "Role", "records_from_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,27 @@ class InferenceRecord:
             "latency_ms": self.latency_ms,
             "thin_file": self.thin_file,
         }
+
+    def values(self, bind_time: Callable[[datetime], Any]) -> tuple[Any, ...]:
+        """The table row as DBAPI parameters in ``store.COLUMNS`` order (JSON columns as text)."""
+        return (
+            self.request_id,
+            self.row_index,
+            self.role.value,
+            bind_time(self.logged_at),
+            self.applicant_hash,
+            self.model_name,
+            self.model_version,
+            self.model_alias,
+            orjson.dumps(dict(self.features)).decode(),
+            self.pd,
+            self.score,
+            self.decision,
+            self.risk_band,
+            orjson.dumps(list(self.reason_codes)).decode(),
+            self.latency_ms,
+            self.thin_file,
+        )
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> InferenceRecord:
@@ -135,6 +159,189 @@ def _enum_value(value: object) -> str:
     return str(value.value) if isinstance(value, Enum) else str(value)
 
 
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    """The records of one scored request, column by column.
+
+    What the transformer hands the writer: building it costs a keyed hash per applicant and
+    references to the arrays the request already has, not a dict per record and per feature;
+    the writer thread turns it into table rows (``values``) or spill lines (``to_rows``). Rows
+    are ``records()[i]`` exactly (tests prove ``values``/``to_rows`` equal the per-record forms).
+    """
+
+    request_id: str
+    logged_at: datetime
+    model_name: str
+    model_version: str
+    model_alias: str | None
+    role: Role
+    latency_ms: float
+    applicant_hash: Sequence[str]
+    features: np.ndarray
+    """float64 ``[N, len(feature_names())]``; NaN = missing (stored as null)."""
+    pd: np.ndarray
+    score: np.ndarray
+    decision: Sequence[str]
+    risk_band: Sequence[str | None] | None
+    reason_codes: Sequence[Sequence[str]]
+    thin_file: np.ndarray
+    first_row: int = 0
+    """``row_index`` of the first row (a slice keeps its rows' indexes)."""
+
+    @classmethod
+    def from_scored(
+        cls,
+        *,
+        request_id: str,
+        applicant_ids: Sequence[str],
+        hasher: ApplicantHasher,
+        matrix: np.ndarray,
+        pd: Sequence[float] | np.ndarray,
+        score: Sequence[float] | np.ndarray,
+        decisions: Sequence[str],
+        risk_bands: Sequence[str | None] | None,
+        reason_codes: Sequence[Sequence[str]],
+        thin_file: Sequence[bool] | np.ndarray,
+        model_name: str,
+        model_version: str,
+        model_alias: str | None,
+        role: Role,
+        latency_ms: float,
+        logged_at: datetime | None = None,
+    ) -> RecordBatch:
+        """One scored request; ``matrix`` is the model input in ``feature_names()`` order."""
+        n = len(applicant_ids)
+        values = np.asarray(matrix, dtype=np.float64)
+        if values.ndim != 2 or values.shape != (n, len(feature_names())):
+            raise ValueError(f"matrix has shape {values.shape}; expected ({n}, {len(feature_names())})")
+        columns: dict[str, Sized] = {"pd": pd, "score": score, "decisions": decisions}
+        columns.update(
+            reason_codes=reason_codes,
+            thin_file=thin_file,
+            risk_bands=[None] * n if risk_bands is None else risk_bands,
+        )
+        wrong = [name for name, column in columns.items() if len(column) != n]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} must hold one value per applicant ({n})")
+        return cls(
+            request_id=request_id,
+            logged_at=logged_at or datetime.now(UTC),
+            model_name=model_name,
+            model_version=str(model_version),
+            model_alias=model_alias,
+            role=role,
+            latency_ms=float(latency_ms),
+            applicant_hash=[hasher(a) for a in applicant_ids],
+            features=values,
+            pd=np.asarray(pd, dtype=np.float64),
+            score=np.asarray(score, dtype=np.float64),
+            decision=[_enum_value(d) for d in decisions],
+            risk_band=risk_bands,
+            reason_codes=reason_codes,
+            thin_file=np.asarray(thin_file, dtype=bool),
+        )
+
+    def __len__(self) -> int:
+        return len(self.applicant_hash)
+
+    def __getitem__(self, rows: slice) -> RecordBatch:
+        """Rows ``rows`` (a slice with step 1) as a batch of their own, keeping their ``row_index``."""
+        start, stop, step = rows.indices(len(self))
+        if step != 1:
+            raise ValueError("a RecordBatch slice must be contiguous")
+        return dataclasses.replace(
+            self,
+            applicant_hash=self.applicant_hash[start:stop],
+            features=self.features[start:stop],
+            pd=self.pd[start:stop],
+            score=self.score[start:stop],
+            decision=self.decision[start:stop],
+            risk_band=None if self.risk_band is None else self.risk_band[start:stop],
+            reason_codes=self.reason_codes[start:stop],
+            thin_file=self.thin_file[start:stop],
+            first_row=self.first_row + start,
+        )
+
+    def _feature_rows(self) -> list[list[float | None]]:
+        cells = self.features.astype(object)
+        cells[np.isnan(self.features)] = None  # JSON (and so the log) has no NaN: null
+        rows: list[list[float | None]] = cells.tolist()
+        return rows
+
+    def _bands(self) -> Sequence[str | None]:
+        return self.risk_band if self.risk_band is not None else [None] * len(self)
+
+    def values(self, bind_time: Callable[[datetime], Any]) -> list[tuple[Any, ...]]:
+        """Table rows as DBAPI parameters in ``store.COLUMNS`` order (JSON columns as text)."""
+        n = len(self)
+        names = feature_names()
+        dumps = orjson.dumps
+        features = [dumps(dict(zip(names, row, strict=True))).decode() for row in self._feature_rows()]
+        codes = [dumps(list(c)).decode() if c else "[]" for c in self.reason_codes]
+        when = bind_time(self.logged_at)
+        return list(
+            zip(
+                repeat(self.request_id, n),
+                range(self.first_row, self.first_row + n),
+                repeat(self.role.value, n),
+                repeat(when, n),
+                self.applicant_hash,
+                repeat(self.model_name, n),
+                repeat(self.model_version, n),
+                repeat(self.model_alias, n),
+                features,
+                self.pd.tolist(),
+                self.score.tolist(),
+                self.decision,
+                self._bands(),
+                codes,
+                repeat(self.latency_ms, n),
+                self.thin_file.tolist(),
+                strict=True,
+            )
+        )
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """``[r.to_row() for r in self.records()]``, for the spill file."""
+        return [r.to_row() for r in self.records()]
+
+    def records(self) -> list[InferenceRecord]:
+        names = feature_names()
+        return [
+            InferenceRecord(
+                request_id=self.request_id,
+                row_index=self.first_row + i,
+                logged_at=self.logged_at,
+                applicant_hash=hash_,
+                model_name=self.model_name,
+                model_version=self.model_version,
+                model_alias=self.model_alias,
+                role=self.role,
+                features=dict(zip(names, features, strict=True)),
+                pd=pd,
+                score=score,
+                decision=decision,
+                risk_band=band,
+                reason_codes=tuple(codes),
+                latency_ms=self.latency_ms,
+                thin_file=thin,
+            )
+            for i, (hash_, features, pd, score, decision, band, codes, thin) in enumerate(
+                zip(
+                    self.applicant_hash,
+                    self._feature_rows(),
+                    self.pd.tolist(),
+                    self.score.tolist(),
+                    self.decision,
+                    self._bands(),
+                    self.reason_codes,
+                    self.thin_file.tolist(),
+                    strict=True,
+                )
+            )
+        ]
+
+
 def records_from_batch(
     *,
     request_id: str,
@@ -154,30 +361,22 @@ def records_from_batch(
     latency_ms: float,
     logged_at: datetime | None = None,
 ) -> list[InferenceRecord]:
-    """Records for one scored request; ``matrix`` is the model input in ``feature_names()`` order."""
-    names = feature_names()
-    values = np.asarray(matrix, dtype=np.float64)
-    if values.ndim != 2 or values.shape != (len(applicant_ids), len(names)):
-        raise ValueError(f"matrix has shape {values.shape}; expected ({len(applicant_ids)}, {len(names)})")
-    when = logged_at or datetime.now(UTC)
-    return [
-        InferenceRecord(
-            request_id=request_id,
-            row_index=i,
-            logged_at=when,
-            applicant_hash=hasher(applicant_ids[i]),
-            model_name=model_name,
-            model_version=str(model_version),
-            model_alias=model_alias,
-            role=role,
-            features={name: _clean(float(v)) for name, v in zip(names, values[i], strict=True)},
-            pd=float(pd[i]),
-            score=float(score[i]),
-            decision=_enum_value(decisions[i]),
-            risk_band=risk_bands[i] if risk_bands is not None else None,
-            reason_codes=tuple(reason_codes[i]),
-            latency_ms=float(latency_ms),
-            thin_file=bool(thin_file[i]),
-        )
-        for i in range(len(applicant_ids))
-    ]
+    """Records for one scored request, one per applicant (``RecordBatch.from_scored(...).records()``)."""
+    return RecordBatch.from_scored(
+        request_id=request_id,
+        applicant_ids=applicant_ids,
+        hasher=hasher,
+        matrix=matrix,
+        pd=pd,
+        score=score,
+        decisions=decisions,
+        risk_bands=risk_bands,
+        reason_codes=reason_codes,
+        thin_file=thin_file,
+        model_name=model_name,
+        model_version=model_version,
+        model_alias=model_alias,
+        role=role,
+        latency_ms=latency_ms,
+        logged_at=logged_at,
+    ).records()

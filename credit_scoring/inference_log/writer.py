@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,14 +18,17 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.exc import SQLAlchemyError
 
-from credit_scoring.inference_log.records import InferenceRecord
+from credit_scoring.inference_log.records import InferenceRecord, RecordBatch
 from credit_scoring.inference_log.settings import InferenceLogSettings
 from credit_scoring.inference_log.spill import SpillFile, read_spill
-from credit_scoring.inference_log.store import LOG_TABLE, create_log_engine, insert_rows
+from credit_scoring.inference_log.store import LogStore, create_log_engine
 
 __all__ = ["InferenceLogWriter", "WriterStats"]
 
 log = logging.getLogger(__name__)
+
+Chunk = RecordBatch | list[InferenceRecord]
+"""What ``submit`` queues: the caller's batch as it came (columns, or a list of records)."""
 
 
 @dataclass
@@ -83,15 +86,17 @@ class InferenceLogWriter:
         registry: CollectorRegistry | None = None,
     ) -> None:
         self._engine = create_log_engine(url, connect_timeout, statement_timeout)
+        self._store = LogStore(self._engine)
         self._spill = SpillFile(spill_dir)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._retry_interval = retry_interval
         self._max_queue = max_queue
-        # Submitted batches waiting for the thread, as the caller's own lists: one append per
+        # Submitted batches waiting for the thread, as the caller's own chunks: one append per
         # submit and no wake-up until a batch is full (or flush_interval passes), so submitting
         # costs the request path a lock and an append, not a thread hand-over per record.
-        self._pending: deque[list[InferenceRecord]] = deque()
+        # Rows and JSON are only built in the thread, from the columns (RecordBatch).
+        self._pending: deque[Chunk] = deque()
         self._pending_count = 0
         self._outstanding = 0  # submitted, neither in the database nor in the spill file yet
         self._cv = threading.Condition()  # guards the three counters above and _closed
@@ -164,22 +169,22 @@ class InferenceLogWriter:
         self.close()
 
     # ---- request path
-    def submit(self, records: Iterable[InferenceRecord]) -> None:
+    def submit(self, records: Iterable[InferenceRecord] | RecordBatch) -> None:
         """Queue records for writing; what does not fit in memory goes to the spill file."""
-        batch = list(records)
-        if not batch:
+        batch: Chunk = records if isinstance(records, RecordBatch) else list(records)
+        if not len(batch):
             return
         with self._cv:
             self._outstanding += len(batch)
             room = 0 if self._closed else max(self._max_queue - self._pending_count, 0)
             kept, overflow = batch[:room], batch[room:]
-            if kept:
+            if len(kept):
                 self._pending.append(kept)
                 self._pending_count += len(kept)
                 if self._pending_count >= self._batch_size:
                     self._cv.notify_all()
-        if overflow:
-            self._spill_rows([r.to_row() for r in overflow], "closed" if self._closed else "queue full")
+        if len(overflow):
+            self._spill_rows(_rows([overflow]), "closed" if self._closed else "queue full")
             self._settle(len(overflow))
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -213,57 +218,62 @@ class InferenceLogWriter:
                 # A bug must not kill the writer silently: keep the records, keep running.
                 log.exception("inference log writer error")
                 if batch:
-                    self._spill_rows([r.to_row() for r in batch], "writer error")
-                    self._settle(len(batch))
+                    n = sum(len(c) for c in batch)
+                    self._spill_rows(_rows(batch), "writer error")
+                    self._settle(n)
         # Final attempt to empty the spill file while we still can.
         if self._spill.pending() and self.stats.database_up:
             self._replay()
 
-    def _take(self) -> list[InferenceRecord]:
+    def _take(self) -> list[Chunk]:
         """Up to ``batch_size`` records, waiting at most ``flush_interval`` for a full batch."""
         with self._cv:
             if self._pending_count < self._batch_size and not self._stop.is_set():
                 self._cv.wait(self._flush_interval)
             return self._pop(self._batch_size)
 
-    def _pop(self, limit: int) -> list[InferenceRecord]:
-        """Take up to ``limit`` records off the pending batches (caller holds ``_cv``)."""
-        batch: list[InferenceRecord] = []
-        while self._pending and len(batch) < limit:
+    def _pop(self, limit: int) -> list[Chunk]:
+        """Take up to ``limit`` records off the pending chunks (caller holds ``_cv``)."""
+        batch: list[Chunk] = []
+        taken = 0
+        while self._pending and taken < limit:
             head = self._pending[0]
-            take = limit - len(batch)
+            take = limit - taken
             if len(head) <= take:
-                batch.extend(self._pending.popleft())
+                batch.append(self._pending.popleft())
+                taken += len(head)
             else:
-                batch.extend(head[:take])
+                batch.append(head[:take])
                 self._pending[0] = head[take:]
-        self._pending_count -= len(batch)
+                taken += take
+        self._pending_count -= taken
         return batch
 
     def _drain(self) -> list[dict[str, Any]]:
         with self._cv:
-            return [r.to_row() for r in self._pop(self._pending_count)]
+            return _rows(self._pop(self._pending_count))
 
-    def _write(self, batch: list[InferenceRecord]) -> None:
-        rows = [r.to_row() for r in batch]
+    def _write(self, batch: list[Chunk]) -> None:
+        n = sum(len(c) for c in batch)
         if time.monotonic() < self._next_db_attempt:
-            self._spill_rows(rows, "database down")  # do not hammer a database that is down
+            self._spill_rows(_rows(batch), "database down")  # do not hammer a database that is down
         else:
-            written = self._insert(rows)
+            written = self._insert(_values(batch, self._store.bind_time))
             if written is None:
-                self._spill_rows(rows, "database error")
+                self._spill_rows(_rows(batch), "database error")
             else:
                 self._count("written", written)
-        self._settle(len(rows))
+        self._settle(n)
 
-    def _insert(self, rows: list[dict[str, Any]]) -> int | None:
-        """Insert ``rows``; the number written, or None when the database is unreachable."""
+    def _insert(self, rows: list[tuple[Any, ...]]) -> int | None:
+        """Insert ``rows`` (``store.COLUMNS`` tuples); the number written, or None when the
+        database is unreachable."""
         try:
             if not self._schema_ready:
-                LOG_TABLE.create(self._engine, checkfirst=True)
+                self._store.create_table()
                 self._schema_ready = True
             for start in range(0, len(rows), self._batch_size):
-                insert_rows(self._engine, rows[start : start + self._batch_size])
+                self._store.insert(rows[start : start + self._batch_size])
             written: int | None = len(rows)
         except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
             # Connection-level trouble (or SQLite busy, or the table gone): retry later.
@@ -279,11 +289,11 @@ class InferenceLogWriter:
         self.stats.database_up = True
         return written
 
-    def _insert_one_by_one(self, rows: list[dict[str, Any]]) -> int | None:
+    def _insert_one_by_one(self, rows: list[tuple[Any, ...]]) -> int | None:
         written = 0
         for row in rows:
             try:
-                insert_rows(self._engine, [row])
+                self._store.insert([row])
                 written += 1
             except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
                 self._database_down(exc)
@@ -292,8 +302,8 @@ class InferenceLogWriter:
                 # A record the database will never accept would block replay forever.
                 log.error(
                     "inference log record %s/%s rejected and dropped: %s",
-                    row.get("request_id"),
-                    row.get("row_index"),
+                    row[0],  # request_id
+                    row[1],  # row_index
                     exc.__class__.__name__,
                 )
                 self._count("dropped", 1)
@@ -322,7 +332,8 @@ class InferenceLogWriter:
                 rows, bad = read_spill(path)
             except FileNotFoundError:
                 continue  # another process replayed it first
-            written = self._insert(rows)
+            bind = self._store.bind_time
+            written = self._insert([InferenceRecord.from_row(r).values(bind) for r in rows])
             if written is None:
                 return  # the file stays; the next attempt replays it (idempotent)
             with contextlib.suppress(FileNotFoundError):
@@ -349,3 +360,23 @@ class InferenceLogWriter:
         with self._cv:
             self._outstanding -= n
             self._cv.notify_all()
+
+
+def _rows(chunks: Sequence[Chunk]) -> list[dict[str, Any]]:
+    """Spill-file rows (``InferenceRecord.to_row``) of queued chunks."""
+    out: list[dict[str, Any]] = []
+    for chunk in chunks:
+        out += chunk.to_rows() if isinstance(chunk, RecordBatch) else [r.to_row() for r in chunk]
+    return out
+
+
+def _values(chunks: Sequence[Chunk], bind_time: Any) -> list[tuple[Any, ...]]:
+    """Table rows (``store.COLUMNS`` tuples) of queued chunks."""
+    out: list[tuple[Any, ...]] = []
+    for chunk in chunks:
+        out += (
+            chunk.values(bind_time)
+            if isinstance(chunk, RecordBatch)
+            else [r.values(bind_time) for r in chunk]
+        )
+    return out

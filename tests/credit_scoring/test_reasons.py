@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from credit_scoring.features import feature_names
-from credit_scoring.reasons import INSUFFICIENT_INFORMATION, REASON_CODES, top_reasons
+from credit_scoring.reasons import (
+    INSUFFICIENT_INFORMATION,
+    REASON_CODES,
+    reason_dicts_batch,
+    top_reasons,
+    top_reasons_batch,
+)
 
 NAMES = feature_names()
 
@@ -60,3 +66,27 @@ def test_missing_feature_that_lowered_risk_is_not_a_reason():
 
 def test_no_positive_contribution_gives_no_reason():
     assert top_reasons(_row(income=-0.1, debt=0.0), NAMES, 4) == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batch_ranking_equals_row_by_row(seed):
+    rng = np.random.default_rng(seed)
+    n = 400
+    # Rounded values make ties common, zeros and negatives are never reasons, and some rows have
+    # missing features (pooled under R00): every branch of the ranking, in one block.
+    values = np.round(rng.normal(0.0, 0.3, size=(n, len(NAMES))), 1)
+    missing = rng.random((n, len(NAMES))) < 0.15
+    missing[: n // 4] = False
+    for limit in (1, 4):
+        batch = top_reasons_batch(values, NAMES, limit, missing)
+        dicts = reason_dicts_batch(values, NAMES, limit, missing)
+        rows = [top_reasons(values[i], NAMES, limit, missing[i]) for i in range(n)]
+        assert batch == rows
+        assert dicts == [[r.as_dict() for r in row] for row in rows]
+    assert top_reasons_batch(values, NAMES, 4) == [top_reasons(v, NAMES, 4) for v in values]
+    assert any(r and r[0].code == INSUFFICIENT_INFORMATION[0] for r in batch)  # the pooled path ran
+
+
+def test_batch_ranking_checks_the_shape():
+    with pytest.raises(ValueError, match="shape"):
+        top_reasons_batch(np.zeros((3, len(NAMES) + 1)), NAMES, 4)
