@@ -342,41 +342,7 @@ class RecordBatch:
         ]
 
 
-def records_from_batch(
-    *,
-    request_id: str,
-    applicant_ids: Sequence[str],
-    hasher: ApplicantHasher,
-    matrix: np.ndarray,
-    pd: Sequence[float] | np.ndarray,
-    score: Sequence[float] | np.ndarray,
-    decisions: Sequence[str],
-    risk_bands: Sequence[str | None] | None,
-    reason_codes: Sequence[Sequence[str]],
-    thin_file: Sequence[bool] | np.ndarray,
-    model_name: str,
-    model_version: str,
-    model_alias: str | None,
-    role: Role,
-    latency_ms: float,
-    logged_at: datetime | None = None,
-) -> list[InferenceRecord]:
-    """Records for one scored request, one per applicant (``RecordBatch.from_scored(...).records()``)."""
-    return RecordBatch.from_scored(
-        request_id=request_id,
-        applicant_ids=applicant_ids,
-        hasher=hasher,
-        matrix=matrix,
-        pd=pd,
-        score=score,
-        decisions=decisions,
-        risk_bands=risk_bands,
-        reason_codes=reason_codes,
-        thin_file=thin_file,
-        model_name=model_name,
-        model_version=model_version,
-        model_alias=model_alias,
-        role=role,
-        latency_ms=latency_ms,
-        logged_at=logged_at,
-    ).records()
+def records_from_batch(**scored: Any) -> list[InferenceRecord]:
+    """Records for one scored request, one per applicant: ``RecordBatch.from_scored(**scored).records()``
+    (the same keyword arguments)."""
+    return RecordBatch.from_scored(**scored).records()
