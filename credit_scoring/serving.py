@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -43,6 +44,7 @@ __all__ = [
     "configure_logging",
     "error_body",
     "error_reply",
+    "freeze_startup_heap",
     "load_settings",
     "serve",
     "server_argument_parser",
@@ -513,6 +515,27 @@ def _run(main: Awaitable[None], event_loop: str) -> None:
         runner.run(main)  # type: ignore[arg-type]  # any awaitable coroutine
 
 
+def freeze_startup_heap() -> int:
+    """Move every object alive now out of the garbage collector's reach; returns how many.
+
+    Start-up leaves a large, permanent heap (kserve, FastAPI, Feast, MLflow, pandas: about a
+    million tracked objects). Every full collection traversed all of it: a 130-170 ms pause of
+    the event loop every ~20 batch requests (a 1,000-application request allocates enough to
+    trigger one), which was the batch p99. Frozen objects are never collected (they live for
+    the process anyway); what requests allocate is collected as before.
+    """
+    from prometheus_client import Gauge
+
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    Gauge(
+        "credit_gc_frozen_objects",
+        "Objects alive at start-up that the garbage collector no longer traverses (gc.freeze)",
+    ).set(frozen)
+    return frozen
+
+
 def serve(
     models: Sequence[Any],
     options: ServerOptions,
@@ -522,6 +545,7 @@ def serve(
     """Serve ``models`` (kserve Models) over REST and gRPC until SIGTERM/SIGINT."""
     server_cls = _model_server_class()
     server = server_cls(options, routes, max_body_bytes)
+    freeze_startup_heap()
     logger.info(
         "REST on %s:%d%s",
         options.bind_address,

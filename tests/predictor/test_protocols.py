@@ -287,3 +287,4 @@ def test_metrics_on_the_rest_port(predictor, served_model, rows):
     assert predictor.metric("credit_model_served_version", alias="champion", **labels) == version
     assert predictor.metric("credit_model_registry_version", alias="champion", **labels) == version
     assert predictor.metric("credit_model_reloads_total", outcome="success", **labels) == 1
+    assert predictor.metric("credit_gc_frozen_objects") > 100_000  # credit_scoring.serving.serve
