@@ -75,8 +75,9 @@ class PredictorSettings(ServerSettings):
     inline_max_rows: int = Field(
         256,
         ge=1,
-        description="Batches up to this many rows are predicted on the event loop; larger ones in a "
-        "worker thread so they do not stall other requests.",
+        description="Batches up to this many rows are predicted (and explained, when the trees are "
+        "shallow enough for TreeSHAP tables) on the event loop; larger ones in a worker thread so "
+        "they do not stall other requests.",
     )
     max_rows: int = Field(10_000, ge=1, description="Most rows accepted in one request (400 above).")
     startup_backoff_seconds: float = Field(

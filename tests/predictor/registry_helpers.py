@@ -55,8 +55,9 @@ def credit_data() -> tuple[np.ndarray, np.ndarray]:
     return matrix, label
 
 
-def train_booster(seed: int = 7, rounds: int = 120, n_features: int | None = None) -> Any:
-    """A binary:logistic booster; ``n_features`` < 18 gives a deliberately incompatible one."""
+def train_booster(seed: int = 7, rounds: int = 120, n_features: int | None = None, max_depth: int = 4) -> Any:
+    """A binary:logistic booster; ``n_features`` < 18 gives a deliberately incompatible one;
+    ``max_depth`` <= 3 gives trees small enough for the predictor's TreeSHAP tables."""
     import xgboost as xgb
 
     x, y = credit_data()
@@ -66,7 +67,7 @@ def train_booster(seed: int = 7, rounds: int = 120, n_features: int | None = Non
     dtrain = xgb.DMatrix(x, label=y, feature_names=names, feature_types=types, enable_categorical=True)
     params = {
         "objective": "binary:logistic",
-        "max_depth": 4,
+        "max_depth": max_depth,
         "eta": 0.1,
         "subsample": 0.9,
         "seed": seed,

@@ -116,3 +116,68 @@ async def test_a_bad_request_in_a_batch_fails_alone(two_models, scorer):
     )
     assert isinstance(results[1], Exception)
     assert [r.probability.shape for r in (results[0], results[2])] == [(1,), (1,)]
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """A real one-thread pool that counts what is handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.submitted = 0
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        self.submitted += 1
+        return super().submit(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def shallow_model() -> LoadedModel:
+    """Depth-3 trees, like the trained model: the predictor explains them with TreeSHAP tables."""
+    booster = train_booster(seed=3, rounds=30, max_depth=3)
+    return LoadedModel(
+        name="m",
+        version="1",
+        alias="champion",
+        policy=policy_for(booster),
+        booster=booster,
+        wide_booster=booster,
+    )
+
+
+@pytest.mark.parametrize("contribs", ["adverse", "all"])
+async def test_small_blocks_are_explained_on_the_event_loop(shallow_model, contribs):
+    """Tables make a few rows cheaper to explain inline than to hand to a thread; big blocks,
+    and models without tables (XGBoost's own TreeSHAP, ~1 ms per row), still leave the loop."""
+    model = shallow_model
+    assert model.shap is not None
+    rows = np.array(credit_data()[0][:200], copy=True)
+    rows[:, PROFILE_COLUMNS] = np.nan  # thin files: every row needs reasons
+    reference = model._xgboost_contributions(rows)
+    with CountingExecutor() as executor:
+        scorer = Scorer(executor, inline_max_rows=64)
+        small = await scorer.score(model, rows[:8], contribs)
+        assert executor.submitted == 0
+        big = await scorer.score(model, rows, contribs)
+        assert executor.submitted >= 1
+    for result, n in ((small, 8), (big, 200)):
+        assert result.contributions is not None
+        np.testing.assert_allclose(result.contributions, reference[:n], atol=1e-5)
+
+
+async def test_models_without_tables_explain_in_a_worker_thread(shallow_model):
+    model = shallow_model
+    deep = LoadedModel(
+        name=model.name,
+        version="9",
+        alias=None,
+        policy=model.policy,
+        booster=model.booster,
+        wide_booster=model.wide_booster,
+    )
+    object.__setattr__(deep, "shap", None)  # as for trees too deep for tables
+    rows = credit_data()[0][:2]
+    with CountingExecutor() as executor:
+        result = await Scorer(executor, inline_max_rows=64).score(deep, rows, "all")
+        assert executor.submitted == 1
+    assert result.contributions is not None
+    np.testing.assert_allclose(result.contributions, model._xgboost_contributions(rows), atol=1e-5)
