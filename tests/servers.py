@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = [
     "Process",
@@ -163,3 +164,42 @@ def running(proc: Process) -> Iterator[Process]:
         yield proc
     finally:
         proc.stop()
+
+
+MetricSamples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(url: str) -> MetricSamples:
+    """``url``'s Prometheus samples: (name, labels) -> value."""
+    text = httpx.get(url, timeout=5).text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+class KServeEndpoints:
+    """Addresses, metrics and log of a running KServe server process (predictor or transformer);
+    mixed into the fixtures' dataclasses, which hold these three fields."""
+
+    process: Process
+    http_port: int
+    grpc_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def metrics(self) -> MetricSamples:
+        return scrape(f"{self.url}/metrics")
+
+    def log(self) -> str:
+        return self.process.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.stop()

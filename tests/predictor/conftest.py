@@ -21,11 +21,18 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import MlflowServer, PostgresServer
 from tests.predictor.registry_helpers import Registered
-from tests.servers import Process, free_port, require_binary, start_process, wait_for, wait_http
+from tests.servers import (
+    KServeEndpoints,
+    Process,
+    free_port,
+    require_binary,
+    start_process,
+    wait_for,
+    wait_http,
+)
 
 KSERVE_NAME = "credit-risk"
 
@@ -45,7 +52,7 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
 
 
 @dataclass
-class Predictor:
+class Predictor(KServeEndpoints):
     """A running ``python -m predictor`` subprocess."""
 
     process: Process
@@ -54,36 +61,14 @@ class Predictor:
     model_uri: str
     name: str = KSERVE_NAME
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def grpc_target(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
-
     def is_ready(self) -> bool:
         return httpx.get(f"{self.url}/v2/models/{self.name}/ready", timeout=2).status_code == 200
 
     def wait_ready(self, timeout: float = 120) -> None:
         wait_for(self.process, self.is_ready, timeout, what="ready")
 
-    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
-        return {
-            (s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        }
-
     def metric(self, name: str, **labels: str) -> float | None:
         return self.metrics().get((name, frozenset(labels.items())))
-
-    def log(self) -> str:
-        return self.process.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        self.process.stop()
 
 
 @dataclass

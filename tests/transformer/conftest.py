@@ -17,28 +17,19 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.credit_env import CreditEnv
-from tests.servers import Process, free_port, start_process, wait_for
+from tests.servers import KServeEndpoints, Process, free_port, start_process, wait_for
 
 
 @dataclass
-class Server:
+class Server(KServeEndpoints):
     """A running KServe server process (predictor or transformer)."""
 
     process: Process
     http_port: int
     grpc_port: int
     model: str
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def grpc_target(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
 
     def ready(self) -> bool:
         return httpx.get(f"{self.url}/v2/models/{self.model}/ready", timeout=2).status_code == 200
@@ -47,22 +38,8 @@ class Server:
         wait_for(self.process, self.ready, timeout, what=f"{self.model} ready")
         return self
 
-    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
-        return {
-            (s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        }
-
     def metric(self, name: str, **labels: str) -> float:
         return self.metrics().get((name, frozenset(labels.items())), 0.0)
-
-    def log(self) -> str:
-        return self.process.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        self.process.stop()
 
 
 @dataclass
