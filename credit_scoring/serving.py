@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+from prometheus_client import Gauge
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -58,6 +59,11 @@ _OUR_LOGGERS = ("credit_scoring", "predictor", "transformer", "monitoring", "tra
 _MAX_PROBLEMS = 50
 
 S = TypeVar("S", bound=BaseSettings)
+
+_FROZEN_OBJECTS = Gauge(
+    "credit_gc_frozen_objects",
+    "Objects alive at start-up that the garbage collector no longer traverses (gc.freeze)",
+)
 
 
 class ServerSettings(BaseSettings):
@@ -524,15 +530,10 @@ def freeze_startup_heap() -> int:
     trigger one), which was the batch p99. Frozen objects are never collected (they live for
     the process anyway); what requests allocate is collected as before.
     """
-    from prometheus_client import Gauge
-
     gc.collect()
     gc.freeze()
     frozen = gc.get_freeze_count()
-    Gauge(
-        "credit_gc_frozen_objects",
-        "Objects alive at start-up that the garbage collector no longer traverses (gc.freeze)",
-    ).set(frozen)
+    _FROZEN_OBJECTS.set(frozen)
     return frozen
 
 
