@@ -201,7 +201,7 @@ def build_environment(
 ) -> BenchEnv:
     """Data, Redis + Feast, embedded MLflow, a trained and registered model, its booster file."""
     from credit_scoring.feature_store import EMBEDDED_CONFIG, default_repo_path, open_store
-    from credit_scoring.mlflow_local import LocalMlflow
+    from credit_scoring.mlflow_local import SERVER_ENV, LocalMlflow
     from training.data import prepare
     from training.feature_repo import apply, materialize
     from training.pipeline import train_and_register
@@ -254,7 +254,7 @@ def build_environment(
         "mlflow",
         mlflow_server.command(),
         mlflow_server.port,
-        env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        env=dict(SERVER_ENV),
         ready_path="/health",
     )
     progress("training: credit-risk on point-in-time features, registered with alias champion")

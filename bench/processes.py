@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from credit_scoring.mlflow_local import stop_process_group
+
 __all__ = [
     "LOCALHOST",
     "BenchError",
@@ -202,14 +204,7 @@ class Server:
         proc = self.popen
         if proc is None or proc.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_process_group(proc, timeout)
         # Workers the leader did not take down with it (same process group).
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)

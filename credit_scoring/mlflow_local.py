@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,27 @@ import httpx
 __all__ = ["DEFAULT_PORT", "LocalMlflow", "LocalMlflowError", "local_mlflow"]
 
 DEFAULT_PORT = 5000
+
+
+# MLflow 3's server also starts a pool of background job runners (for GenAI features this
+# platform does not use): about ten extra processes competing for the CPU.
+SERVER_ENV: Mapping[str, str] = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def stop_process_group(proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
+    """SIGTERM to ``proc``'s process group (servers drain and flush), SIGKILL if it lingers.
+
+    ``proc`` must lead its own group (``start_new_session=True``)."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
 
 
 class LocalMlflowError(RuntimeError):
@@ -122,24 +143,14 @@ class LocalMlflow:
     @staticmethod
     def _env() -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-        # MLflow 3's server also starts a pool of background job runners (for GenAI features
-        # this platform does not use): about ten extra processes competing for the CPU.
-        env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+        for name, value in SERVER_ENV.items():
+            env.setdefault(name, value)
         return env
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the server if this object started it (a reused one is left running)."""
         proc, self._process = self._process, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_process_group(proc, timeout)
 
     def _tail(self, lines: int = 20) -> str:
         try:

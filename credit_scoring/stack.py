@@ -290,7 +290,7 @@ class LocalStack:
         return (self.settings.feature_repo or default_repo_path()).resolve()
 
     def _mlflow(self, state: StackState, progress: Progress) -> str:
-        from credit_scoring.mlflow_local import LocalMlflow
+        from credit_scoring.mlflow_local import SERVER_ENV, LocalMlflow
 
         if self.settings.mlflow_tracking_uri:
             progress(f"MLflow at {self.settings.mlflow_tracking_uri}")
@@ -311,7 +311,7 @@ class LocalStack:
             state,
             "mlflow",
             embedded.command(),
-            env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            env=dict(SERVER_ENV),
             url=embedded.url,
             ready_path="/health",
             drop=("MLFLOW_TRACKING_URI",),
@@ -385,9 +385,8 @@ class LocalStack:
         env = {**os.environ, "CREDIT_HOME": str(self.home)}
         store = open_store(profile, repo, env)
         progress(f"Feast: apply + materialize into {state.feature_store}")
-        with _data_dir_env(data_dir):
-            apply(store, data_dir)
-            materialize(store)
+        apply(store, data_dir)  # evaluates the repo's declarations with data_dir
+        materialize(store)
         return profile
 
     def _redis_profile(self, embedded: Path) -> Path:
@@ -517,20 +516,6 @@ class LocalStack:
             yield state
         finally:
             self.down(progress)
-
-
-@contextlib.contextmanager
-def _data_dir_env(data_dir: Path) -> Iterator[None]:
-    # The repo's declarations read CREDIT_DATA_DIR when Feast evaluates them.
-    previous = os.environ.get("CREDIT_DATA_DIR")
-    os.environ["CREDIT_DATA_DIR"] = str(data_dir)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("CREDIT_DATA_DIR", None)
-        else:
-            os.environ["CREDIT_DATA_DIR"] = previous
 
 
 def _tail(path: str, lines: int = 15) -> str:

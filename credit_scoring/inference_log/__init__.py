@@ -19,7 +19,8 @@ API (for the transformer)::
     )
     writer.submit(records)        # sync, non-blocking, never raises: safe inside async handlers
     # or, cheaper per request: RecordBatch.from_scored(<same arguments>): the same records as
-    # columns; rows and JSON are then built in the writer thread, not on the request path
+    # columns; rows and JSON are then built in the writer thread (or, for what overflows a full
+    # queue, in submit, which appends it to the spill file)
     ...
     writer.close()                # or ``await writer.aclose()`` in a shutdown hook
 

@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 import hmac
 import logging
-import math
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence, Sized
@@ -149,11 +148,6 @@ class ApplicantHasher:
         return hmac.new(self._key, applicant_id.encode(), hashlib.sha256).hexdigest()
 
 
-def _clean(value: float) -> float | None:
-    # JSON (and so the log) has no NaN: a missing feature is stored as null.
-    return None if math.isnan(value) else value
-
-
 def _enum_value(value: object) -> str:
     # Decision is a str Enum; str() of it would give "Decision.APPROVE".
     return str(value.value) if isinstance(value, Enum) else str(value)
@@ -214,12 +208,14 @@ class RecordBatch:
         values = np.asarray(matrix, dtype=np.float64)
         if values.ndim != 2 or values.shape != (n, len(feature_names())):
             raise ValueError(f"matrix has shape {values.shape}; expected ({n}, {len(feature_names())})")
-        columns: dict[str, Sized] = {"pd": pd, "score": score, "decisions": decisions}
-        columns.update(
-            reason_codes=reason_codes,
-            thin_file=thin_file,
-            risk_bands=[None] * n if risk_bands is None else risk_bands,
-        )
+        columns: dict[str, Sized] = {
+            "pd": pd,
+            "score": score,
+            "decisions": decisions,
+            "reason_codes": reason_codes,
+            "thin_file": thin_file,
+            "risk_bands": [None] * n if risk_bands is None else risk_bands,
+        }
         wrong = [name for name, column in columns.items() if len(column) != n]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} must hold one value per applicant ({n})")

@@ -9,8 +9,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -370,7 +371,7 @@ def _rows(chunks: Sequence[Chunk]) -> list[dict[str, Any]]:
     return out
 
 
-def _values(chunks: Sequence[Chunk], bind_time: Any) -> list[tuple[Any, ...]]:
+def _values(chunks: Sequence[Chunk], bind_time: Callable[[datetime], Any]) -> list[tuple[Any, ...]]:
     """Table rows (``store.COLUMNS`` tuples) of queued chunks."""
     out: list[tuple[Any, ...]] = []
     for chunk in chunks:
