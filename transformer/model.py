@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,7 +25,7 @@ from credit_scoring.inference_log import ApplicantHasher, InferenceRecord, Recor
 from transformer import metrics
 from transformer.answers import PolicyCache, Scored, build_answers, score_batch
 from transformer.online_features import FeatureBatch, OnlineFeatures
-from transformer.payloads import ScoringRequest, decode_infer_request, decode_v1
+from transformer.payloads import ScoringRequest, decode_infer_request, decode_v1, request_id_from
 from transformer.predictor_client import Prediction, PredictorClient, PredictorRejected
 
 __all__ = ["CreditScoringModel", "InferenceSink", "ScoringResult"]
@@ -64,6 +63,7 @@ class _Work:
     features: FeatureBatch | None = None
     prediction: Prediction | None = None
     contributions: np.ndarray | None = None
+    scored: Scored | None = None
     forward: dict[str, str] = field(default_factory=dict)
 
 
@@ -130,7 +130,7 @@ class CreditScoringModel(Model):
     async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> _Work:
         headers = headers or {}
         started = time.perf_counter()
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request_id_from(headers)
         grpc = isinstance(payload, InferRequest)
         with metrics.stage("validate"):
             if isinstance(payload, ScoringRequest):
@@ -170,7 +170,7 @@ class CreditScoringModel(Model):
         work.forward = forward
         with metrics.stage("predict"):
             try:
-                work.prediction, work.contributions = await self._predict(
+                work.prediction, work.contributions, work.scored = await self._predict(
                     self.predictor, work.features, forward
                 )
             except PredictorUnavailable:
@@ -187,9 +187,10 @@ class CreditScoringModel(Model):
         work = result
         assert work.features is not None
         assert work.prediction is not None
-        prediction = work.prediction
+        assert work.scored is not None
+        prediction, scored = work.prediction, work.scored
         with metrics.stage("answer"):
-            answers, scored = self._answer(work, prediction, work.contributions)
+            answers = self._answer(work, prediction, work.contributions, scored)
             metrics.observe_answers(answers, self.role.value)
             self._log(work, prediction, answers, scored, self.role)
         if self.shadow is not None:
@@ -205,8 +206,9 @@ class CreditScoringModel(Model):
     # ------------------------------------------------------------------ helpers
     async def _predict(
         self, client: PredictorClient, features: FeatureBatch, forward: dict[str, str]
-    ) -> tuple[Prediction, np.ndarray | None]:
-        """One call, contributions for the rows the model refers or declines.
+    ) -> tuple[Prediction, np.ndarray | None, Scored]:
+        """One call, contributions for the rows the model refers or declines; returns the
+        prediction, its contributions and its decisions (scored once, used by the answer and the log).
 
         Thin-file rows the model would approve are referred by policy; they need reasons too.
         The predictor explains those as well (it sees the missing profile), but should it not,
@@ -225,40 +227,37 @@ class CreditScoringModel(Model):
         )
         missing = scored.adverse_rows() & ~have
         if not missing.any():
-            return prediction, contributions
+            return prediction, contributions, scored
         rows = np.flatnonzero(missing)
         extra = await client.infer(features.matrix[rows], "all", forward)
         if extra.model_version != prediction.model_version or extra.contributions is None:
             full = await client.infer(features.matrix, "all", forward)
             if full.contributions is None:
                 raise PredictorRejected("predictor returned no contributions although asked for all rows")
-            return full, full.contributions
+            rescored = score_batch(full, self.policies.get(full.credit_policy), ~features.found)
+            return full, full.contributions, rescored
         filled = (
             np.full((len(features.found), extra.contributions.shape[1]), np.nan)
             if contributions is None
             else contributions.copy()
         )
         filled[rows] = extra.contributions
-        return prediction, filled
+        return prediction, filled, scored
 
     def _answer(
-        self, work: _Work, prediction: Prediction, contributions: np.ndarray | None
-    ) -> tuple[list[dict[str, Any]], Scored]:
+        self, work: _Work, prediction: Prediction, contributions: np.ndarray | None, scored: Scored
+    ) -> list[dict[str, Any]]:
         assert work.features is not None
-        policy = self.policies.get(prediction.credit_policy)
-        thin = ~work.features.found
-        scored = score_batch(prediction, policy, thin)
-        answers = build_answers(
+        return build_answers(
             work.request.applications,
             prediction,
             contributions,
             scored,
-            policy,
-            thin,
+            self.policies.get(prediction.credit_policy),
+            ~work.features.found,
             work.request_id,
             missing=np.isnan(work.features.matrix),
         )
-        return answers, scored
 
     def _log(
         self, work: _Work, prediction: Prediction, answers: list[dict[str, Any]], scored: Scored, role: Role
@@ -305,8 +304,8 @@ class CreditScoringModel(Model):
         assert self.shadow is not None
         assert work.features is not None
         try:
-            prediction, contributions = await self._predict(self.shadow, work.features, work.forward)
-            answers, scored = self._answer(work, prediction, contributions)
+            prediction, contributions, scored = await self._predict(self.shadow, work.features, work.forward)
+            answers = self._answer(work, prediction, contributions, scored)
         except CreditScoringError as exc:
             metrics.DEPENDENCY_FAILURES.labels(dependency="shadow_predictor").inc()
             now = time.monotonic()

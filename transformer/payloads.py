@@ -10,6 +10,7 @@ protocol's envelope.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,12 +29,23 @@ __all__ = [
     "decode_v1",
     "decode_v2",
     "decode_v2_inputs",
+    "request_id_from",
 ]
 
 APPLICATIONS_INPUT = "applications"
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/cloudevents+json", "application/ld+json"})
 BINARY_MEDIA_TYPE = "application/octet-stream"
 INFERENCE_HEADER = "inference-header-content-length"
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id_from(headers: Mapping[str, str]) -> str:
+    """The caller's ``x-request-id`` when it is a sane token (it ends up in logs and the inference
+    log), else a fresh one. Every entry point (fast REST routes, KServe's routes, gRPC) uses it."""
+    given = headers.get("x-request-id")
+    return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+
 
 _FIELDS: tuple[str, ...] = tuple(Application.model_fields)
 _INT_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})

@@ -13,36 +13,22 @@ platform's one mapping.
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from credit_scoring.errors import CreditScoringError, FieldProblem, InvalidApplication
+from credit_scoring.errors import CreditScoringError, FieldProblem, InvalidApplication, ModelNotReady
 from credit_scoring.serving import FastRoute, Reply, error_body
 from transformer import metrics
 from transformer.model import CreditScoringModel, ScoringResult
-from transformer.payloads import ScoringRequest, decode_v1, decode_v2
+from transformer.payloads import ScoringRequest, decode_v1, decode_v2, request_id_from
 from transformer.rendering import v1_body, v2_body
 
-__all__ = ["ModelNotReady", "ScoringRoutes", "request_id_from", "validation_error_handler"]
+__all__ = ["ScoringRoutes", "validation_error_handler"]
 
 log = logging.getLogger("transformer.access")
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-class ModelNotReady(CreditScoringError):
-    status_code = 503
-
-
-def request_id_from(headers: Mapping[str, str]) -> str:
-    """The caller's ``x-request-id`` when it is a sane token (it ends up in logs), else a fresh one."""
-    given = headers.get("x-request-id")
-    return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
 class ScoringRoutes:

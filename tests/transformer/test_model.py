@@ -5,10 +5,12 @@ version per answer during a reload, and the chunked hand-off to the inference lo
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 
 from credit_scoring.features import feature_names
 from credit_scoring.scaling import RiskBand, ScorePolicy
@@ -107,6 +109,18 @@ async def test_only_allow_listed_headers_reach_the_predictor():
     result, _ = await model(_request(1), headers=headers)
     assert result.answers[0]["decision"] == "approve"
     assert predictor.calls[0][2] == {"x-request-id": "r-1", "traceparent": "00-abc-def-01"}
+
+
+@pytest.mark.parametrize("given", ["bad id with spaces", "x" * 129, "a\nb"])
+async def test_an_unsafe_request_id_is_replaced_on_every_entry_point(given):
+    """KServe's own routes and gRPC reach the model hooks without the fast routes' check: the
+    hook must not carry a caller's arbitrary header into logs and the inference log."""
+    predictor = Predictor()
+    model = _model(Features([True], [650.0], [False]), predictor)
+    result, _ = await model(_request(1), headers={"x-request-id": given})
+    assert result.request_id != given
+    assert re.fullmatch(r"[0-9a-f]{32}", result.request_id)
+    assert predictor.calls[0][2]["x-request-id"] == result.request_id
 
 
 async def test_thin_file_refer_the_predictor_did_not_explain_gets_one_small_extra_call():
