@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-from itertools import pairwise
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -113,12 +112,20 @@ class ShapTables:
     node_default_left: np.ndarray  # [M] bool, direction of a missing value
     node_categorical: np.ndarray  # [M] bool
     node_right_mask: np.ndarray  # [M] uint64, bit c set when category c goes right
-    node_weight: np.ndarray  # [M] int64, 2**k of the node's bit in its tree's pattern
-    tree_starts: np.ndarray  # [T] first node index of each tree in the arrays above
     tree_offset: np.ndarray  # [T] first row of each tree's block in ``table``
     table: np.ndarray  # [sum(2**m), n_features] float32
     bias: float
-    _pattern_matrix: sparse.csr_matrix  # [M, T]: node_weight at (node, its tree)
+    tree_patterns: sparse.csr_matrix  # [T, M]: 2**k at (tree, its k-th internal node)
+    # The categorical nodes' columns, taken once per version rather than on every request.
+    categorical_nodes: np.ndarray = field(init=False)  # [C] int64 indexes into the node arrays
+    categorical_right_mask: np.ndarray = field(init=False)  # [C] uint64
+    categorical_default_left: np.ndarray = field(init=False)  # [C] bool
+
+    def __post_init__(self) -> None:
+        nodes = np.flatnonzero(self.node_categorical)
+        object.__setattr__(self, "categorical_nodes", nodes)
+        object.__setattr__(self, "categorical_right_mask", self.node_right_mask[nodes])
+        object.__setattr__(self, "categorical_default_left", self.node_default_left[nodes])
 
     def contributions(self, matrix: np.ndarray, chunk: int = 512) -> np.ndarray:
         """``[N, n_features + 1]`` float32 contributions, bias last (like ``pred_contribs``)."""
@@ -134,22 +141,22 @@ class ShapTables:
         missing = np.isnan(x)
         # NaN < threshold is False, so a missing value goes left exactly when its default is left.
         left = (x < self.node_threshold) | (missing & self.node_default_left)
-        cat = self.node_categorical
-        if cat.any():
+        cat = self.categorical_nodes
+        if cat.size:
             xc, mc = x[:, cat], missing[:, cat]
             codes = np.where(mc, 0, xc).astype(np.int64)
             # A code outside the split's set (or outside 0..63) goes left, as in XGBoost.
             in_set = (
                 (
-                    (self.node_right_mask[cat] >> np.clip(codes, 0, 63).astype(np.uint64)) & np.uint64(1)
+                    (self.categorical_right_mask >> np.clip(codes, 0, 63).astype(np.uint64)) & np.uint64(1)
                 ).astype(bool)
                 & (codes >= 0)
                 & (codes < 64)
             )
-            left[:, cat] = np.where(mc, self.node_default_left[cat], ~in_set)
+            left[:, cat] = np.where(mc, self.categorical_default_left, ~in_set)
         # Pattern of each tree = sum of 2**k over the nodes where the row went left: one sparse
-        # product with the [nodes, trees] weight matrix, then one with the value table.
-        pattern = np.asarray(self.pattern_matrix.T @ left.T.astype(np.float32)).T.astype(np.int64)
+        # product with the [trees, nodes] weight matrix, then one with the value table.
+        pattern = np.asarray(self.tree_patterns @ left.T.astype(np.float32)).T.astype(np.int64)
         index = pattern + self.tree_offset
         n, trees = index.shape
         one_hot = sparse.csr_matrix(
@@ -158,10 +165,6 @@ class ShapTables:
         )
         summed: np.ndarray = np.asarray(one_hot @ self.table, dtype=np.float32)
         return summed
-
-    @property
-    def pattern_matrix(self) -> sparse.csr_matrix:
-        return self._pattern_matrix
 
 
 def build(booster: Any, bias: float) -> ShapTables | None:
@@ -203,8 +206,6 @@ def build(booster: Any, bias: float) -> ShapTables | None:
         table = _shapley_table(tree, n_features)
         tables.append(table)
         offset += table.shape[0]
-    if any(b <= a for a, b in pairwise(starts)):
-        return None
     return ShapTables(
         n_features=n_features,
         node_feature=np.array(feats, dtype=np.int64),
@@ -212,17 +213,15 @@ def build(booster: Any, bias: float) -> ShapTables | None:
         node_default_left=np.array(default_left, dtype=bool),
         node_categorical=np.array(categorical, dtype=bool),
         node_right_mask=np.array(masks, dtype=np.uint64),
-        node_weight=np.array(weights, dtype=np.int64),
-        tree_starts=np.array(starts, dtype=np.int64),
         tree_offset=np.array(offsets, dtype=np.int64),
         table=np.concatenate(tables).astype(np.float32),
         bias=float(bias),
-        _pattern_matrix=_pattern_matrix(np.array(weights), np.array(starts), len(feats)),
+        tree_patterns=_tree_patterns(np.array(weights), np.array(starts), len(feats)),
     )
 
 
-def _pattern_matrix(weights: np.ndarray, starts: np.ndarray, n_nodes: int) -> sparse.csr_matrix:
+def _tree_patterns(weights: np.ndarray, starts: np.ndarray, n_nodes: int) -> sparse.csr_matrix:
     tree_of_node = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n_nodes)))
     return sparse.csr_matrix(
-        (weights.astype(np.float32), (np.arange(n_nodes), tree_of_node)), shape=(n_nodes, len(starts))
+        (weights.astype(np.float32), (tree_of_node, np.arange(n_nodes))), shape=(len(starts), n_nodes)
     )
