@@ -79,33 +79,20 @@ def top_reasons(
     (optional, bool per name) marks features without a value: their positive contributions are
     pooled into one ``R00`` reason whose ``feature`` lists them, comma-separated.
     """
-    row = np.asarray(contributions, dtype=np.float64)
-    candidates: list[Reason] = []
-    pooled, pooled_names = 0.0, []
-    for j, value in enumerate(row):
-        if not value > 0.0:
-            continue
-        if missing is not None and missing[j]:
-            pooled += float(value)
-            pooled_names.append(names[j])
-            continue
-        code, text = REASON_CODES[names[j]]
-        candidates.append(Reason(code, text, names[j], float(value)))
-    if pooled_names:
-        code, text = INSUFFICIENT_INFORMATION
-        candidates.append(Reason(code, text, ",".join(pooled_names), pooled))
-    # Largest push toward default first; ties keep the feature order (stable sort).
-    candidates.sort(key=lambda r: -r.contribution)
-    return candidates[:limit]
+    block = np.asarray(contributions, dtype=np.float64)[None, :]
+    return top_reasons_batch(block, names, limit, None if missing is None else np.asarray(missing)[None, :])[
+        0
+    ]
 
 
 def top_reasons_batch(
     contributions: np.ndarray, names: Sequence[str], limit: int, missing: np.ndarray | None = None
 ) -> list[list[Reason]]:
-    """``top_reasons`` for every row of ``contributions`` (``[N, len(names)]``), vectorised.
+    """``top_reasons`` for every row of ``contributions`` (``[N, len(names)]``): one stable sort
+    over the whole block instead of a Python loop per row and feature.
 
-    The same reasons in the same order as calling ``top_reasons`` row by row (tests prove it):
-    one stable sort over the whole block instead of one Python loop per row and feature.
+    Largest push toward default first; ties keep the feature order, the pooled R00 reason ranks
+    after a cited feature with the same value.
     """
     return [[Reason(*r) for r in row] for row in _ranked(contributions, names, limit, missing)]
 
