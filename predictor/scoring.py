@@ -6,9 +6,10 @@ same event-loop turn are therefore predicted in *one* call: 32 rows cost about w
 Nothing waits for a batch to fill: a lone request is predicted on the next loop turn.
 
 TreeSHAP contributions are different: XGBoost's ``pred_contribs`` costs about 0.4 ms per row, so
-they come from exact look-up tables built at load (``treeshap.py``, about 20x cheaper), are only
-computed when asked, only for the rows that need them, and in a worker thread so the event loop
-keeps serving margins meanwhile.
+they come from exact look-up tables built at load (``treeshap.py``, about 20x cheaper) and are
+only computed when asked, only for the rows that need them: small blocks on the event loop
+(cheaper than a thread hand-over), big blocks and XGBoost's own TreeSHAP in a worker thread so
+the event loop keeps serving margins meanwhile.
 """
 
 from __future__ import annotations
@@ -123,10 +124,11 @@ class LoadedModel:
         return out
 
     def needs_reasons(self, margin: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        """Rows the policy would not approve: they get adverse-action reasons.
+        """Rows that may need adverse-action reasons: below the approve cut-off by score, or
+        thin-file (all profile features missing) when the policy refers or declines thin files.
 
-        Below the approve cut-off by score, or thin-file (all profile features missing) when the
-        policy refers or declines thin files whatever their score.
+        A superset of the refused rows: when the policy approves thin files, a thin file below
+        the cut-off is approved yet still explained (rare; cheaper than a second policy pass).
         """
         score = self.policy.scale.score_from_margin(margin)
         mask: np.ndarray = score < self.policy.approve_min_score
