@@ -12,6 +12,7 @@ COPY requirements/constraints.txt requirements/constraints.txt
 COPY credit_scoring/ credit_scoring/
 COPY training/ training/
 COPY monitoring/ monitoring/
+COPY governance/ governance/
 # A regular (non-editable) install: the runtime stage gets the venv and nothing of /src.
 RUN /opt/venv/bin/pip install --constraint requirements/constraints.txt ".[training,monitoring,cli]"
 
