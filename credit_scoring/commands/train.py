@@ -213,9 +213,11 @@ def print_result(result: TrainingResult, console: Console) -> None:
         f"PDO {policy.scale.pdo:g})"
     )
     if result.model_card is not None:
+        # soft_wrap: a path is printed whole, so it can be copied (and found by the demo test).
         console.print(
             f"model card: {result.model_card} (and .html); in MLflow: run {result.registered.run_id} "
-            "artifacts model_card/"
+            "artifacts model_card/",
+            soft_wrap=True,
         )
 
 
@@ -249,11 +251,17 @@ def train_command(
 
     Exits 3 when the version is registered but refused the challenger alias by the gate.
     """
+    from governance.exception import ExceptionFileError, load_exception
+
     settings = training_settings()
     if fairness_exception is not None:
         settings = settings.model_copy(update={"fairness_exception": fairness_exception})
+    if settings.fairness_exception is not None:
+        try:  # before anything slow: a broken exception file is a clear error at once
+            load_exception(settings.fairness_exception)
+        except ExceptionFileError as exc:
+            raise fail(str(exc)) from exc
     if as_json:
-        from governance.exception import ExceptionFileError
         from training.jobs import run_training, tracking_uri
 
         # Libraries print to stdout (MLflow's run links); keep stdout for the JSON document.

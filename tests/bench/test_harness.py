@@ -20,6 +20,7 @@ from bench.processes import BenchError
 from bench.profiling import find_py_spy
 from bench.report import render
 from bench.settings import BenchSettings
+from credit_scoring.features import feature_names
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +130,7 @@ def test_memory_machine_versions_configurations(run: tuple[dict[str, Any], Path]
     assert results["machine"]["kernel"]
     assert results["versions"]["ours"]["kserve"] == "0.21.0"
     assert int(results["model"]["trees"]) > 0
-    assert results["model"]["features"] == "18"
+    assert results["model"]["features"] == str(len(feature_names()))
 
 
 def test_nothing_is_left_running(run: tuple[dict[str, Any], Path]) -> None:
