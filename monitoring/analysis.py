@@ -12,6 +12,7 @@ import pandas as pd
 from credit_scoring.features import MODEL_FEATURES, Kind, feature_names
 from credit_scoring.scaling import Decision
 from monitoring.evidently_drift import EvidentlyDrift, run_data_drift
+from monitoring.performance import FairnessView, RealisedPerformance
 from monitoring.psi import FixedBins
 from monitoring.reference import ReferenceSample
 from monitoring.window import Window
@@ -59,6 +60,12 @@ class DriftResult:
     thin_file_share: float | None = None
     challenger_records: int = 0
     champion_challenger_agreement: float | None = None
+    realised: RealisedPerformance | None = None
+    """Matured outcomes of the version's decisions (``monitoring.performance``)."""
+    fairness: FairnessView | None = None
+    """Approval-rate AIR by audit attribute over the window."""
+    audit_attributes_expired: int = 0
+    """Records whose audit attributes passed their retention this run (erased)."""
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

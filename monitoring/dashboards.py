@@ -442,10 +442,14 @@ def model() -> dict[str, Any]:
             thresholds=_steps((None, "red"), (0.8, "green")),
         ),
     ]
+    from monitoring.outcome_panels import outcome_panels  # it builds on this module's helpers
+
+    panels += outcome_panels()
     return _dashboard(
         "credit-scoring-model",
         "Credit scoring / Model",
-        "What the model decides: scores, approval rates, decisions and reasons by version.",
+        "What the model decides: scores, approval rates, decisions and reasons by version; fairness "
+        "by audit group and realised outcomes.",
         panels,
         [
             _var_query("model", "Model", "label_values(credit_drift_records, model)"),

@@ -52,7 +52,7 @@ from credit_scoring.inference_log.records import (
     records_from_batch,
 )
 from credit_scoring.inference_log.settings import InferenceLogSettings
-from credit_scoring.inference_log.store import LOG_TABLE, create_log_engine, iter_rows
+from credit_scoring.inference_log.store import LOG_TABLE, create_log_engine, create_schema, iter_rows
 from credit_scoring.inference_log.writer import InferenceLogWriter, WriterStats
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "Role",
     "WriterStats",
     "create_log_engine",
+    "create_schema",
     "iter_rows",
     "records_from_batch",
 ]
