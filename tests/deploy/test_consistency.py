@@ -180,3 +180,11 @@ def test_chart_runs_commands_the_images_provide():
             ).is_file(), module
         for script in re.findall(r"exec (credit-scoring|feast) ", text):
             assert script in scripts or script == "feast"
+
+
+def test_the_helm_the_tests_run_is_the_pinned_one():
+    """docs/deploy.md claims what is tested with Helm 4: it is the helm `make tools` installs."""
+    from tests.deploy.rendering import helm
+
+    assert helm("version", "--short").startswith(_versions()["HELM_VERSION"] + "+")
+    assert _versions()["HELM_VERSION"] in DOCS.read_text()
