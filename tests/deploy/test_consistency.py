@@ -188,3 +188,19 @@ def test_the_helm_the_tests_run_is_the_pinned_one():
 
     assert helm("version", "--short").startswith(_versions()["HELM_VERSION"] + "+")
     assert _versions()["HELM_VERSION"] in DOCS.read_text()
+
+
+def test_chart_declares_the_versions_it_is_tested_with():
+    v = _versions()
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    requires = " ".join(chart["annotations"]["credit-scoring/requires"].split())
+    for key, name in (
+        ("KSERVE_VERSION", "KServe"),
+        ("GATEWAY_API_VERSION", "Gateway API"),
+        ("ENVOY_GATEWAY_VERSION", "Envoy Gateway"),
+    ):
+        assert f"tested with {v[key].removeprefix('v')}" in requires, name
+    assert f"kube-prometheus-stack {v['KUBE_PROMETHEUS_STACK_VERSION']}" in requires
+    assert VALUES["serving"]["kserveVersion"] == v["KSERVE_VERSION"].removeprefix("v")
+    minimum = chart["annotations"]["credit-scoring/kserve-min-version"]
+    assert f"KServe >= {minimum.rsplit('.', 1)[0]}" in requires
