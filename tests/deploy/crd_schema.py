@@ -12,7 +12,9 @@ For one object this does what kube-apiserver does on create, in the same order:
    required, enum, pattern (RE2, as in Go), formats, bounds, list types (set/map uniqueness),
    ``allOf``/``anyOf``/``oneOf``/``not``; a field the schema does not declare is an error unless
    the node sets ``x-kubernetes-preserve-unknown-fields`` (the API server would drop it silently,
-   or reject it under kubectl's default strict field validation);
+   or reject it under kubectl's default strict field validation); a ``null`` where the schema is
+   not ``nullable`` is reported too (the API server prunes it: a template that renders one means
+   something other than what it wrote);
 4. every ``x-kubernetes-validations`` CEL rule that applies to a present node, with ``self`` bound
    to it (cel-python, plus the Kubernetes string extensions the vendored rules use). Transition
    rules (``oldSelf``) do not apply on create and are skipped.
@@ -207,7 +209,8 @@ class _Validator:
                 value > schema["maximum"] or (schema.get("exclusiveMaximum") and value == schema["maximum"])
             ):
                 self.error(path, f"{value} is above the maximum {schema['maximum']}")
-            if "multipleOf" in schema and not math.isclose(value / schema["multipleOf"] % 1, 0):
+            quotient = value / schema["multipleOf"] if "multipleOf" in schema else 0
+            if not math.isclose(quotient, round(quotient), abs_tol=1e-9):
                 self.error(path, f"{value} is not a multiple of {schema['multipleOf']}")
         if "format" in schema and not _format_ok(schema["format"], value):
             self.error(path, f"{value!r} is not a valid {schema['format']}")
