@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.deploy.rendering import ROOT
@@ -121,3 +122,30 @@ def test_project_allows_every_source_and_the_root_is_the_only_entry():
             assert source["repoURL"] in allowed, (name, source["repoURL"])
     root = _apps()["credit-scoring-root"]
     assert _sources(root)[0]["path"] == "manifests/gitops/apps"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (None, ("Progressing", "")),  # just created: the wave must wait
+        ({"sync": {"status": "Synced"}}, ("Progressing", "")),  # no health reported yet
+        (
+            {"health": {"status": "Progressing", "message": "waiting for kserve"}},
+            ("Progressing", "waiting for kserve"),
+        ),
+        ({"health": {"status": "Healthy"}}, ("Healthy", "")),
+        ({"health": {"status": "Degraded", "message": "CrashLoopBackOff"}}, ("Degraded", "CrashLoopBackOff")),
+    ],
+)
+def test_application_health_script_runs_in_lua_5_1(status, expected):
+    """Argo CD runs resource customizations in gopher-lua (Lua 5.1) with the object as `obj`."""
+    from lupa import lua51
+
+    (cm,) = [d for d in _all() if d["kind"] == "ConfigMap"]
+    lua = lua51.LuaRuntime()
+    check = lua.eval("function(obj) " + cm["data"][HEALTH_KEY] + " end")
+    app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": "x"}}
+    if status is not None:
+        app["status"] = status
+    health = check(lua.table_from(app, recursive=True))
+    assert (health["status"], health["message"]) == expected
