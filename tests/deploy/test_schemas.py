@@ -16,7 +16,13 @@ import yaml
 
 from tests.deploy.crd_schema import CRDS, registry
 from tests.deploy.kserve_strict import validate_inference_service
-from tests.deploy.manifests_check import KUBERNETES_VERSIONS, object_errors, validator_of
+from tests.deploy.manifests_check import (
+    CORE_GROUPS,
+    KUBERNETES_VERSIONS,
+    group_of,
+    object_errors,
+    validator_of,
+)
 from tests.deploy.rendering import LAYERED, OVERLAYS, ROOT, SCENARIOS, kustomize, render_scenario
 
 EXPECTED_OVERLAYS = ("kind", "prod")
@@ -108,8 +114,7 @@ def test_vendored_crds_are_the_pinned_releases_unedited():
 def test_every_custom_kind_we_apply_has_a_vendored_crd():
     objects = [o for s in SCENARIOS for o in render_scenario(s)]
     objects += [o for f in ("gitops", "install") for p in _manifest_files(f) for o in _docs(p)]
-    custom = {(o["apiVersion"], o["kind"]) for o in objects if "." in o["apiVersion"].split("/")[0]}
-    custom -= {("networking.k8s.io/v1", "NetworkPolicy"), ("rbac.authorization.k8s.io/v1", "Role")}
+    custom = {(o["apiVersion"], o["kind"]) for o in objects if group_of(o) not in CORE_GROUPS}
     assert {k for k in custom if k not in registry().versions} == set()
 
 
