@@ -20,6 +20,7 @@ import numpy as np
 from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
+from credit_scoring.audit import age_bands, marital_status
 from credit_scoring.errors import CreditScoringError, FeatureStoreUnavailable, PredictorUnavailable
 from credit_scoring.inference_log import ApplicantHasher, InferenceRecord, RecordBatch, Role
 from transformer import metrics
@@ -257,6 +258,7 @@ class CreditScoringModel(Model):
             ~work.features.found,
             work.request_id,
             missing=np.isnan(work.features.matrix),
+            values=work.features.matrix,
         )
 
     def _log(
@@ -266,6 +268,8 @@ class CreditScoringModel(Model):
         if self.sink is None or self.hasher is None:
             return
         assert work.features is not None
+        apps = work.request.applications
+        columns = work.features.columns
         self.sink.submit(
             RecordBatch.from_scored(
                 request_id=work.request_id,
@@ -283,6 +287,10 @@ class CreditScoringModel(Model):
                 model_alias=prediction.model_alias,
                 role=role,
                 latency_ms=(time.perf_counter() - work.started) * 1000.0,
+                application_ids=[a.application_id for a in apps],
+                # Audit attributes from the profile, for fairness monitoring; never scored on.
+                age_bands=age_bands(columns["age"]) if "age" in columns else None,
+                marital=[marital_status(v) for v in columns["marital"]] if "marital" in columns else None,
             )
         )
 

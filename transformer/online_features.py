@@ -14,6 +14,10 @@ proves both equal Feast's ``get_online_features``):
 
 The derived ratios always come from the on-demand view's own UDF from the registry (it calls
 ``credit_scoring.features.derive``), so serving computes exactly what training saw.
+
+The audit attributes (``age``, ``marital``: ``credit_scoring.features.AUDIT_ONLY_FIELDS``) are
+read in the same round trip for the inference log's fairness monitoring; they are never in the
+model matrix (``to_matrix`` takes the model features only).
 """
 
 from __future__ import annotations
@@ -30,7 +34,13 @@ from typing import Any
 import numpy as np
 
 from credit_scoring.errors import FeatureStoreUnavailable
-from credit_scoring.features import CATEGORICAL_LEVELS, ENTITY_KEY, feature_names, to_matrix
+from credit_scoring.features import (
+    AUDIT_ONLY_FIELDS,
+    CATEGORICAL_LEVELS,
+    ENTITY_KEY,
+    feature_names,
+    to_matrix,
+)
 from credit_scoring.schema import Application
 from transformer.redis_pipeline import RedisPipeline
 
@@ -73,6 +83,13 @@ class _Service:
     odfv: Any
     request_fields: list[str]
     derived: list[str]
+    audit: list[str]
+    """Audit attributes of the view, read for the log only (never model inputs)."""
+
+    @property
+    def read(self) -> list[str]:
+        """Every profile field read per applicant: the service's, then the audit attributes."""
+        return [*self.profile, *self.audit]
 
 
 class OnlineFeatures:
@@ -151,7 +168,8 @@ class OnlineFeatures:
         missing = set(feature_names()) - set(profile) - set(derived) - set(request_fields)
         if missing:
             raise RuntimeError(f"feature service {service_name} lacks model features {sorted(missing)}")
-        return _Service(view, str(view_name), profile, odfv, request_fields, derived)
+        audit = sorted(f.name for f in view.features if f.name in AUDIT_ONLY_FIELDS and f.name not in profile)
+        return _Service(view, str(view_name), profile, odfv, request_fields, derived, audit)
 
     @property
     def profile_features(self) -> list[str]:
@@ -182,7 +200,7 @@ class OnlineFeatures:
         from feast.infra.online_stores.helpers import _mmh3
 
         name = self._service.view_name
-        return [*(_mmh3(f"{name}:{f}") for f in self._service.profile), f"_ts:{name}".encode()]
+        return [*(_mmh3(f"{name}:{f}") for f in self._service.read), f"_ts:{name}".encode()]
 
     def _key_template(self) -> tuple[bytes, bytes]:
         """Feast's Redis key for one string join key is ``prefix + <type, len> + id + project``.
@@ -241,7 +259,7 @@ class OnlineFeatures:
         # No event timestamp: Feast never wrote this applicant (all its fields are absent too).
         found = [ts is not None for ts in stamps]
         return {
-            name: self._decode_column(raws) for name, raws in zip(self._service.profile, fields, strict=True)
+            name: self._decode_column(raws) for name, raws in zip(self._service.read, fields, strict=True)
         }, found
 
     def _read_feast(self, ids: list[str]) -> tuple[dict[str, list[Any]], list[bool]]:
@@ -250,9 +268,7 @@ class OnlineFeatures:
 
         keys = [EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(string_val=i)]) for i in ids]
         assert self._online_store is not None
-        rows = self._online_store.online_read(
-            self._config, self._service.view, keys, list(self._service.profile)
-        )
+        rows = self._online_store.online_read(self._config, self._service.view, keys, self._service.read)
         found = [
             ts is not None and bool(values) and any(v.WhichOneof("val") is not None for v in values.values())
             for ts, values in rows
@@ -262,7 +278,7 @@ class OnlineFeatures:
                 _python_value(values[name]) if ok and values and name in values else None
                 for ok, (_, values) in zip(found, rows, strict=True)
             ]
-            for name in self._service.profile
+            for name in self._service.read
         }
         return columns, found
 

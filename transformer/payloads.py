@@ -48,11 +48,14 @@ def request_id_from(headers: Mapping[str, str]) -> str:
 
 
 _FIELDS: tuple[str, ...] = tuple(Application.model_fields)
+_REQUIRED: tuple[str, ...] = tuple(n for n, f in Application.model_fields.items() if f.is_required())
+_TEXT_FIELDS = frozenset({"applicant_id", "application_id"})
 _INT_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
 _NUMBER_TYPES = _INT_TYPES | {"FP16", "FP32", "FP64"}
 # Datatypes each named input may use; a term sent as FP64 12.5 still fails the integer check.
 _DATATYPES: dict[str, frozenset[str]] = {
     "applicant_id": frozenset({"BYTES"}),
+    "application_id": frozenset({"BYTES"}),
     "amount": _NUMBER_TYPES,
     "price": _NUMBER_TYPES,
     "term": _NUMBER_TYPES,
@@ -296,7 +299,7 @@ def _column_rows(inputs: Sequence[V2Input], max_batch: int) -> list[dict[str, An
             problems.append(FieldProblem(None, where, f"duplicate input {inp.name!r}"))
             continue
         if inp.datatype not in _DATATYPES[inp.name]:
-            allowed = "BYTES" if inp.name == "applicant_id" else "a numeric datatype (FP64, FP32, INT64, ...)"
+            allowed = "BYTES" if inp.name in _TEXT_FIELDS else "a numeric datatype (FP64, FP32, INT64, ...)"
             problems.append(
                 FieldProblem(None, f"{inp.name}.datatype", f"must be {allowed}, not {inp.datatype}")
             )
@@ -306,7 +309,7 @@ def _column_rows(inputs: Sequence[V2Input], max_batch: int) -> list[dict[str, An
         except InvalidApplication as exc:
             problems.extend(exc.problems)
     provided = {inp.name for inp in inputs}
-    problems.extend(FieldProblem(None, name, "missing input") for name in _FIELDS if name not in provided)
+    problems.extend(FieldProblem(None, name, "missing input") for name in _REQUIRED if name not in provided)
     if problems:
         raise InvalidApplication(problems)
     lengths = {name: len(values) for name, values in columns.items()}
@@ -320,9 +323,9 @@ def _column_rows(inputs: Sequence[V2Input], max_batch: int) -> list[dict[str, An
     n_rows = next(iter(lengths.values()))
     if n_rows > max_batch:
         raise _problem("inputs", f"has {n_rows} applications; at most {max_batch} per request")
-    ids = columns["applicant_id"]
-    columns["applicant_id"] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in ids]
-    return [{name: columns[name][i] for name in _FIELDS} for i in range(n_rows)]
+    for name in _TEXT_FIELDS & columns.keys():
+        columns[name] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in columns[name]]
+    return [{name: columns[name][i] for name in _FIELDS if name in columns} for i in range(n_rows)]
 
 
 def _flatten(inp: V2Input, where: str) -> list[Any]:
