@@ -24,6 +24,8 @@ LABEL org.opencontainers.image.title="credit-scoring-jobs" \
 RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 COPY --chown=root:root feature_repo/ /app/feature_repo/
+# The demo's fairness exception (jobs.train.fairnessException in ci/kind-values.yaml); a lender mounts its own.
+COPY --chown=root:root governance/exceptions/ /app/governance/exceptions/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

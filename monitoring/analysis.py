@@ -68,9 +68,21 @@ class DriftResult:
     """Records whose audit attributes passed their retention this run (erased)."""
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        """JSON-safe (stored as JSONB, printed as JSON): NaN (e.g. an AIR with no approval at
+        all in the reference group) becomes null."""
+        out = _json_safe(asdict(self))
         out["status"] = self.status.value
         return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _bins(reference: pd.Series, kind: Kind, n_bins: int) -> FixedBins:

@@ -55,10 +55,6 @@ class ModelConfig:
     interactions: bool = True
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_depth <= MAX_DEPTH:
-            raise ValueError(
-                f"max_depth must be 1..{MAX_DEPTH} (serving's TreeSHAP tables), got {self.max_depth}"
-            )
         unknown = sorted(set(self.dropped) - set(feature_names()))
         if unknown:
             raise ValueError(f"cannot drop {unknown}: not model features")

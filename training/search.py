@@ -46,7 +46,7 @@ from training.bootstrap import PairedDifferences, paired_bootstrap
 from training.calibration import CalibrationCheck, check_calibration
 from training.dataset import Split
 from training.evaluation import Evaluation, audit_groups, evaluate, favourable
-from training.model import ModelConfig, fit, predict_pd
+from training.model import MAX_DEPTH, ModelConfig, fit, predict_pd
 from training.policy import PolicyTargets, choose_policy
 
 __all__ = [
@@ -118,6 +118,8 @@ class Candidate:
 
 def candidate_set(base: ModelConfig) -> list[Candidate]:
     """Every candidate, the baseline (``base``'s own shape, all features) first."""
+    if not 1 <= base.max_depth <= MAX_DEPTH:
+        raise ValueError(f"max_depth must be 1..{MAX_DEPTH} (serving's TreeSHAP tables): {base.max_depth}")
     baseline = Candidate((), base.max_depth, base.min_child_weight, base.interactions)
     grid = [
         Candidate(dropped, depth, weight, interactions)

@@ -296,3 +296,25 @@ def test_audit_attributes_expire_and_are_erased_per_applicant(
         engine.dispose()
     assert left == 0
     assert others > 400
+
+
+def test_a_result_with_undefined_ratios_is_valid_json(tmp_path: Path, postgres_server):
+    """One declined decision: every group's approval rate is 0, so every AIR is undefined (NaN).
+    The summary must still be JSON (PostgreSQL's JSONB and the job's stdout refuse NaN)."""
+    import json
+
+    from monitoring.analysis import DriftResult, Status
+    from monitoring.performance import FairnessView
+    from monitoring.results import latest_results, record_result
+
+    rates = adverse_impact(["25-34"], np.array([False]))
+    result = DriftResult(Status.INSUFFICIENT_DATA, "", "credit-risk", "1", "champion", "a", "b", 1, 10)
+    result.fairness = FairnessView(1, 0.8, {"age_band": [r.__dict__ for r in rates]}, {})
+    text = json.dumps(result.as_dict(), allow_nan=False)
+    assert '"air": null' in text
+    engine = create_log_engine(postgres_server.url(postgres_server.create_database()))
+    try:
+        record_result(engine, result.as_dict(), None)
+        assert latest_results(engine)[0]["result"]["fairness"]["groups"]["age_band"][0]["air"] is None
+    finally:
+        engine.dispose()

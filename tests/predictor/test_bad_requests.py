@@ -8,7 +8,13 @@ import pytest
 
 from credit_scoring import features as F
 
-ROW = [9, 0, 30, 0, 0, 73, 129, 0, 0, 800, 846, 60, 0.945, 13.3, 0.1, 0, 0.56, 0]
+# One valid model row, by name (the contract's order decides the positions).
+VALUES = {
+    "seniority": 9, "home": 0, "records": 0, "job": 0, "expenses": 73, "income": 129, "assets": 0,
+    "debt": 0, "amount": 800, "term": 60, "loan_to_value": 0.945, "instalment": 13.3,
+    "instalment_to_income": 0.1, "debt_to_income": 0, "expense_ratio": 0.56, "net_worth": 0,
+}  # fmt: skip
+ROW = [VALUES[name] for name in F.feature_names()]
 N = len(F.MODEL_FEATURES)
 V2 = "/v2/models/credit-risk/infer"
 V1 = "/v1/models/credit-risk:predict"
@@ -61,7 +67,7 @@ CASES = [
     ("negative shape", V2, features(shape=[-1, N]), {}, "non-negative"),
     ("wrong tensor name", V2, {"inputs": [{**features()["inputs"][0], "name": "feats"}]}, {}, "'features'"),
     ("INT32 matrix", V2, features(datatype="INT32"), {}, "FP32 or FP64"),
-    ("17 columns", V2, features(data=ROW[:17], shape=[1, 17]), {}, f"[N, {N}]"),
+    ("one column short", V2, features(data=ROW[:-1], shape=[1, N - 1]), {}, f"[N, {N}]"),
     ("1-D shape", V2, features(shape=[N]), {}, f"[N, {N}]"),
     ("data shorter than shape", V2, features(shape=[2, N]), {}, f"needs {2 * N}"),
     ("zero rows", V2, features(data=[], shape=[0, N]), {}, "at least one row"),
@@ -133,7 +139,7 @@ CASES = [
     ),
     ("v1: instances not a list", V1, {"instances": {"income": 1}}, {}, "instances"),
     ("v1: no instances", V1, {"instances": []}, {}, "at least one row"),
-    ("v1: short row", V1, {"instances": [ROW, ROW[:17]]}, {}, f"must hold {N} values"),
+    ("v1: short row", V1, {"instances": [ROW, ROW[:-1]]}, {}, f"must hold {N} values"),
     ("v1: unknown feature", V1, {"instances": [{"income": 100, "salary": 5}]}, {}, "unknown feature"),
     ("v1: unknown level", V1, {"instances": [{"home": "castle"}]}, {}, "unknown level"),
     ("v1: mixed rows", V1, {"instances": [ROW, {"income": 1}]}, {}, "all be lists"),
@@ -161,7 +167,7 @@ def test_bad_request_gets_400_naming_the_problem(predictor, case, path, body, he
 
 
 def test_problems_are_listed_by_row_and_feature(predictor):
-    rows = [ROW, row_with(HOME, 9), row_with(6, 1e300)]
+    rows = [ROW, row_with(HOME, 9), row_with(F.feature_names().index("income"), 1e300)]
     response = httpx.post(f"{predictor.url}{V2}", timeout=30, json=features(data=rows, shape=[3, N]))
     assert response.status_code == 400
     problems = {(p["index"], p["field"]) for p in response.json()["problems"]}

@@ -31,7 +31,7 @@ def test_the_candidate_set_is_the_documented_grid_baseline_first():
     # Serving explains every tree exactly by table look-up up to depth 3.
     assert max(c.max_depth for c in candidates) <= MAX_DEPTH == 3
     with pytest.raises(ValueError, match="max_depth"):
-        ModelConfig(max_depth=4)
+        candidate_set(ModelConfig(max_depth=4))
 
 
 @pytest.mark.parametrize("size", [1, 4, 10, 32, 50])
