@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from credit_scoring.commands import data, demo, features, score, stack, train
+from credit_scoring.commands import batch_score, data, demo, features, score, stack, train
 
 app = typer.Typer(
-    help="Credit-scoring platform: data, features, training, local stack and scoring.", no_args_is_help=True
+    help="Credit-scoring platform: data, features, training, local stack, scoring, portfolio scoring.",
+    no_args_is_help=True,
 )
 app.add_typer(data.app, name="data")
 app.add_typer(features.app, name="features")
@@ -15,6 +16,7 @@ app.command("train")(train.train_command)
 app.command("demo")(demo.demo_command)
 app.add_typer(stack.app, name="stack")
 app.command("score")(score.score_command)
+app.command("batch-score")(batch_score.batch_score_command)
 
 
 def main() -> None:
