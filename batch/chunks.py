@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 
 from batch.answers import answers_batch, decision_counts
@@ -76,11 +77,11 @@ def warm_up() -> None:
 
 def score_chunk(context: ChunkContext, batch: pa.RecordBatch, first_row: int) -> ChunkResult:
     model, profile = _state(context)
-    checked = validate(batch, first_row, context.as_of, context.csv)
+    rows = np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
+    checked = validate(batch, rows, context.as_of, context.csv)
     valid = checked.valid
-    rows = profile.lookup(valid.applicant_id, valid.at_ns)
-    found = rows >= 0
-    inputs = model_inputs(profile.values(rows), valid.request, found)
+    at = profile.lookup(valid.applicant_id, valid.at_ns)
+    inputs = model_inputs(profile.values(at), valid.request, at >= 0)
     scores = model.score(inputs.matrix, inputs.thin_file)
     answers = answers_batch(
         valid,

@@ -38,7 +38,7 @@ from credit_scoring.features import (
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-__all__ = ["ModelInputs", "ProfileIndex", "ProfileSource", "model_inputs", "profile_source"]
+__all__ = ["ModelInputs", "ProfileIndex", "ProfileSource", "level_codes", "model_inputs", "profile_source"]
 
 _NS = 1_000_000_000
 
@@ -119,7 +119,7 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _level_codes(name: str, column: pa.ChunkedArray) -> np.ndarray:
+def level_codes(name: str, column: pa.ChunkedArray) -> np.ndarray:
     """Category codes (float64, NaN = missing or unknown level): each distinct level is encoded
     once with the contract's ``encode_categorical``."""
     encoded = pc.dictionary_encode(pc.cast(column.combine_chunks(), pa.string()))
@@ -159,7 +159,7 @@ class ProfileIndex:
         self._values: dict[str, np.ndarray] = {}
         for name in source.features:
             column = table[name].take(pa.array(order))
-            values = _level_codes(name, column) if name in CATEGORICAL_LEVELS else _numbers(column)
+            values = level_codes(name, column) if name in CATEGORICAL_LEVELS else _numbers(column)
             # One NaN row at the end: "no profile" (row -1) reads it.
             self._values[name] = np.append(values, np.nan)
 

@@ -86,7 +86,7 @@ if not (_CONFIG.get("strict") and _CONFIG.get("allow_inf_nan") is False):
 
 REJECT_SCHEMA = pa.schema(
     [
-        pa.field("row", pa.int64(), nullable=False, metadata={"doc": "0-based row of the input file"}),
+        pa.field("row", pa.int64(), metadata={"doc": "0-based row of the input file"}),
         pa.field(APPLICATION_ID, pa.string()),
         *(pa.field(name, pa.string()) for name in FIELDS),
         pa.field(TIMESTAMP, pa.string()),
@@ -221,8 +221,12 @@ def _json_value(cells: _Cells, original: pa.Array, i: int) -> Any:
     return original[i].as_py()
 
 
-def validate(batch: pa.RecordBatch, first_row: int, as_of: datetime | None, csv: bool) -> Checked:
-    """Split a chunk into the rows to score and the rejected rows (with every problem of each)."""
+def validate(batch: pa.RecordBatch, rows: np.ndarray, as_of: datetime | None, csv: bool) -> Checked:
+    """Split a chunk into the rows to score and the rejected rows (with every problem of each).
+
+    ``rows`` numbers the chunk's rows in the input for the rejects file (the local engine counts
+    them, Spark reads them from Parquet files; -1 where unknown: Spark reading CSV).
+    """
     n = batch.num_rows
     names = batch.schema.names
     cells = {rule.name: _cells(batch.column(rule.name), csv and rule.kind is not str) for rule in RULES}
@@ -254,7 +258,7 @@ def validate(batch: pa.RecordBatch, first_row: int, as_of: datetime | None, csv:
         else pa.nulls(len(keep), pa.string())
     )
     valid = ValidRows(
-        row=keep.astype(np.int64) + first_row,
+        row=rows[keep],
         application_id=ids,
         applicant_id=pc.cast(batch.column("applicant_id"), pa.string()).take(take),
         request={
@@ -262,7 +266,7 @@ def validate(batch: pa.RecordBatch, first_row: int, as_of: datetime | None, csv:
         },
         at_ns=at_ns[keep],
     )
-    return Checked(valid, _rejects(batch, rejected, first_row))
+    return Checked(valid, _rejects(batch, rejected, rows))
 
 
 def _as_text(column: pa.Array, rows: pa.Array) -> pa.Array:
@@ -274,10 +278,13 @@ def _as_text(column: pa.Array, rows: pa.Array) -> pa.Array:
 
 
 def _rejects(
-    batch: pa.RecordBatch, rejected: list[tuple[int, list[FieldProblem]]], first_row: int
+    batch: pa.RecordBatch, rejected: list[tuple[int, list[FieldProblem]]], numbers: np.ndarray
 ) -> pa.RecordBatch:
-    rows = pa.array([i for i, _ in rejected], pa.int64())
-    columns: list[pa.Array] = [pc.add(rows, first_row)]
+    positions = np.array([i for i, _ in rejected], dtype=np.int64)
+    rows = pa.array(positions, pa.int64())
+    picked = numbers[positions]
+    # -1: the engine does not know the row's position (Spark reading CSV).
+    columns: list[pa.Array] = [pa.array(picked, pa.int64(), mask=picked < 0)]
     for name in (APPLICATION_ID, *FIELDS, TIMESTAMP):
         if name in batch.schema.names:
             columns.append(_as_text(batch.column(name), rows))

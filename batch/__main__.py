@@ -1,0 +1,60 @@
+"""``python -m batch`` (and ``spark-submit .../batch/__main__.py``): score a portfolio from settings.
+
+The chart's SparkApplication runs this file with spark-submit; its settings come from the
+``CREDIT_BATCH_*`` environment and from ``--name value`` flags (``--engine spark --as_of ...``),
+parsed by ``BatchSettings`` itself. ``credit-scoring batch-score`` is the same job with a
+progress display. Prints the summary as JSON; exits 1 on an input error, 2 on bad settings.
+"""
+
+from __future__ import annotations
+
+import sys
+
+if __package__ in (None, ""):
+    # Run as a file (spark-submit): its folder is not a package root, and a module of this
+    # package must never shadow a top-level one (``features``, ``metrics`` ...).
+    sys.path.pop(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import json
+    import logging
+
+    from pydantic import ValidationError
+
+    from batch.inputs import InputError
+    from batch.job import run
+    from batch.settings import BatchSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = BatchSettings(_cli_parse_args=sys.argv[1:] if argv is None else argv)  # type: ignore[call-arg]
+    except (ValidationError, SystemExit) as exc:
+        print(f"invalid settings: {exc}", file=sys.stderr)
+        return 2
+    try:
+        summary = run(settings)
+    except (InputError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        json.dumps(
+            {
+                "engine": summary.engine,
+                "model_version": summary.model_version,
+                "rows": summary.rows,
+                "scored": summary.scored,
+                "rejected": summary.rejected,
+                "thin_files": summary.thin_files,
+                "decisions": dict(summary.decisions),
+                "seconds": round(summary.seconds, 3),
+                "output": str(summary.output),
+                "rejects": str(summary.rejects),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
