@@ -7,6 +7,7 @@ from typing import Any
 import kubernetes_validate
 
 from tests.deploy.kserve_strict import validate_inference_service
+from tests.deploy.spark_crd import SPARK_APPLICATION, validate_spark_application
 
 __all__ = ["CORE_GROUPS", "KNOWN_CUSTOM_KINDS", "KUBERNETES_VERSION", "check_object"]
 
@@ -48,6 +49,11 @@ def check_object(obj: dict[str, Any]) -> str:
         if errors:
             raise AssertionError(f"{name}: " + "; ".join(errors))
         return "kserve"
+    if (obj["apiVersion"], obj["kind"]) == SPARK_APPLICATION:
+        errors = validate_spark_application(obj)
+        if errors:
+            raise AssertionError(f"{name}: " + "; ".join(errors))
+        return "crd"
     if (obj["apiVersion"], obj["kind"]) not in KNOWN_CUSTOM_KINDS:
         raise AssertionError(f"{name}: unknown apiVersion/kind {obj['apiVersion']} {obj['kind']}")
     return "custom"

@@ -18,17 +18,20 @@ import pytest
 
 from tests.deploy.rendering import ROOT
 
-FIRST_PARTY = {"credit_scoring", "predictor", "transformer", "training", "monitoring"}
+FIRST_PARTY = {"credit_scoring", "predictor", "transformer", "training", "monitoring", "batch"}
 # Heavy third-party packages that an image's extra does not install (pyproject.toml).
 NOT_INSTALLED = {
     "predictor": {"feast", "evidently", "sklearn", "matplotlib"},
     "transformer": {"xgboost", "evidently", "mlflow", "sklearn", "matplotlib"},
     "jobs": set(),
+    # The batch engines share the predictor's and transformer's code, never their servers.
+    "batch": {"kserve", "evidently", "sklearn", "matplotlib", "aiohttp", "hiredis", "grpc"},
 }
 ENTRY_PACKAGES = {
     "predictor": ["predictor"],
     "transformer": ["transformer"],
     "jobs": ["training", "monitoring", "credit_scoring.commands"],
+    "batch": ["batch", "credit_scoring.commands"],
 }
 
 
