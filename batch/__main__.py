@@ -37,22 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(
-        json.dumps(
-            {
-                "engine": summary.engine,
-                "model_version": summary.model_version,
-                "rows": summary.rows,
-                "scored": summary.scored,
-                "rejected": summary.rejected,
-                "thin_files": summary.thin_files,
-                "decisions": dict(summary.decisions),
-                "seconds": round(summary.seconds, 3),
-                "output": str(summary.output),
-                "rejects": str(summary.rejects),
-            }
-        )
-    )
+    print(json.dumps(summary.as_json()))
     return 0
 
 

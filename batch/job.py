@@ -54,7 +54,26 @@ class Summary:
     seconds: float
     decisions: Counter[str] = field(default_factory=Counter)
     workers: int = 1
+    scoring_seconds: float | None = None
+    """From the first chunk read to the committed files (start-up and model loading excluded)."""
     metrics_error: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "engine": self.engine,
+            "model_version": self.model_version,
+            "rows": self.rows,
+            "scored": self.scored,
+            "rejected": self.rejected,
+            "thin_files": self.thin_files,
+            "decisions": dict(self.decisions),
+            "seconds": round(self.seconds, 3),
+            "scoring_seconds": None if self.scoring_seconds is None else round(self.scoring_seconds, 3),
+            "rows_per_second": round(self.rate, 1),
+            "output": str(self.output),
+            "rejects": str(self.rejects),
+            "workers": self.workers,
+        }
 
     @property
     def rate(self) -> float:
@@ -157,11 +176,13 @@ def _run(settings: BatchSettings, progress: Progress | None) -> Summary:
                 answers.write(result.answers)
                 rejects.write(result.rejects)
 
+            scoring = time.monotonic()
             tally = engine.run(portfolio, context, settings.chunk_rows, write, progress)
             answers.close()
             rejects.close()
             rejects.commit()
             answers.commit()
+            scoring = time.monotonic() - scoring
     return Summary(
         engine="local",
         model=f"{spec.name}@{spec.alias}" if spec.alias else spec.name,
@@ -175,4 +196,5 @@ def _run(settings: BatchSettings, progress: Progress | None) -> Summary:
         seconds=time.monotonic() - started,
         decisions=tally.decisions,
         workers=workers,
+        scoring_seconds=scoring,
     )

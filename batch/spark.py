@@ -202,6 +202,7 @@ def run_spark(
     from batch.job import Summary
 
     spark = spark_session(settings)
+    scoring = time.monotonic()
     rejects_path = settings.resolved_rejects
     answers_dir = AtomicDirectory(settings.output, settings.run_id)
     rejects_dir = AtomicDirectory(rejects_path, settings.run_id)  # its part file becomes the rejects file
@@ -244,6 +245,7 @@ def run_spark(
         seconds=time.monotonic() - started,
         decisions=decisions,
         workers=spark.sparkContext.defaultParallelism,
+        scoring_seconds=time.monotonic() - scoring,
     )
 
 

@@ -77,6 +77,9 @@ def batch_score_command(
     chunk_rows: Annotated[
         int | None, typer.Option(help="Rows per chunk (local engine; default 100,000).")
     ] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master without spark-submit (spark engine; default local[*]).")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON, no progress display.")
     ] = False,
@@ -96,6 +99,7 @@ def batch_score_command(
         as_of=as_of,
         workers=workers,
         chunk_rows=chunk_rows,
+        spark_master=spark_master,
     )
     console = Console(stderr=True)
     try:
@@ -104,25 +108,7 @@ def batch_score_command(
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from exc
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "engine": summary.engine,
-                    "model_version": summary.model_version,
-                    "rows": summary.rows,
-                    "scored": summary.scored,
-                    "rejected": summary.rejected,
-                    "thin_files": summary.thin_files,
-                    "decisions": dict(summary.decisions),
-                    "seconds": round(summary.seconds, 3),
-                    "rows_per_second": round(summary.rate, 1),
-                    "output": str(summary.output),
-                    "rejects": str(summary.rejects),
-                    "workers": summary.workers,
-                },
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps(summary.as_json(), indent=2))
     else:
         Console().print(summary_table(summary))
     if summary.metrics_error:
