@@ -107,7 +107,8 @@ def answers_batch(
         pa.array(scores.probability, pa.float64()),
         pa.array(scores.score, pa.float64()),
         pa.array(scores.bands, pa.string()),
-        pa.array([d.value for d in scores.decisions], pa.string()),
+        # Decision is a StrEnum: its members are the strings (no per-row ``.value``).
+        pa.array(scores.decisions, pa.string()),
         _reasons(scores, matrix, max_reasons),
         pa.array(thin_file, pa.bool_()),
         pa.repeat(model, n),
@@ -118,4 +119,5 @@ def answers_batch(
 
 
 def decision_counts(scores: BlockScores) -> Counter[str]:
-    return Counter(d.value for d in scores.decisions)
+    # Counted by member (C-level hashing), then named: no per-row attribute access.
+    return Counter({decision.value: n for decision, n in Counter(scores.decisions).items()})

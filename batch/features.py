@@ -9,10 +9,12 @@ version with the latest ``event_timestamp <= T`` (ties: the latest ``created_tim
 none when that version is older than ``T - ttl``. An application without one is a thin file, as
 an applicant the online store does not hold.
 
-Why not ``get_historical_features`` itself: Feast's file offline store (dask) needs minutes and
-gigabytes for a million entity rows (docs/batch.md has the measurements); this join sorts the
-profile table once and answers a 100,000-row chunk with two binary searches in ~30 ms. The
-ratios come from ``credit_scoring.features.derive``, the function the on-demand view runs.
+Why not ``get_historical_features`` itself: Feast's file offline store (dask) took 35 s and
+960 MiB for a million entity rows here, answers one row per distinct (applicant, time) and drops
+the applications without a profile (docs/batch.md); this join sorts the profile table once and
+answers a 100,000-row chunk with two binary searches (a million rows: 0.3 s of CPU), row for row
+and in bounded memory per chunk. The ratios come from ``credit_scoring.features.derive``, the
+function the on-demand view runs.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ on the session's stores and the session's Pushgateway.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,25 +41,62 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
 
 
-@pytest.fixture
-def run_env(credit_env: CreditEnv, materialized_at, tmp_path: Path) -> dict[str, str]:
-    return batch_env(credit_env, tmp_path / "home", CREDIT_BATCH_AS_OF=materialized_at.isoformat())
+@pytest.fixture(scope="module")
+def run_env(
+    credit_env: CreditEnv, materialized_at, pushgateway: PrometheusServer, tmp_path_factory
+) -> dict[str, str]:
+    return batch_env(
+        credit_env,
+        tmp_path_factory.mktemp("batch-home"),
+        CREDIT_BATCH_AS_OF=materialized_at.isoformat(),
+        CREDIT_PUSHGATEWAY_URL=pushgateway.url,
+        CREDIT_BATCH_PORTFOLIO="test-runs",
+    )
 
 
-def test_rerun_replaces_the_output_whole(run_env, portfolio: Portfolio, tmp_path):
-    out = tmp_path / "scores.parquet"
-    first = summary_of(_score(run_env, "--input", str(portfolio.path), "--output", str(out), "--json").stdout)
-    before = pq.read_table(out).to_pandas()
-    second = summary_of(
+@pytest.fixture(scope="module")
+def first_run(run_env, portfolio: Portfolio, tmp_path_factory) -> tuple[dict, Path]:
+    """One successful run every test here builds on (each run costs seconds of start-up)."""
+    out = tmp_path_factory.mktemp("first-run") / "scores.parquet"
+    summary = summary_of(
         _score(run_env, "--input", str(portfolio.path), "--output", str(out), "--json").stdout
     )
-    after = pq.read_table(out).to_pandas()
-    assert first["scored"] == second["scored"] == len(portfolio.valid) == len(after)
-    assert before["request_id"].nunique() == after["request_id"].nunique() == 1
+    return summary, out
+
+
+def test_first_run_answers_in_input_order_and_pushes_its_metrics(first_run, portfolio, pushgateway):
+    summary, out = first_run
+    answers = pq.read_table(out).to_pandas()
+    assert summary["scored"] == len(answers) == len(portfolio.valid)
+    assert answers["application_id"].tolist() == portfolio.valid["application_id"].tolist()
+    assert answers["request_id"].nunique() == 1
+    assert summary["rejected"] == pq.read_table(out.with_name("scores.rejects.parquet")).num_rows
+    assert _leftovers(out.parent) == []
+    pushed = _pushed(pushgateway, "test-runs")
+    assert pushed["credit_batch_scored_rows"] == summary["scored"]
+    assert pushed["credit_batch_rejected_rows"] == len(portfolio.invalid_rows)
+    assert pushed["credit_batch_rows"] == len(portfolio.frame)
+    assert pushed["credit_batch_thin_file_rows"] == summary["thin_files"] > 0
+    for decision, count in summary["decisions"].items():
+        assert pushed[f"credit_batch_decisions[{decision}]"] == count
+    assert pushed["credit_batch_run_info[local]"] == 1
+    assert pushed["credit_batch_max_age_seconds"] == 26 * 3600
+    assert time.time() - pushed["credit_batch_last_success_timestamp_seconds"] < 900
+
+
+def test_rerun_replaces_the_output_whole_and_cleans_a_killed_runs_files(
+    run_env, first_run, portfolio, tmp_path
+):
+    _, first = first_run
+    out = tmp_path / "scores.parquet"
+    shutil.copy(first, out)
+    # What SIGKILL or the OOM killer leaves: temporary files no run cleaned.
+    (tmp_path / ".scores.parquet.tmp-dead").write_bytes(b"PAR1 half a file")
+    (tmp_path / ".scores.rejects.parquet.tmp-dead").write_bytes(b"PAR1")
+    _score(run_env, "--input", str(portfolio.path), "--output", str(out), "--json")
+    before, after = pq.read_table(first).to_pandas(), pq.read_table(out).to_pandas()
     assert before["request_id"].iloc[0] != after["request_id"].iloc[0]  # a new run's file, not an append
     pd.testing.assert_frame_equal(before.drop(columns="request_id"), after.drop(columns="request_id"))
-    # Input order, invalid rows left out.
-    assert after["application_id"].tolist() == portfolio.valid["application_id"].tolist()
     assert (tmp_path / "scores.rejects.parquet").is_file()
     assert _leftovers(tmp_path) == []
 
@@ -72,11 +110,13 @@ def _big_portfolio(portfolio: Portfolio, folder: Path, copies: int) -> Path:
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
-def test_interrupted_run_leaves_nothing_and_keeps_the_previous_output(run_env, portfolio, tmp_path, how):
+def test_interrupted_run_leaves_nothing_and_keeps_the_previous_output(
+    run_env, first_run, portfolio, tmp_path, how
+):
     out = tmp_path / "scores.parquet"
-    _score(run_env, "--input", str(portfolio.path), "--output", str(out), "--json")
+    shutil.copy(first_run[1], out)
     previous = out.read_bytes()
-    big = _big_portfolio(portfolio, tmp_path, 30)
+    big = _big_portfolio(portfolio, tmp_path, 60)
     proc = subprocess.Popen(
         [*COMMAND, "--input", str(big), "--output", str(out), "--chunk-rows", "5000", "--json"],
         env=run_env,
@@ -103,16 +143,6 @@ def test_interrupted_run_leaves_nothing_and_keeps_the_previous_output(run_env, p
     assert _leftovers(tmp_path) == []
 
 
-def test_a_killed_run_is_cleaned_up_by_the_next(run_env, portfolio, tmp_path):
-    out = tmp_path / "scores.parquet"
-    # What SIGKILL or the OOM killer leaves: temporary files no run cleaned.
-    (tmp_path / ".scores.parquet.tmp-dead").write_bytes(b"PAR1 half a file")
-    (tmp_path / ".scores.rejects.parquet.tmp-dead").write_bytes(b"PAR1")
-    _score(run_env, "--input", str(portfolio.path), "--output", str(out), "--json")
-    assert _leftovers(tmp_path) == []
-    assert pq.read_table(out).num_rows == len(portfolio.valid)
-
-
 def _pushed(pushgateway: PrometheusServer, portfolio_name: str) -> dict[str, float]:
     text = httpx.get(f"{pushgateway.url}/metrics", timeout=10).text
     values = {}
@@ -124,26 +154,15 @@ def _pushed(pushgateway: PrometheusServer, portfolio_name: str) -> dict[str, flo
     return values
 
 
-def test_success_and_failure_are_pushed_and_a_failed_run_writes_nothing(
-    run_env, portfolio, tmp_path, pushgateway: PrometheusServer
+def test_failed_run_writes_nothing_and_pushes_its_failure(
+    run_env, first_run, portfolio, tmp_path, pushgateway
 ):
-    env = {**run_env, "CREDIT_PUSHGATEWAY_URL": pushgateway.url, "CREDIT_BATCH_PORTFOLIO": "test-pushed"}
+    summary, first = first_run
     out = tmp_path / "scores.parquet"
-    summary = summary_of(_score(env, "--input", str(portfolio.path), "--output", str(out), "--json").stdout)
-    pushed = _pushed(pushgateway, "test-pushed")
-    assert pushed["credit_batch_scored_rows"] == summary["scored"] == len(portfolio.valid)
-    assert pushed["credit_batch_rejected_rows"] == len(portfolio.invalid_rows)
-    assert pushed["credit_batch_rows"] == len(portfolio.frame)
-    assert pushed["credit_batch_thin_file_rows"] == summary["thin_files"] > 0
-    for decision, count in summary["decisions"].items():
-        assert pushed[f"credit_batch_decisions[{decision}]"] == count
-    assert pushed["credit_batch_run_info[local]"] == 1
-    assert time.time() - pushed["credit_batch_last_success_timestamp_seconds"] < 600
-    assert "credit_batch_last_failure_timestamp_seconds" not in pushed
+    shutil.copy(first, out)
     previous = out.read_bytes()
-
     failed = _score(
-        env,
+        run_env,
         "--input",
         str(portfolio.path),
         "--output",
@@ -155,7 +174,7 @@ def test_success_and_failure_are_pushed_and_a_failed_run_writes_nothing(
     assert failed.returncode != 0
     assert out.read_bytes() == previous
     assert _leftovers(tmp_path) == []
-    after = _pushed(pushgateway, "test-pushed")
+    after = _pushed(pushgateway, "test-runs")
     assert (
         after["credit_batch_last_failure_timestamp_seconds"]
         > after["credit_batch_last_success_timestamp_seconds"]
@@ -173,16 +192,16 @@ def test_input_without_a_required_column_is_an_error_naming_it(run_env, portfoli
     assert _leftovers(tmp_path) == []
 
 
-def test_csv_input_gives_the_parquet_answers(run_env, portfolio, tmp_path):
+def test_csv_input_gives_the_parquet_answers(run_env, first_run, portfolio, tmp_path):
+    _, first = first_run
     csv = tmp_path / "portfolio.csv"
     portfolio.frame.to_csv(csv, index=False)
     _score(run_env, "--input", str(csv), "--output", str(tmp_path / "from-csv.parquet"), "--workers", "1")
-    _score(run_env, "--input", str(portfolio.path), "--output", str(tmp_path / "from-parquet.parquet"))
     from_csv = pq.read_table(tmp_path / "from-csv.parquet").to_pandas().drop(columns="request_id")
-    from_parquet = pq.read_table(tmp_path / "from-parquet.parquet").to_pandas().drop(columns="request_id")
+    from_parquet = pq.read_table(first).to_pandas().drop(columns="request_id")
     pd.testing.assert_frame_equal(from_csv, from_parquet)
     rejects_csv = pq.read_table(tmp_path / "from-csv.rejects.parquet").to_pandas()
-    rejects_parquet = pq.read_table(tmp_path / "from-parquet.rejects.parquet").to_pandas()
+    rejects_parquet = pq.read_table(first.with_name("scores.rejects.parquet")).to_pandas()
     assert rejects_csv["row"].tolist() == rejects_parquet["row"].tolist() == portfolio.invalid_rows
     # An empty CSV cell is no value at all: the empty applicant_id of Parquet is null in CSV.
     empty_id = rejects_parquet["applicant_id"].eq("").to_numpy()
