@@ -15,6 +15,7 @@ decline carries reasons, and for a sample the reasons equal the ranking of XGBoo
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import threading
@@ -45,6 +46,10 @@ class PortfolioRun:
     """Rows over the scoring phase (``scoring_seconds``); the wall time includes start-up."""
     wall_rows_per_second: float
     peak_rss_mib: float
+    cpu_seconds: float
+    """CPU time (user + system) of the whole process tree, start-up included."""
+    rows_per_cpu_second: float
+    """Rows per CPU second: less sensitive to other work on the machine than the rates above."""
     workers: int
     scored: int
     rejected: int
@@ -100,8 +105,18 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def _run(argv: list[str], env: Mapping[str, str], log: Path) -> tuple[dict[str, Any], float, int]:
-    """(summary JSON, wall seconds, peak RSS of the process tree in bytes)."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(argv: list[str], env: Mapping[str, str], log: Path) -> tuple[dict[str, Any], float, int, float]:
+    """(summary JSON, wall seconds, peak RSS of the process tree in bytes, its CPU seconds).
+
+    The CPU time is the terminated children's (``RUSAGE_CHILDREN``): the command waits for its
+    worker processes (and Spark's JVM and Python workers), so all of them are counted.
+    """
+    cpu = _children_cpu()
     started = time.monotonic()
     with log.open("ab") as err:
         proc = subprocess.Popen(argv, env=dict(env), stdout=subprocess.PIPE, stderr=err)
@@ -122,7 +137,7 @@ def _run(argv: list[str], env: Mapping[str, str], log: Path) -> tuple[dict[str, 
     wall = time.monotonic() - started
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:3])} exited {proc.returncode}; see {log}")
-    return _summary(out.decode()), wall, peak
+    return _summary(out.decode()), wall, peak, _children_cpu() - cpu
 
 
 def _summary(stdout: str) -> dict[str, Any]:
@@ -210,17 +225,18 @@ def measure_portfolio(
         portfolio = synthetic_portfolio(profile_path, rows, work / f"portfolio-{rows}.parquet")
         output = work / f"scores-{rows}.parquet"
         progress(f"  portfolio: {rows:,} applications, local engine")
-        summary, wall, peak = _run(
+        summary, wall, peak, cpu = _run(
             [command, "batch-score", "--input", str(portfolio), "--output", str(output), "--json"],
             env,
             work / "batch.log",
         )
-        run = _as_run("local", summary, wall, peak)
+        run = _as_run("local", summary, wall, peak, cpu)
         run.adverse_without_reasons = _adverse_without_reasons(output)
         runs.append(run)
         progress(
             f"    {run.rows_per_second or 0:,.0f} applications/s scoring ({run.wall_rows_per_second:,.0f}/s "
-            f"with start-up), peak RSS {run.peak_rss_mib:,.0f} MiB, {run.workers} workers"
+            f"with start-up), {run.rows_per_cpu_second:,.0f} per CPU second, peak RSS "
+            f"{run.peak_rss_mib:,.0f} MiB, {run.workers} workers"
         )
         if rows == max(sizes):
             checks = check_reasons_against_xgboost(
@@ -232,7 +248,7 @@ def measure_portfolio(
         portfolio = synthetic_portfolio(profile_path, spark_rows, work / f"portfolio-{spark_rows}.parquet")
         output = work / f"scores-spark-{spark_rows}"
         progress(f"  portfolio: {spark_rows:,} applications, Spark local[2]")
-        summary, wall, peak = _run(
+        summary, wall, peak, cpu = _run(
             [
                 sys.executable,
                 "-m",
@@ -249,7 +265,7 @@ def measure_portfolio(
             env,
             work / "batch-spark.log",
         )
-        run = _as_run("spark", summary, wall, peak)
+        run = _as_run("spark", summary, wall, peak, cpu)
         run.adverse_without_reasons = _adverse_without_reasons(output)
         runs.append(run)
         progress(
@@ -258,7 +274,7 @@ def measure_portfolio(
     return {"runs": [asdict(r) for r in runs], "reasons_check": checks}
 
 
-def _as_run(engine: str, summary: dict[str, Any], wall: float, peak: int) -> PortfolioRun:
+def _as_run(engine: str, summary: dict[str, Any], wall: float, peak: int, cpu: float) -> PortfolioRun:
     rows = int(summary["rows"])
     scoring = summary.get("scoring_seconds")
     return PortfolioRun(
@@ -269,6 +285,8 @@ def _as_run(engine: str, summary: dict[str, Any], wall: float, peak: int) -> Por
         rows_per_second=round(rows / scoring, 1) if scoring else None,
         wall_rows_per_second=round(rows / wall, 1),
         peak_rss_mib=round(peak / 2**20, 1),
+        cpu_seconds=round(cpu, 2),
+        rows_per_cpu_second=round(rows / cpu, 1) if cpu > 0 else 0.0,
         workers=int(summary.get("workers", 0)),
         scored=int(summary["scored"]),
         rejected=int(summary["rejected"]),

@@ -260,6 +260,7 @@ def render(results: dict[str, Any]) -> str:
                     "wall s",
                     "apps/s wall",
                     "peak RSS MiB",
+                    "apps per CPU s",
                     "rejected",
                     "thin files",
                     "refer/decline without reasons",
@@ -274,6 +275,7 @@ def render(results: dict[str, Any]) -> str:
                         _f(r["wall_seconds"], 1),
                         _f(r["wall_rows_per_second"], 0),
                         _f(r["peak_rss_mib"], 0),
+                        _f(r.get("rows_per_cpu_second"), 0),
                         f"{r['rejected']:,}",
                         f"{r['thin_files']:,}",
                         str(r["adverse_without_reasons"]),
@@ -285,6 +287,9 @@ def render(results: dict[str, Any]) -> str:
             "Scoring: from the first chunk read to the committed answers (model download, registry "
             "look-up, worker or Spark start-up excluded; the wall time includes them). Peak RSS: the "
             "whole process tree (driver and workers; Spark's JVM included), sampled every 20 ms. "
+            "Apps per CPU second: rows over the CPU time of the whole tree, start-up included (what two "
+            "idle cores would sustain is about twice that, less the start-up); the least sensitive to "
+            "other work on the machine. "
             f"Reasons of {portfolio.get('reasons_check', {}).get('rows_checked', 0)} sampled refer/decline "
             f"answers against XGBoost's own pred_contribs ranking: "
             f"{portfolio.get('reasons_check', {}).get('mismatched', '?')} differ.",

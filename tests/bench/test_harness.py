@@ -181,6 +181,8 @@ def test_portfolio_stage_scores_with_the_command_and_checks_the_reasons(
         assert r["rejected"] > 0  # the synthetic portfolio carries invalid rows
         assert r["adverse_without_reasons"] == 0
         assert r["rows_per_second"] > 0
+        assert r["rows_per_cpu_second"] > 0
+        assert r["cpu_seconds"] > 1  # the workers' CPU is counted, not only the driver's
         assert r["peak_rss_mib"] > 100  # driver and workers
         assert r["workers"] >= 1
     check = results["portfolio"]["reasons_check"]
