@@ -45,7 +45,7 @@ class BatchSettings(BaseSettings):
         description="One point in time for all features (default: each application_timestamp).",
     )
     chunk_rows: int = Field(
-        default=100_000, ge=1_000, le=2_000_000, description="Rows per chunk (local engine)."
+        default=25_000, ge=1_000, le=2_000_000, description="Rows per chunk (local engine)."
     )
     workers: int | None = Field(
         default=None, ge=1, description="Worker processes of the local engine (default: the CPUs available)."

@@ -75,7 +75,7 @@ def batch_score_command(
         int | None, typer.Option(help="Worker processes (local engine; default: the CPUs).")
     ] = None,
     chunk_rows: Annotated[
-        int | None, typer.Option(help="Rows per chunk (local engine; default 100,000).")
+        int | None, typer.Option(help="Rows per chunk (local engine; default 25,000).")
     ] = None,
     spark_master: Annotated[
         str | None, typer.Option(help="Spark master without spark-submit (spark engine; default local[*]).")
