@@ -195,13 +195,9 @@ def test_portfolio_stage_scores_with_the_command_and_checks_the_reasons(
     assert not list((out / "portfolio").glob("*.parquet"))  # the portfolios are not kept
 
 
-def test_portfolio_stage_alone_starts_no_server(bench_env: BenchEnv, tmp_path: Path) -> None:
-    settings = BenchSettings.quick(out_dir=tmp_path, stages=("portfolio",), portfolio_rows=(5_000,))
-    results = run_benchmark(settings, bench_env, progress=lambda _: None)
-    assert results["errors"] == []
-    assert results["configurations"] == {}
-    assert [r["rows"] for r in results["portfolio"]["runs"]] == [5_000]
-    assert "predictor" not in results
+def test_portfolio_stage_alone_needs_no_server() -> None:
+    assert BenchSettings.quick(stages=("portfolio",)).needs_servers is False
+    assert BenchSettings.quick(stages=("portfolio", "e2e")).needs_servers is True
 
 
 def test_settings_refuse_unknown_stages() -> None:
