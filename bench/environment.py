@@ -200,8 +200,8 @@ def build_environment(
     run_dir: Path, procs: ProcessSet, *, workload_size: int, progress: Progress
 ) -> BenchEnv:
     """Data, Redis + Feast, embedded MLflow, a trained and registered model, its booster file."""
-    from credit_scoring.feature_store import EMBEDDED_CONFIG, default_repo_path, open_store
-    from credit_scoring.mlflow_local import SERVER_ENV, LocalMlflow
+    from cli.mlflow_local import SERVER_ENV, LocalMlflow
+    from feature_store import EMBEDDED_CONFIG, default_repo_path, open_store
     from training.data import prepare
     from training.feature_repo import apply, materialize
     from training.pipeline import train_and_register

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from credit_scoring.mlflow_local import stop_process_group
+from cli.mlflow_local import stop_process_group
 
 __all__ = [
     "LOCALHOST",

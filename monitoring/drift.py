@@ -32,11 +32,11 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from credit_scoring.errors import CreditScoringError
-from credit_scoring.inference_log import LOG_TABLE, InferenceLogSettings, create_log_engine
+from inference_log import LOG_TABLE, InferenceLogSettings, create_log_engine
+from inference_log.drift_runs import record_result
 from monitoring.analysis import DriftResult, Thresholds, assess
 from monitoring.publish import log_mlflow_run, push_failure, push_result, retire_groups
 from monitoring.reference import ReferenceSample, live_versions, load_reference
-from monitoring.results import record_result
 from monitoring.settings import DriftSettings
 from monitoring.window import Window, empty_window, load_window
 

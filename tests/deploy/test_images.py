@@ -18,7 +18,16 @@ import pytest
 
 from tests.deploy.rendering import ROOT
 
-FIRST_PARTY = {"credit_scoring", "predictor", "transformer", "training", "monitoring"}
+FIRST_PARTY = {
+    "credit_scoring",
+    "feature_store",
+    "inference_log",
+    "predictor",
+    "transformer",
+    "training",
+    "monitoring",
+    "cli",
+}
 # Heavy third-party packages that an image's extra does not install (pyproject.toml).
 NOT_INSTALLED = {
     "predictor": {"feast", "evidently", "sklearn", "matplotlib"},
@@ -28,7 +37,7 @@ NOT_INSTALLED = {
 ENTRY_PACKAGES = {
     "predictor": ["predictor"],
     "transformer": ["transformer"],
-    "jobs": ["training", "monitoring", "credit_scoring.commands"],
+    "jobs": ["training", "monitoring", "cli"],
 }
 
 
@@ -66,7 +75,7 @@ def test_jobs_image_cli_starts():
     blocked = sorted(FIRST_PARTY - _copied_packages("jobs"))
     script = (
         f"import sys\nfor n in {blocked!r}: sys.modules[n] = None\n"
-        "sys.argv = ['credit-scoring', '--help']\nfrom credit_scoring.cli import main\nmain()\n"
+        "sys.argv = ['credit-scoring', '--help']\nfrom cli.main import main\nmain()\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT, check=False

@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from credit_scoring.features import MODEL_FEATURES
-from credit_scoring.inference_log import Role, create_log_engine
 from credit_scoring.scaling import ScorePolicy
+from inference_log import Role, create_log_engine
+from inference_log.drift_runs import latest_results
+from inference_log.summary import ServedModel, monitoring_summary
 from monitoring.analysis import DriftResult, Status
 from monitoring.publish import push_result
-from monitoring.results import latest_results
-from monitoring.summary import ServedModel, monitoring_summary
 from tests.monitoring.conftest import DriftEnv, DriftJob, write_log
 from tests.monitoring.population import depends_on, request_ids_of, shifted
 

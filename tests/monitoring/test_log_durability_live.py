@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from credit_scoring.inference_log import LOG_TABLE
+from inference_log import LOG_TABLE
 from tests.conftest import PostgresServer
 from tests.monitoring.conftest import restart_postgres
 from tests.transformer.conftest import Launcher, Server

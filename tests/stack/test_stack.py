@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from credit_scoring.commands.score import send_file
-from credit_scoring.commands.stack import DEMO_EXAMPLES, EXAMPLES, run_stack_demo
-from credit_scoring.stack import StackSettings
+from cli.commands.score import send_file
+from cli.commands.stack import DEMO_EXAMPLES, EXAMPLES, run_stack_demo
+from cli.stack.local import StackSettings
 from tests.credit_env import CreditEnv
 from tests.servers import free_port
 
@@ -144,7 +144,7 @@ def test_cli_stack_up_score_status_down(credit_env: CreditEnv, tmp_path: Path):
 
 
 def _is_ours(process: dict) -> bool:
-    from credit_scoring.stack import ProcessState
+    from cli.stack.local import ProcessState
 
     return ProcessState(
         **{k: process[k] for k in ("name", "pid", "argv", "log", "url", "ready_path")}

@@ -15,7 +15,7 @@ import pytest
 import xgboost as xgb
 from mlflow import MlflowClient
 
-from credit_scoring.mlflow_local import LocalMlflow, LocalMlflowError
+from cli.mlflow_local import LocalMlflow, LocalMlflowError
 from tests.servers import free_port
 
 CLI = [str(Path(sys.executable).parent / "credit-scoring")]

@@ -1,6 +1,8 @@
 """The durable inference log: one record per scored application, written off the request path.
 
-The transformer writes it, the drift job (``monitoring.drift``) reads it.
+The transformer writes it, the drift job (``monitoring.drift``) reads it. The same database
+holds the drift job's results (``drift_runs``) and the ``/monitoring`` summary reads both
+(``summary``): SQLAlchemy only, so the transformer image can ship all of it.
 
 API (for the transformer)::
 
@@ -44,16 +46,16 @@ Metrics: ``credit_inference_log_queue_depth`` and
 
 from __future__ import annotations
 
-from credit_scoring.inference_log.records import (
+from inference_log.records import (
     ApplicantHasher,
     InferenceRecord,
     RecordBatch,
     Role,
     records_from_batch,
 )
-from credit_scoring.inference_log.settings import InferenceLogSettings
-from credit_scoring.inference_log.store import LOG_TABLE, create_log_engine, iter_rows
-from credit_scoring.inference_log.writer import InferenceLogWriter, WriterStats
+from inference_log.settings import InferenceLogSettings
+from inference_log.store import LOG_TABLE, create_log_engine, iter_rows
+from inference_log.writer import InferenceLogWriter, WriterStats
 
 __all__ = [
     "LOG_TABLE",

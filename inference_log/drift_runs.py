@@ -1,4 +1,5 @@
-"""Drift results kept next to the inference log, so ``/monitoring`` can show the last one.
+"""Drift results (written by ``monitoring.drift``) kept next to the inference log, so ``/monitoring``
+can show the last one.
 
 The transformer already reaches the log's database; reading the last result from there keeps
 ``/monitoring`` free of any call to MLflow or the Pushgateway on the request path. This module

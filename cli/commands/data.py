@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from credit_scoring.commands._settings import training_settings
+from cli.commands._settings import training_settings
 
 __all__ = ["app", "prepare_command"]
 

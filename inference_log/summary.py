@@ -3,7 +3,7 @@
 For the transformer to mount as a route (it knows what it serves; the rest comes from the
 inference-log database it already writes to)::
 
-    from monitoring.summary import ServedModel, monitoring_summary_async
+    from inference_log.summary import ServedModel, monitoring_summary_async
 
     body = await monitoring_summary_async(
         engine=writer.engine,                    # the inference log's engine (or None)
@@ -29,8 +29,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from credit_scoring.inference_log import LOG_TABLE
-from monitoring.results import latest_results
+from inference_log import LOG_TABLE
+from inference_log.drift_runs import latest_results
 
 __all__ = ["ChallengerMode", "ServedModel", "monitoring_summary", "monitoring_summary_async"]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["DEFAULT_PORT", "LocalMlflow", "LocalMlflowError", "local_mlflow"]
+__all__ = ["DEFAULT_PORT", "LocalMlflow", "LocalMlflowError", "local_mlflow", "tracking_uri"]
 
 DEFAULT_PORT = 5000
 
@@ -168,3 +168,13 @@ def local_mlflow(home: Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1") 
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def tracking_uri(configured: str | None, home: Path, port: int = DEFAULT_PORT) -> Iterator[str]:
+    """``configured`` when set, else the embedded server's URL for the duration of the block."""
+    if configured:
+        yield configured
+        return
+    with local_mlflow(home, port=port) as server:
+        yield server.url

@@ -5,7 +5,7 @@
 v2 ...``), bound to 127.0.0.1 on configurable ports (transformer 8080/8081, predictor 8085/8086,
 MLflow 5000, Redis 6379; see docs/architecture.md "Ports"):
 
-- MLflow: the embedded server (``credit_scoring.mlflow_local``: SQLite + local artifacts under
+- MLflow: the embedded server (``cli.mlflow_local``: SQLite + local artifacts under
   ``CREDIT_HOME``) unless ``MLFLOW_TRACKING_URI`` names one.
 - Features: Redis when ``redis-server`` is on PATH (the Feast repo applied and materialized into
   it through a generated profile), else the embedded SQLite online store.
@@ -285,12 +285,12 @@ class LocalStack:
         self._save(state)
 
     def _repo(self) -> Path:
-        from credit_scoring.feature_store import default_repo_path
+        from feature_store import default_repo_path
 
         return (self.settings.feature_repo or default_repo_path()).resolve()
 
     def _mlflow(self, state: StackState, progress: Progress) -> str:
-        from credit_scoring.mlflow_local import SERVER_ENV, LocalMlflow
+        from cli.mlflow_local import SERVER_ENV, LocalMlflow
 
         if self.settings.mlflow_tracking_uri:
             progress(f"MLflow at {self.settings.mlflow_tracking_uri}")
@@ -340,7 +340,7 @@ class LocalStack:
 
     def _features(self, state: StackState, data_dir: Path, progress: Progress) -> Path:
         """The Feast profile the transformer reads, applied and materialized."""
-        from credit_scoring.feature_store import EMBEDDED_CONFIG, open_store
+        from feature_store import EMBEDDED_CONFIG, open_store
         from training.feature_repo import apply, materialize
 
         s = self.settings

@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from credit_scoring.features import feature_names
-from credit_scoring.inference_log.settings import InferenceLogSettings
+from inference_log.settings import InferenceLogSettings
 
 __all__ = ["ApplicantHasher", "InferenceRecord", "RecordBatch", "Role", "records_from_batch"]
 

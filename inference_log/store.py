@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from credit_scoring.inference_log.records import InferenceRecord
+from inference_log.records import InferenceRecord
 
 __all__ = ["COLUMNS", "LOG_TABLE", "LogStore", "create_log_engine", "iter_rows"]
 

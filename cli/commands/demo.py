@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from credit_scoring.commands._settings import training_settings
-from credit_scoring.commands.train import print_result, train_with_display
+from cli.commands._settings import training_settings
+from cli.commands.train import print_result, train_with_display
 
 if TYPE_CHECKING:
     from training.pipeline import TrainingResult
@@ -52,7 +52,7 @@ def run_foundation(settings: TrainingSettings, console: Console) -> FoundationRe
 
 def demo_command() -> None:
     """Run the platform's main job end to end on embedded defaults."""
-    from credit_scoring.commands.stack import demo_settings, run_stack_demo
+    from cli.commands.stack import demo_settings, run_stack_demo
 
     console = Console()
     stack = demo_settings()  # before training: MLflow's client exports MLFLOW_TRACKING_URI

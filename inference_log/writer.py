@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.exc import SQLAlchemyError
 
-from credit_scoring.inference_log.records import InferenceRecord, RecordBatch
-from credit_scoring.inference_log.settings import InferenceLogSettings
-from credit_scoring.inference_log.spill import SpillFile, read_spill
-from credit_scoring.inference_log.store import LogStore, create_log_engine
+from inference_log.records import InferenceRecord, RecordBatch
+from inference_log.settings import InferenceLogSettings
+from inference_log.spill import SpillFile, read_spill
+from inference_log.store import LogStore, create_log_engine
 
 __all__ = ["InferenceLogWriter", "WriterStats"]
 

@@ -1,4 +1,4 @@
-"""``credit-scoring stack up|down|status``: the platform as local processes (see credit_scoring.stack)."""
+"""``credit-scoring stack up|down|status``: the platform as local processes (see cli.stack.local)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from credit_scoring.commands.score import print_reply, send_file
-from credit_scoring.stack import LocalStack, StackError, StackSettings, describe
+from cli.commands.score import print_reply, send_file
+from cli.stack.local import LocalStack, StackError, StackSettings, describe
 
 __all__ = ["DEMO_EXAMPLES", "app", "demo_settings", "run_stack_demo", "stack_settings"]
 
@@ -99,7 +99,7 @@ def demo_settings() -> StackSettings:
     Build these before training runs: MLflow's client exports ``MLFLOW_TRACKING_URI`` into the
     process environment, which would otherwise point the stack at training's stopped server.
     """
-    from credit_scoring.stack import free_port
+    from cli.stack.local import free_port
 
     settings = stack_settings()
     ports = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from credit_scoring.commands import data, demo, features, score, stack, train
+from cli.commands import data, demo, features, score, stack, train
 
 app = typer.Typer(
     help="Credit-scoring platform: data, features, training, local stack and scoring.", no_args_is_help=True

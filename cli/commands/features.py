@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from credit_scoring.commands._settings import fail, training_settings
+from cli.commands._settings import fail, training_settings
 
 __all__ = ["app", "apply_command", "materialize_command"]
 
@@ -14,7 +14,7 @@ app = typer.Typer(help="Register features in Feast and load the online store.", 
 @app.command("apply")
 def apply_command() -> None:
     """Register entity, views and feature service (like `feast apply`)."""
-    from credit_scoring.feature_store import FeatureStoreConfigError
+    from feature_store import FeatureStoreConfigError
     from training.jobs import apply_features
 
     try:
@@ -31,7 +31,7 @@ def apply_command() -> None:
 @app.command("materialize")
 def materialize_command() -> None:
     """Load each applicant's latest profile into the online store."""
-    from credit_scoring.feature_store import FeatureStoreConfigError
+    from feature_store import FeatureStoreConfigError
     from training.jobs import materialize_features
 
     try:
