@@ -59,8 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"invalid benchmark settings:\n{exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bench import BenchError
     from bench.harness import run_benchmark
-    from bench.processes import BenchError
 
     t0 = time.monotonic()
     # A copy of the terminal: setup sends file descriptors 1 and 2 to a log for a while.

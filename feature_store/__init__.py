@@ -17,6 +17,7 @@ from feature_store.profiles import (
     expand_placeholders,
     load_repo_config,
     open_store,
+    redis_profile,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "expand_placeholders",
     "load_repo_config",
     "open_store",
+    "redis_profile",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "expand_placeholders",
     "load_repo_config",
     "open_store",
+    "redis_profile",
 ]
 
 DEFAULT_HOME = ".credit-scoring"
@@ -132,3 +133,22 @@ def open_store(
     repo = Path(repo_path) if repo_path is not None else default_repo_path()
     config = load_repo_config(config_file or repo / EMBEDDED_CONFIG, repo, env)
     return FeatureStore(repo_path=str(config.repo_path), config=config)
+
+
+def redis_profile(config_file: Path, out_dir: Path, redis_address: str) -> Path:
+    """``config_file`` with a Redis online store at ``redis_address`` (``host:port``) and a
+    registry file of its own in ``out_dir``, written as ``out_dir/feature_store.yaml``.
+
+    What the local stack and the benchmark serve from: the embedded profile's offline source with
+    the production online store, and materialization bookkeeping kept apart from the embedded
+    SQLite store's."""
+    raw = yaml.safe_load(Path(config_file).read_text())
+    raw["registry"] = {**raw.get("registry", {}), "path": str(out_dir / "registry.db")}
+    raw["online_store"] = {"type": "redis", "connection_string": redis_address}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "feature_store.yaml"
+    out.write_text(
+        f"# Generated from {Path(config_file).name} with a Redis online store at {redis_address}.\n"
+        + yaml.safe_dump(raw, sort_keys=False)
+    )
+    return out

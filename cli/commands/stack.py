@@ -1,4 +1,4 @@
-"""``credit-scoring stack up|down|status``: the platform as local processes (see cli.stack.local)."""
+"""``credit-scoring stack up|down|status``: the platform as local processes (see ``cli.stack.local``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cli.commands.score import print_reply, send_file
 from cli.stack.local import LocalStack, StackError, StackSettings, describe
+from cli.stack.supervisor import free_port
 
 __all__ = ["DEMO_EXAMPLES", "app", "demo_settings", "run_stack_demo", "stack_settings"]
 
@@ -99,8 +100,6 @@ def demo_settings() -> StackSettings:
     Build these before training runs: MLflow's client exports ``MLFLOW_TRACKING_URI`` into the
     process environment, which would otherwise point the stack at training's stopped server.
     """
-    from cli.stack.local import free_port
-
     settings = stack_settings()
     ports = (
         "redis_port",

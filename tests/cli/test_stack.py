@@ -19,7 +19,8 @@ from rich.console import Console
 
 from cli.commands.score import send_file
 from cli.commands.stack import DEMO_EXAMPLES, EXAMPLES, run_stack_demo
-from cli.stack.local import StackSettings
+from cli.stack.settings import StackSettings
+from cli.stack.supervisor import Supervised
 from tests.credit_env import CreditEnv
 from tests.servers import free_port
 
@@ -139,16 +140,8 @@ def test_cli_stack_up_score_status_down(credit_env: CreditEnv, tmp_path: Path):
     assert down.returncode == 0, down.stderr
     assert "stopped: transformer, predictor, redis" in down.stdout
     for p in summary["processes"]:
-        assert not Path(f"/proc/{p['pid']}").exists() or not _is_ours(p)
+        assert not Supervised.attach(p).alive(), p["name"]
     assert _cli(env, "stack", "status").returncode == 1
-
-
-def _is_ours(process: dict) -> bool:
-    from cli.stack.local import ProcessState
-
-    return ProcessState(
-        **{k: process[k] for k in ("name", "pid", "argv", "log", "url", "ready_path")}
-    ).alive()
 
 
 def test_demo_ends_with_the_examples_on_the_embedded_online_store(
