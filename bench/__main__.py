@@ -13,13 +13,16 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bench.settings import BenchSettings
+from credit_scoring.settings_help import environment_help
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Side-by-side benchmark of the credit-scoring serving path vs MLServer and stock KServe "
-        "(loopback only, bounded). Settings also come from CREDIT_BENCH_* variables.",
+        "(loopback only, bounded). Flags override the settings below.",
+        epilog="\n".join(environment_help(BenchSettings)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--quick", action="store_true", help="tiny bounded run: proves the harness, measures little"

@@ -5,14 +5,17 @@ from __future__ import annotations
 import typer
 
 from cli.commands import data, demo, features, score, stack, train
+from cli.commands._settings import settings_epilog
+from cli.stack.settings import StackSettings
+from training.settings import TrainingSettings
 
 app = typer.Typer(
     help="Credit-scoring platform: data, features, training, local stack and scoring.", no_args_is_help=True
 )
 app.add_typer(data.app, name="data")
 app.add_typer(features.app, name="features")
-app.command("train")(train.train_command)
-app.command("demo")(demo.demo_command)
+app.command("train", epilog=settings_epilog(TrainingSettings))(train.train_command)
+app.command("demo", epilog=settings_epilog(TrainingSettings, StackSettings))(demo.demo_command)
 app.add_typer(stack.app, name="stack")
 app.command("score")(score.score_command)
 

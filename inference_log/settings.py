@@ -13,7 +13,7 @@ SECRETS_DIR = Path("/var/run/secrets/credit-scoring")
 
 
 class InferenceLogSettings(BaseSettings):
-    """Where and how the inference log is written (env prefix ``CREDIT_INFERENCE_LOG_``)."""
+    """Settings of the inference log: where and how it is written."""
 
     model_config = SettingsConfigDict(
         env_prefix="CREDIT_INFERENCE_LOG_",

@@ -13,7 +13,10 @@ __all__ = ["TrainingSettings"]
 
 
 class TrainingSettings(BaseSettings):
-    """Built once by the CLI; nothing reads the environment at import time."""
+    """Settings of the data, features and training commands.
+
+    Built once by the CLI; nothing reads the environment at import time.
+    """
 
     model_config = SettingsConfigDict(env_prefix="CREDIT_", extra="ignore", populate_by_name=True)
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from cli.commands._settings import training_settings
+from cli.commands._settings import settings_epilog, training_settings
+from training.settings import TrainingSettings
 
 __all__ = ["app", "prepare_command"]
 
 app = typer.Typer(help="Prepare the offline data (Feast's offline source).", no_args_is_help=True)
 
 
-@app.command("prepare")
+@app.command("prepare", epilog=settings_epilog(TrainingSettings))
 def prepare_command() -> None:
     """Write applicant_profile.parquet and applications.parquet into $CREDIT_HOME/data."""
     from training.jobs import prepare_data

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from cli.commands._settings import fail, training_settings
+from cli.commands._settings import fail, settings_epilog, training_settings
+from training.settings import TrainingSettings
 
 __all__ = ["app", "apply_command", "materialize_command"]
 
 app = typer.Typer(help="Register features in Feast and load the online store.", no_args_is_help=True)
 
 
-@app.command("apply")
+@app.command("apply", epilog=settings_epilog(TrainingSettings))
 def apply_command() -> None:
     """Register entity, views and feature service (like `feast apply`)."""
     from feature_store import FeatureStoreConfigError
@@ -28,7 +29,7 @@ def apply_command() -> None:
     )
 
 
-@app.command("materialize")
+@app.command("materialize", epilog=settings_epilog(TrainingSettings))
 def materialize_command() -> None:
     """Load each applicant's latest profile into the online store."""
     from feature_store import FeatureStoreConfigError

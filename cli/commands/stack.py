@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from cli.commands._settings import settings_epilog
 from cli.commands.score import print_reply, send_file
 from cli.stack.local import LocalStack, StackError, StackSettings, describe
 from cli.stack.supervisor import free_port
@@ -26,6 +27,7 @@ DEMO_EXAMPLES = tuple(
 )
 
 app = typer.Typer(help="Run MLflow, Redis, predictor and transformer locally.", no_args_is_help=True)
+_EPILOG = settings_epilog(StackSettings)
 
 
 def stack_settings() -> StackSettings:
@@ -36,7 +38,7 @@ def stack_settings() -> StackSettings:
         raise typer.Exit(code=1) from exc
 
 
-@app.command("up")
+@app.command("up", epilog=_EPILOG)
 def up_command() -> None:
     """Start the stack (transformer on 127.0.0.1:8080 by default) and return; it keeps running."""
     console = Console()
@@ -52,7 +54,7 @@ def up_command() -> None:
     console.print("try: credit-scoring score examples/v1/decline.json; stop with: credit-scoring stack down")
 
 
-@app.command("down")
+@app.command("down", epilog=_EPILOG)
 def down_command() -> None:
     """Stop every process `stack up` started."""
     console = Console()
@@ -60,7 +62,7 @@ def down_command() -> None:
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 
-@app.command("status")
+@app.command("status", epilog=_EPILOG)
 def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
