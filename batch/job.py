@@ -96,22 +96,15 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-@contextlib.contextmanager
-def _tracking_uri(settings: BatchSettings) -> Iterator[str]:
-    if settings.mlflow_tracking_uri:
-        yield settings.mlflow_tracking_uri
-        return
-    from credit_scoring.mlflow_local import local_mlflow
-
-    with local_mlflow(settings.home, port=settings.mlflow_port) as server:
-        yield server.url
-
-
 def _load(settings: BatchSettings) -> tuple[ModelSpec, ProfileSource]:
-    from credit_scoring.feature_store import open_store
+    from feature_store import open_store
 
-    with _tracking_uri(settings) as uri:
-        spec = load_model(settings.model_uri, uri)
+    if not settings.mlflow_tracking_uri:
+        # The embedded server is the command line's to start (cli/commands/batch_score.py).
+        raise ValueError("no MLflow tracking URI: set MLFLOW_TRACKING_URI")
+    started = time.monotonic()
+    spec = load_model(settings.model_uri, settings.mlflow_tracking_uri)
+    log.info("model %s version %s loaded in %.1fs", spec.name, spec.version, time.monotonic() - started)
     store = open_store(
         settings.resolved_feature_store_config, settings.resolved_feature_repo, settings.feast_env()
     )

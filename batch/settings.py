@@ -16,8 +16,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from credit_scoring.feature_store import EMBEDDED_CONFIG, default_repo_path
-from credit_scoring.mlflow_local import DEFAULT_PORT
+from feature_store import EMBEDDED_CONFIG, default_repo_path
 
 __all__ = ["BatchSettings"]
 
@@ -73,14 +72,29 @@ class BatchSettings(BaseSettings):
         validation_alias=_shared("HOME"),
         description="Embedded state (MLflow when no tracking URI is set).",
     )
-    feature_repo: Path | None = Field(default=None, validation_alias=_shared("FEATURE_REPO"))
-    feature_store_config: Path | None = Field(default=None, validation_alias=_shared("FEATURE_STORE_CONFIG"))
+    feature_repo: Path | None = Field(
+        default=None,
+        validation_alias=_shared("FEATURE_REPO"),
+        description="Feast repo (default: feature_repo/).",
+    )
+    feature_store_config: Path | None = Field(
+        default=None,
+        validation_alias=_shared("FEATURE_STORE_CONFIG"),
+        description="feature_store*.yaml profile (default: the embedded feature_store.yaml).",
+    )
     mlflow_tracking_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "CREDIT_MLFLOW_TRACKING_URI"),
-        description="MLflow server; unset starts the embedded one under $CREDIT_HOME/mlflow.",
+        description="MLflow server (credit-scoring batch-score starts the embedded one under "
+        "$CREDIT_HOME/mlflow when unset; python -m batch needs it).",
     )
-    mlflow_port: int = Field(default=DEFAULT_PORT, validation_alias=_shared("MLFLOW_PORT"))
+    mlflow_port: int = Field(
+        default=5000,
+        ge=1,
+        le=65535,
+        validation_alias=_shared("MLFLOW_PORT"),
+        description="Port of the embedded MLflow server the command starts without MLFLOW_TRACKING_URI.",
+    )
     pushgateway_url: str | None = Field(
         default=None, validation_alias=_shared("PUSHGATEWAY_URL"), description="Where the run's metrics go."
     )

@@ -12,10 +12,12 @@ RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY requirements/constraints.txt requirements/constraints.txt
 COPY credit_scoring/ credit_scoring/
+COPY feature_store/ feature_store/
 COPY predictor/ predictor/
 COPY transformer/ transformer/
 COPY training/ training/
 COPY batch/ batch/
+COPY cli/ cli/
 # A regular (non-editable) install: the runtime stage gets the venv and nothing of /src.
 RUN /opt/venv/bin/pip install --constraint requirements/constraints.txt ".[batch]"
 
