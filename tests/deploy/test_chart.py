@@ -14,7 +14,7 @@ import yaml
 from credit_scoring.schema import parse_applications
 from tests.deploy.rendering import CHART, NAMESPACE, RELEASE, ROOT, SCENARIOS, helm, render, render_scenario
 
-EXPECTED_SCENARIOS = {"kind", "prod-like", "canary", "shadow", "knative"}
+EXPECTED_SCENARIOS = {"kind", "prod-like", "canary", "shadow", "knative", "promotion-hook"}
 
 
 def _of_kind(docs: tuple[dict[str, Any], ...] | list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -124,6 +124,9 @@ def test_schema_is_strict_and_describes_every_key():
         ("serving.deploymentMode=Serverless", "deploymentMode"),
         ("gateway.auth.type=basic", "type"),
         ("rollout.trafficPercent=150", "trafficPercent"),
+        ("challenger.mode=canary", "mode"),
+        ("challenger.percent=101", "percent"),
+        ("challenger.modelUri=runs:/abc/model", "modelUri"),
         ("predictor.modelUri=s3://bucket/model", "modelUri"),
         ("predictor.resources.limits.memory=lots", "memory"),
     ],
@@ -182,6 +185,10 @@ def test_no_credentials_in_rendered_manifests(rendered):
                         "MLFLOW_S3_ENDPOINT_URL",
                         "AWS_ENDPOINT_URL_S3",
                         "CREDIT_PUSHGATEWAY_URL",
+                        # Where to clone from and what to query: the credentials are a header
+                        # from the hook's Secret, never part of a URL.
+                        "CREDIT_PROMOTION_HOOK_CLONE_URL",
+                        "CREDIT_PROMOTION_HOOK_PROMETHEUS_URL",
                     )
                     and not var["name"].startswith("MLFLOW_TRACKING")
                 ):
@@ -327,7 +334,8 @@ def test_network_policies_allow_only_the_serving_chain(rendered):
         p["metadata"]["name"].removeprefix(f"{RELEASE}-"): p["spec"]
         for p in _of_kind(rendered, "NetworkPolicy")
     }
-    assert set(policies) == {"default-deny", "transformer", "predictor", "jobs"}
+    hook = {"promotion-hook"} if any(d["kind"] == "Deployment" for d in rendered) else set()
+    assert set(policies) == {"default-deny", "transformer", "predictor", "jobs", *hook}
     predictor_ingress = policies["predictor"]["ingress"][0]["from"]
     assert predictor_ingress == [
         {
@@ -452,3 +460,70 @@ def test_notes_name_objects_that_exist(scenario_name):
     for selector in re.findall(r"-l (\S+)", notes):
         for term in selector.split(","):
             assert term in pod_labels or term == f"app.kubernetes.io/instance={RELEASE}", term
+
+
+# ----------------------------------------------------------------------------- champion-challenger
+def test_challenger_off_by_default_and_with_rollout_refused():
+    docs = render()
+    assert [i["metadata"]["name"] for i in _of_kind(docs, "InferenceService")] == [RELEASE]
+    env = _env(_isvc(docs)["spec"]["transformer"]["containers"][0])
+    assert env["CREDIT_CHALLENGER_MODE"] == "off"
+    assert "CREDIT_SHADOW_PREDICTOR_HOST" not in env
+    with pytest.raises(AssertionError, match="two ways of running a challenger"):
+        render(
+            "--set",
+            "rollout.enabled=true",
+            "--set",
+            "predictor.storageUri=s3://m/a",
+            "--set",
+            "challenger.mode=shadow",
+        )
+
+
+def test_split_renders_the_challenger_behind_its_own_service_and_the_router_settings():
+    docs = render("--set", "challenger.mode=split", "--set", "challenger.percent=10")
+    challenger = _isvc(docs, f"{RELEASE}-challenger")
+    assert set(challenger["spec"]) == {"predictor"}
+    assert challenger["spec"]["predictor"]["labels"]["credit-scoring/role"] == "challenger"
+    env = _env(_isvc(docs)["spec"]["transformer"]["containers"][0])
+    assert env["CREDIT_CHALLENGER_MODE"] == "split"
+    assert env["CREDIT_CHALLENGER_PERCENT"] == "10"
+    assert env["CREDIT_CHALLENGER_PREDICTOR_HOST"] == f"{RELEASE}-challenger-predictor.{NAMESPACE}:80"
+    assert "CREDIT_SHADOW_PREDICTOR_HOST" not in env
+    assert "canary" not in _isvc(docs)["spec"], "the router splits, not KServe"
+    (policy,) = [
+        p for p in _of_kind(docs, "NetworkPolicy") if p["metadata"]["name"] == f"{RELEASE}-transformer"
+    ]
+    targets = [
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for peer in policy["spec"]["egress"][0]["to"]
+    ]
+    assert targets == ["predictor", "challenger"]
+
+
+def test_promotion_hook_is_off_by_default_and_locked_down_when_on():
+    assert _of_kind(render(), "Deployment") == []
+    docs = render_scenario("promotion-hook")
+    (hook,) = _of_kind(docs, "Deployment")
+    assert hook["spec"]["replicas"] == 1
+    (container,) = hook["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["credit-scoring", "promotion-hook"]
+    env = _env(container)
+    assert env["CREDIT_PROMOTION_HOOK_SECRET"]["secretKeyRef"]["name"] == "credit-scoring-promotion-hook"
+    assert env["CREDIT_PROMOTION_HOOK_GIT_AUTH_HEADER"]["secretKeyRef"]["optional"] is True
+    assert env["CREDIT_PROMOTION_HOOK_CLONE_URL"].startswith("https://")
+    (service,) = [
+        s for s in _of_kind(docs, "Service") if s["metadata"]["name"] == f"{RELEASE}-promotion-hook"
+    ]
+    assert service["spec"]["ports"][0]["targetPort"] == 8090
+    (policy,) = [
+        p for p in _of_kind(docs, "NetworkPolicy") if p["metadata"]["name"] == f"{RELEASE}-promotion-hook"
+    ]
+    (ingress,) = policy["spec"]["ingress"]
+    assert ingress["from"][0]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "mlflow"}
+    assert ingress["ports"] == [{"protocol": "TCP", "port": 8090}]
+    external = [r for r in policy["spec"]["egress"] if "ipBlock" in r["to"][0]]
+    assert {p["port"] for p in external[0]["ports"]} == {443, 22}
+    assert "10.0.0.0/8" in external[0]["to"][0]["ipBlock"]["except"]
+    with pytest.raises(AssertionError, match=r"promotionHook\.cloneUrl"):
+        render("--set", "promotionHook.enabled=true")
