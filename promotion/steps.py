@@ -223,8 +223,12 @@ class _Promotion:
         if not git_done:
             r.diff = unified_diff(before_text, after_text, s.values_file)
         if git_done:
-            # Git already says so: the registry follows Git (no gates: the change was reviewed).
+            # Git already says so: the registry follows Git (no gates: the change was reviewed),
+            # for the alias this step is about only: a @challenger that `train` set on a new
+            # version while Git has no challenger is a candidate awaiting review, not drift.
             r.outcome, r.reason = Outcome.ALREADY_DONE, f"{base} already pins {r.after.describe()}"
+            key = CHALLENGER if r.step in (Step.SHADOW, Step.SPLIT) else CHAMPION
+            r.aliases = {key: r.aliases[key]}
             self._move_aliases()
             return r
         r.branch = _branch(s, r.step, r.after, after_text, r.version)
