@@ -104,6 +104,10 @@ class GitRepo:
             return True
         return False
 
+    def last_change(self, ref: str, path: Path) -> str:
+        """The commit on ``ref`` that last changed ``path``."""
+        return self._git("log", "-1", "--format=%H", ref, "--", path.as_posix()).strip()
+
     def message(self, ref: str) -> str:
         return self._git("log", "-1", "--format=%B", ref)
 

@@ -10,7 +10,8 @@ Idempotent: a step whose target state is already on the base branch only makes t
 with Git (exit 0, ``already_done``); one already proposed on its branch does nothing more
 (``already_proposed``). Branch names are derived from the step, the version and the new file's
 digest, so running the same step twice, or the hook receiving the alias event a promotion itself
-caused, can never make a second commit.
+caused, can never make a second commit (the digest covers the new file and the commit that
+last changed it, so the same change proposed after another promotion is a new branch).
 """
 
 from __future__ import annotations
@@ -163,8 +164,12 @@ def _aliases(step: Step, before: PinnedState, after: PinnedState) -> dict[str, s
     return planned
 
 
-def _branch(settings: PromotionSettings, step: Step, after: PinnedState, text: str, version: str) -> str:
-    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+def _branch(
+    settings: PromotionSettings, step: Step, after: PinnedState, text: str, version: str, since: str
+) -> str:
+    """The same change proposed on the same state of the values file gets the same branch (so
+    a repeated step is a no-op); once another promotion changed the file, it is a new proposal."""
+    digest = hashlib.sha256(f"{since}\n{text}".encode()).hexdigest()[:8]
     share = f"-{after.percent}pct" if step is Step.SPLIT else ""
     return f"{settings.branch_prefix}/{after.model_name}-{step.value}-v{version}{share}-{digest}"
 
@@ -231,7 +236,8 @@ class _Promotion:
             r.aliases = {key: r.aliases[key]}
             self._move_aliases()
             return r
-        r.branch = _branch(s, r.step, r.after, after_text, r.version)
+        since = self.repo.last_change(base, s.values_file)
+        r.branch = _branch(s, r.step, r.after, after_text, r.version, since)
         if self.repo.has_branch(r.branch, s.remote):
             r.outcome, r.reason = Outcome.ALREADY_PROPOSED, f"already proposed on branch {r.branch}"
             self._move_aliases()

@@ -74,7 +74,7 @@ def push_live_series(pushgateway: str, job: str, scale: int) -> None:
     lines = []
     for role, calls, failures, dependency in (
         ("champion", 20 * scale, scale // 10, "predictor"),
-        ("challenger", 8 * scale, scale // 10, "shadow_predictor"),
+        ("challenger", 8 * scale, scale // 20, "shadow_predictor"),
     ):
         base = f'component="predictor",role="{role}"'
         lines.append(f"request_predict_seconds_count{{{base}}} {calls}")
@@ -98,19 +98,27 @@ def live_prometheus(pushgateway: Any, prometheus_factory: Any, job: str) -> str:
         "    honor_labels: true\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{pushgateway.port}']}}]\n"
     )
-    for scale in (10, 20, 40):  # counters that grow between scrapes: increase() sees traffic
-        push_live_series(pushgateway.url, job, scale)
-        time.sleep(2.5)
     query = f"{prom.url}/api/v1/query"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        body = httpx.get(
-            query, params={"query": 'increase(request_predict_seconds_count{role="challenger"}[2m])'}
-        ).json()
-        if body["data"]["result"] and float(body["data"]["result"][0]["value"][1]) > 0:
-            return str(prom.url)
-        time.sleep(1)
-    raise AssertionError("Prometheus never saw the challenger's calls grow")
+
+    def value(expr: str) -> float:
+        result = httpx.get(query, params={"query": expr}, timeout=10).json()["data"]["result"]
+        return float(result[0]["value"][1]) if result else 0.0
+
+    # Counters that grow between scrapes, the first value scraped before the next push, so
+    # increase() sees traffic.
+    push_live_series(pushgateway.url, job, 10)
+    deadline = time.monotonic() + 60
+    while value(f'request_predict_seconds_count{{job="{job}",role="challenger"}}') == 0:
+        assert time.monotonic() < deadline, "Prometheus never scraped the Pushgateway"
+        time.sleep(0.5)
+    for scale in (20, 40):
+        time.sleep(2.5)
+        push_live_series(pushgateway.url, job, scale)
+    grown = f'sum(increase(request_predict_seconds_count{{job="{job}",role="challenger"}}[2m]))'
+    while value(grown) == 0:
+        assert time.monotonic() < deadline, "Prometheus never saw the challenger's calls grow"
+        time.sleep(0.5)
+    return str(prom.url)
 
 
 def test_full_cycle(versions, log_database, tmp_path: Path, unique_model, pushgateway, prometheus_factory):
