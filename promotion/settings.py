@@ -24,6 +24,7 @@ class PromotionSettings(BaseSettings):
         secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
         extra="ignore",
         use_attribute_docstrings=True,
+        populate_by_name=True,  # PromotionSettings(model_name=...) as well as CREDIT_MODEL_NAME
     )
 
     # ----------------------------------------------------------------- what is promoted

@@ -259,21 +259,28 @@ def test_full_cycle(versions, log_database, tmp_path: Path, unique_model, pushga
     assert aliases(client, name) == {"champion": "1", "previous-champion": "1"}
 
 
-def test_a_version_without_a_fairness_verdict_is_refused(versions, log_database, tmp_path, unique_model):
-    name = unique_model("credit-risk-nofair")
-    versions.fresh_model(name, fairness=("passed", None))
+@pytest.mark.parametrize(
+    ("verdict", "complaint"), [(None, "[missing] fairness_gate"), ("failed", "[failed] fairness_gate")]
+)
+def test_a_version_without_a_passing_fairness_verdict_is_refused(
+    versions, tmp_path, unique_model, verdict, complaint
+):
+    """In process (the CLI path is the cycle above): the refusal names the gate, nothing moves."""
+    from promotion.evidence import Registry
+    from promotion.git import GitRepo
+    from promotion.settings import PromotionSettings
+    from promotion.steps import Outcome, PromotionRequest, Step, promote
+
+    name = unique_model("credit-risk-fairness")
+    versions.fresh_model(name, fairness=("passed", verdict))
     gitops = make_gitops(tmp_path / "gitops", name)
-    cli = Cli(cli_env(versions.credit_env, name, log_database, tmp_path / "home"), gitops.clone)
-    result = cli.json("promote", "shadow", expect=1)
-    gates = {g["name"]: g for g in result["gates"]} if result["gates"] else {}
-    assert "fairness_gate" in result["reason"]
-    assert "missing evidence" in result["reason"]
-    assert gates == {} or not gates["fairness_gate"]["passed"]
+    settings = PromotionSettings(model_name=name, remote="origin", base_branch="main")
+    repo = GitRepo.open(gitops.clone, "t", "t@x")
+    result = promote(PromotionRequest(Step.SHADOW), settings, Registry(versions.client, name), repo, None)
+    assert result.outcome is Outcome.REFUSED
+    assert result.exit_code == 1
+    assert complaint in result.reason
+    assert {g.name: g.passed for g in result.gates}["fairness_gate"] is False
+    assert result.changed is False
     assert gitops.remote_branches() == {"main"}
     assert aliases(versions.client, name) == {"champion": "1", "challenger": "2"}
-    failed = unique_model("credit-risk-unfair")
-    versions.fresh_model(failed, fairness=("passed", "failed"))
-    gitops = make_gitops(tmp_path / "gitops2", failed)
-    cli = Cli(cli_env(versions.credit_env, failed, log_database, tmp_path / "home"), gitops.clone)
-    assert "[failed] fairness_gate" in cli.json("promote", "shadow", expect=1)["reason"]
-    assert gitops.remote_branches() == {"main"}
