@@ -12,9 +12,19 @@ import pytest
 import yaml
 
 from credit_scoring.schema import parse_applications
-from tests.deploy.rendering import CHART, NAMESPACE, RELEASE, ROOT, SCENARIOS, helm, render, render_scenario
+from tests.deploy.rendering import (
+    CHART,
+    NAMESPACE,
+    RELEASE,
+    ROOT,
+    SCENARIOS,
+    helm,
+    render,
+    render_scenario,
+    scenario_flags,
+)
 
-EXPECTED_SCENARIOS = {"kind", "prod-like", "canary", "shadow", "knative", "promotion-hook"}
+EXPECTED_SCENARIOS = {"kind", "prod-like", "canary", "shadow", "knative", "knative-canary", "promotion-hook"}
 
 
 def _of_kind(docs: tuple[dict[str, Any], ...] | list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -36,13 +46,7 @@ def test_every_scenario_is_there():
 
 def test_helm_lint_strict(scenario):
     out = helm(
-        "lint",
-        str(CHART),
-        "--strict",
-        "--namespace",
-        NAMESPACE,
-        "--values",
-        str(CHART / "ci" / f"{scenario}-values.yaml"),
+        "lint", str(CHART), "--strict", "--namespace", NAMESPACE, *scenario_flags(scenario, upgrade=False)
     )
     assert "0 chart(s) failed" in out
 
@@ -256,14 +260,14 @@ def test_request_based_autoscaling_needs_knative():
         render("--set", "transformer.scaleMetric=concurrency")
 
 
-def test_knative_mode_uses_canary_traffic_percent():
+def test_knative_mode_first_install_serves_the_champion():
     docs = render_scenario("knative")
     isvc = _isvc(docs)
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
     assert "canary" not in isvc["spec"]
     predictor = isvc["spec"]["predictor"]
-    assert predictor["canaryTrafficPercent"] == 10
-    assert _env(predictor["containers"][0])["CREDIT_MODEL_URI"] == "models:/credit-risk@challenger"
+    assert "canaryTrafficPercent" not in predictor
+    assert _env(predictor["containers"][0])["CREDIT_MODEL_URI"] == "models:/credit-risk@champion"
     assert predictor["scaleMetric"] == "concurrency"
     for component in ("transformer", "predictor"):
         (container,) = isvc["spec"][component]["containers"]
@@ -272,6 +276,15 @@ def test_knative_mode_uses_canary_traffic_percent():
     assert _of_kind(docs, "Service") == []
     (grant,) = _of_kind(docs, "ReferenceGrant")
     assert grant["spec"]["from"][0]["namespace"] == NAMESPACE
+    assert grant["metadata"]["namespace"] == "knative-serving", "the Knative operator runs Kourier there"
+    assert _of_kind(docs, "PodDisruptionBudget") == [], "one pod per component: a PDB would block drains"
+
+
+def test_knative_canary_is_an_upgrade_with_canary_traffic_percent():
+    isvc = _isvc(render_scenario("knative-canary"))
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10
+    assert _env(predictor["containers"][0])["CREDIT_MODEL_URI"] == "models:/credit-risk@challenger"
 
 
 def test_shadow_deploys_a_predictor_only_challenger():
@@ -460,70 +473,3 @@ def test_notes_name_objects_that_exist(scenario_name):
     for selector in re.findall(r"-l (\S+)", notes):
         for term in selector.split(","):
             assert term in pod_labels or term == f"app.kubernetes.io/instance={RELEASE}", term
-
-
-# ----------------------------------------------------------------------------- champion-challenger
-def test_challenger_off_by_default_and_with_rollout_refused():
-    docs = render()
-    assert [i["metadata"]["name"] for i in _of_kind(docs, "InferenceService")] == [RELEASE]
-    env = _env(_isvc(docs)["spec"]["transformer"]["containers"][0])
-    assert env["CREDIT_CHALLENGER_MODE"] == "off"
-    assert "CREDIT_SHADOW_PREDICTOR_HOST" not in env
-    with pytest.raises(AssertionError, match="two ways of running a challenger"):
-        render(
-            "--set",
-            "rollout.enabled=true",
-            "--set",
-            "predictor.storageUri=s3://m/a",
-            "--set",
-            "challenger.mode=shadow",
-        )
-
-
-def test_split_renders_the_challenger_behind_its_own_service_and_the_router_settings():
-    docs = render("--set", "challenger.mode=split", "--set", "challenger.percent=10")
-    challenger = _isvc(docs, f"{RELEASE}-challenger")
-    assert set(challenger["spec"]) == {"predictor"}
-    assert challenger["spec"]["predictor"]["labels"]["credit-scoring/role"] == "challenger"
-    env = _env(_isvc(docs)["spec"]["transformer"]["containers"][0])
-    assert env["CREDIT_CHALLENGER_MODE"] == "split"
-    assert env["CREDIT_CHALLENGER_PERCENT"] == "10"
-    assert env["CREDIT_CHALLENGER_PREDICTOR_HOST"] == f"{RELEASE}-challenger-predictor.{NAMESPACE}:80"
-    assert "CREDIT_SHADOW_PREDICTOR_HOST" not in env
-    assert "canary" not in _isvc(docs)["spec"], "the router splits, not KServe"
-    (policy,) = [
-        p for p in _of_kind(docs, "NetworkPolicy") if p["metadata"]["name"] == f"{RELEASE}-transformer"
-    ]
-    targets = [
-        peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
-        for peer in policy["spec"]["egress"][0]["to"]
-    ]
-    assert targets == ["predictor", "challenger"]
-
-
-def test_promotion_hook_is_off_by_default_and_locked_down_when_on():
-    assert _of_kind(render(), "Deployment") == []
-    docs = render_scenario("promotion-hook")
-    (hook,) = _of_kind(docs, "Deployment")
-    assert hook["spec"]["replicas"] == 1
-    (container,) = hook["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["credit-scoring", "promotion-hook"]
-    env = _env(container)
-    assert env["CREDIT_PROMOTION_HOOK_SECRET"]["secretKeyRef"]["name"] == "credit-scoring-promotion-hook"
-    assert env["CREDIT_PROMOTION_HOOK_GIT_AUTH_HEADER"]["secretKeyRef"]["optional"] is True
-    assert env["CREDIT_PROMOTION_HOOK_CLONE_URL"].startswith("https://")
-    (service,) = [
-        s for s in _of_kind(docs, "Service") if s["metadata"]["name"] == f"{RELEASE}-promotion-hook"
-    ]
-    assert service["spec"]["ports"][0]["targetPort"] == 8090
-    (policy,) = [
-        p for p in _of_kind(docs, "NetworkPolicy") if p["metadata"]["name"] == f"{RELEASE}-promotion-hook"
-    ]
-    (ingress,) = policy["spec"]["ingress"]
-    assert ingress["from"][0]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "mlflow"}
-    assert ingress["ports"] == [{"protocol": "TCP", "port": 8090}]
-    external = [r for r in policy["spec"]["egress"] if "ipBlock" in r["to"][0]]
-    assert {p["port"] for p in external[0]["ports"]} == {443, 22}
-    assert "10.0.0.0/8" in external[0]["to"][0]["ipBlock"]["except"]
-    with pytest.raises(AssertionError, match=r"promotionHook\.cloneUrl"):
-        render("--set", "promotionHook.enabled=true")
