@@ -55,6 +55,37 @@ def serving(docs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+class InProcess:
+    """The same step without a new interpreter: for the checks around the CLI's own runs (a
+    process start imports MLflow, seconds on a loaded machine). Same settings as the CLI's env."""
+
+    def __init__(self, cli: Cli, name: str) -> None:
+        import sqlalchemy as sa
+        from mlflow import MlflowClient
+
+        from credit_scoring.inference_log import create_log_engine
+        from promotion.evidence import Registry
+        from promotion.git import GitRepo
+        from promotion.settings import PromotionSettings
+
+        env = cli.env
+        prefix = "CREDIT_PROMOTION_"
+        options = {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
+        self.settings = PromotionSettings(model_name=name, **options)
+        self.registry = Registry(MlflowClient(env["MLFLOW_TRACKING_URI"]), name)
+        self.repo = GitRepo.open(cli.cwd, "t", "t@x")
+        self.engine: sa.Engine = create_log_engine(env["CREDIT_INFERENCE_LOG_URL"])
+
+    def __call__(self, step: str, expect: int = 0, **request: Any) -> dict[str, Any]:
+        from promotion.steps import PromotionRequest, Step, promote
+
+        result = promote(
+            PromotionRequest(Step(step), **request), self.settings, self.registry, self.repo, self.engine
+        )
+        assert result.exit_code == expect, result.reason
+        return result.as_dict()
+
+
 def no_challenger(name: str, champion: str) -> dict[str, Any]:
     return {
         "champion": f"models:/{name}/{champion}",
@@ -121,12 +152,14 @@ def live_prometheus(pushgateway: Any, prometheus_factory: Any, job: str) -> str:
     return str(prom.url)
 
 
+@pytest.mark.timeout(1500)  # five CLI runs, two trainings' worth of records, a Prometheus
 def test_full_cycle(versions, log_database, tmp_path: Path, unique_model, pushgateway, prometheus_factory):
     name = unique_model("credit-risk-cycle")
     versions.fresh_model(name)
     client = versions.client
     gitops = make_gitops(tmp_path / "gitops", name)
     cli = Cli(cli_env(versions.credit_env, name, log_database, tmp_path / "home"), gitops.clone)
+    step = InProcess(cli, name)
     assert serving(rendered(gitops, "main")) == no_challenger(name, "1")
 
     # ------------------------------------------------------------------ usage errors: exit 2
@@ -165,23 +198,23 @@ def test_full_cycle(versions, log_database, tmp_path: Path, unique_model, pushga
     assert aliases(client, name) == {"champion": "1", "challenger": "2"}
     assert gitops.show("main") == (gitops.clone / VALUES).read_text(), "main is untouched until the merge"
 
-    again = cli.json("promote", "shadow")
+    again = step("shadow")
     assert again["outcome"] == "already_proposed"
     assert again["changed"] is False
     gitops.merge(branch)
-    assert cli.json("promote", "shadow")["outcome"] == "already_done"
+    assert step("shadow")["outcome"] == "already_done"
     branches = gitops.remote_branches()
 
     # ------------------------------------------------------------------ a refused step changes nothing
     write_records(log_database, tmp_path, versions.records(name, 200, seed=1, pairs=True, split=False))
-    refused = cli.json("promote", "split", "--percent", "10", expect=1)
+    refused = step("split", percent=10, expect=1)
     assert refused["outcome"] == "refused"
     assert "volume" in refused["reason"]
     assert refused["changed"] is False
     assert gitops.remote_branches() == branches
     assert aliases(client, name) == {"champion": "1", "challenger": "2"}
     (gitops.clone / "notes.txt").write_text("uncommitted\n")
-    dirty = cli.json("promote", "split", "--percent", "10", expect=1)
+    dirty = step("split", percent=10, expect=1)
     assert "uncommitted changes" in dirty["reason"]
     (gitops.clone / "notes.txt").unlink()
 
@@ -223,7 +256,7 @@ def test_full_cycle(versions, log_database, tmp_path: Path, unique_model, pushga
     write_records(log_database, tmp_path, versions.records(name, 300, seed=3, pairs=False, split=True))
 
     # ------------------------------------------------------------------ champion
-    missing = cli.json("promote", "champion", expect=1)
+    missing = step("champion", expect=1)
     assert "live_metrics" in missing["reason"], "no --prometheus: live evidence is missing, not passed"
     assert aliases(client, name) == {"champion": "1", "challenger": "2"}
     prometheus = live_prometheus(pushgateway, prometheus_factory, f"promotion-live-{name}")
@@ -244,14 +277,14 @@ def test_full_cycle(versions, log_database, tmp_path: Path, unique_model, pushga
     assert aliases(client, name) == {"champion": "1", "previous-champion": "1"}
     assert serving(rendered(gitops, rollback["branch"]))["champion"] == f"models:/{name}/1"
     gitops.merge(rollback["branch"])
-    assert cli.json("promote", "rollback")["outcome"] == "already_done"
+    assert step("rollback")["outcome"] == "already_done"
     final = rendered(gitops, "main")
     assert serving(final)["champion"] == f"models:/{name}/1"
     assert serving(final)["challenger"] is None
 
     # ------------------------------------------------------------------ dry run: the diff, no change
     before = gitops.remote_branches()
-    dry = cli.json("promote", "shadow", "--version", "2", "--dry-run")
+    dry = cli.json("promote", "shadow", "--version", "2", "--dry-run")  # the CLI's --dry-run
     assert dry["outcome"] == "would_do"
     assert "+  mode: shadow" in dry["diff"]
     assert dry["changed"] is False
