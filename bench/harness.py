@@ -34,12 +34,19 @@ import httpx
 import numpy as np
 import orjson
 
-from bench import machine, payloads, profiling, stats
+from bench import BenchError, machine, payloads, profiling, stats
 from bench.environment import BenchEnv, build_environment
 from bench.loadgen import LoadResult, Target, build_request, run_load
 from bench.mlserver_peer import CONFIGS, layout
-from bench.processes import LOCALHOST, BenchError, ProcessSet, Server, free_port
 from bench.settings import BenchSettings
+from cli.stack.components import (
+    PREDICTOR_MODEL,
+    TRANSFORMER_MODEL,
+    model_ready_path,
+    predictor_command,
+    transformer_command,
+)
+from cli.stack.supervisor import LOCALHOST, ProcessGroup, Supervised, free_port, http_ready
 
 __all__ = ["Harness", "run_benchmark"]
 
@@ -55,7 +62,7 @@ class _Bench:
     """One load target and the servers whose CPU it costs."""
 
     target: Target
-    servers: list[Server]
+    servers: list[Supervised]
     stage_metrics: str | None = None
     """Our transformer's /metrics: mean time per scoring stage during each run."""
 
@@ -82,7 +89,7 @@ def _stage_totals(metrics_url: str) -> dict[str, list[float]]:
 
 @dataclass
 class _State:
-    servers: dict[str, Server] = field(default_factory=dict)
+    servers: dict[str, Supervised] = field(default_factory=dict)
     configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -129,7 +136,7 @@ class Harness:
         self.settings = settings
         self.progress = progress
         self.out = settings.out_dir.resolve()
-        self.procs = ProcessSet(self.out / "logs", settings.ready_timeout_seconds)
+        self.procs = ProcessGroup(self.out / "logs", settings.ready_timeout_seconds)
         self.state = _State()
         self.results: dict[str, Any] = {"schema": "credit-scoring-bench/1", "errors": []}
 
@@ -198,7 +205,7 @@ class Harness:
             out["seconds"] = round(time.monotonic() - t, 1)
             self.results[name] = out
 
-    def _remember_memory(self, name: str, server: Server) -> None:
+    def _remember_memory(self, name: str, server: Supervised) -> None:
         usage = [asdict(u) for u in server.usage()]
         if usage:
             self.state.memory[name] = usage
@@ -215,10 +222,16 @@ class Harness:
         ready_path: str,
         unset: Sequence[str] = (),
         cwd: Path | None = None,
-    ) -> Server:
+    ) -> Supervised:
         self.progress(f"starting {name} on {LOCALHOST}:{port}")
         server = self.procs.start(
-            name, argv, port, env=env, ready_path=ready_path, unset=unset, cwd=cwd or REPO
+            name,
+            argv,
+            port=port,
+            ready=http_ready(f"http://{LOCALHOST}:{port}{ready_path}"),
+            env=env,
+            unset=unset,
+            cwd=cwd or REPO,
         )
         self.state.servers[name] = server
         self.state.configurations[name] = {
@@ -235,45 +248,17 @@ class Harness:
         p_http, p_grpc = free_port(), free_port()
         self._start(
             "ours-predictor",
-            [
-                sys.executable,
-                "-m",
-                "predictor",
-                "--model_name",
-                MODEL,
-                "--http_port",
-                str(p_http),
-                "--grpc_port",
-                str(p_grpc),
-                "--bind_address",
-                LOCALHOST,
-                "--model_uri",
-                env.model_uri,
-            ],
+            predictor_command(p_http, p_grpc, "--bind_address", LOCALHOST, "--model_uri", env.model_uri),
             p_http,
             env=common,
             description="python -m predictor (container command): XGBoost threads from the CPU limit "
             "(CREDIT_NTHREAD default), micro-batching, fast v2 route",
-            ready_path=f"/v2/models/{MODEL}/ready",
+            ready_path=model_ready_path(PREDICTOR_MODEL),
         )
         t_http, t_grpc = free_port(), free_port()
         self._start(
             "ours-transformer",
-            [
-                sys.executable,
-                "-m",
-                "transformer",
-                "--predictor_host",
-                f"{LOCALHOST}:{p_http}",
-                "--predictor_protocol",
-                "v2",
-                "--http_port",
-                str(t_http),
-                "--grpc_port",
-                str(t_grpc),
-                "--bind_address",
-                LOCALHOST,
-            ],
+            transformer_command(f"{LOCALHOST}:{p_http}", t_http, t_grpc, "--bind_address", LOCALHOST),
             t_http,
             env={
                 **common,
@@ -283,7 +268,7 @@ class Harness:
             },
             description="python -m transformer --predictor_protocol v2: Feast features from Redis, TreeSHAP "
             "reasons for refer/decline, inference log on (SQLite under CREDIT_HOME)",
-            ready_path="/v2/models/credit-scoring/ready",
+            ready_path=model_ready_path(TRANSFORMER_MODEL),
         )
         if "kserve" in self.settings.peers:
             stock_flags = [
@@ -339,7 +324,7 @@ class Harness:
                 ready_path=f"/v2/models/{MODEL}/ready",
             )
 
-    def _start_mlserver(self, name: str) -> Server:
+    def _start_mlserver(self, name: str) -> Supervised:
         config = CONFIGS[name]
         mlserver = self.settings.mlserver_venv / "bin" / "mlserver"
         if not mlserver.exists():
@@ -366,10 +351,10 @@ class Harness:
     def _predictor_target(
         self,
         name: str,
-        server: Server,
+        server: Supervised,
         outputs: Sequence[str],
         check_outputs: Sequence[str],
-        servers: list[Server] | None = None,
+        servers: list[Supervised] | None = None,
         rows_per_request: int = 1,
     ) -> _Bench:
         rows = self.env.workload.rows
@@ -494,7 +479,7 @@ class Harness:
         out: dict[str, Any] = {"rows": len(rows)}
         with httpx.Client(timeout=30, headers=_JSON) as client:
 
-            def pds(server: Server, outputs: Sequence[str], names: Sequence[str]) -> list[float]:
+            def pds(server: Supervised, outputs: Sequence[str], names: Sequence[str]) -> list[float]:
                 got = []
                 for r in rows:
                     resp = client.post(
@@ -536,7 +521,7 @@ class Harness:
     def _tune_mlserver(self) -> dict[str, Any]:
         s = self.settings
         top = max(s.concurrencies)
-        started: dict[str, Server] = {}
+        started: dict[str, Supervised] = {}
         for name in s.mlserver_configs:
             if name not in CONFIGS:
                 raise BenchError(f"unknown MLServer configuration {name!r}; known: {sorted(CONFIGS)}")
@@ -571,7 +556,7 @@ class Harness:
             "best_target": MLSERVER_BEST,
         }
 
-    def _mlserver_outputs(self, server: Server) -> tuple[list[str], float]:
+    def _mlserver_outputs(self, server: Supervised) -> tuple[list[str], float]:
         """``predict_proba`` when the runtime offers it for this file, else ``predict`` (which is
         then the probability: the parity check below proves it)."""
         import xgboost as xgb

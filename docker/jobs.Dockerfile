@@ -11,8 +11,11 @@ RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY requirements/constraints.txt requirements/constraints.txt
 COPY credit_scoring/ credit_scoring/
+COPY feature_store/ feature_store/
+COPY inference_log/ inference_log/
 COPY training/ training/
 COPY monitoring/ monitoring/
+COPY cli/ cli/
 COPY promotion/ promotion/
 # A regular (non-editable) install: the runtime stage gets the venv and nothing of /src.
 RUN /opt/venv/bin/pip install --constraint requirements/constraints.txt ".[training,monitoring,cli]"

@@ -10,7 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from credit_scoring.features import feature_names
-from credit_scoring.inference_log import LOG_TABLE, Role
+from inference_log import LOG_TABLE, Role
 
 __all__ = ["Window", "empty_window", "load_window"]
 

@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from credit_scoring.errors import RegistryUnavailable
-from credit_scoring.inference_log import LOG_TABLE
+from inference_log import LOG_TABLE
 from monitoring.comparison import Comparison, compare
 from monitoring.window import Window, empty_window, load_window
 from promotion.evidence import Registry, VersionEvidence

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from credit_scoring.inference_log import LOG_TABLE
+from inference_log import LOG_TABLE
 
 __all__ = ["OUTCOMES_TABLE", "realised_performance"]
 

@@ -1,6 +1,6 @@
 """What the three commands share: the MLflow client, the registry and the inference-log engine.
 
-The commands (``credit_scoring/commands/{compare,promote,promotion_hook}.py``) parse options
+The commands (``cli/commands/{compare,promote,promotion_hook}.py``) parse options
 and print; everything they run is here, so they move with the CLI package unchanged.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from credit_scoring.inference_log import InferenceLogSettings, create_log_engine
+from inference_log import InferenceLogSettings, create_log_engine
 from promotion.compare import ComparisonReport, build_report, log_report
 from promotion.evidence import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, Registry
 from promotion.git import GitRepo
@@ -37,33 +37,19 @@ class Context:
 
 
 @contextlib.contextmanager
-def context(settings: PromotionSettings, tracking_uri: str | None = None) -> Iterator[Context]:
-    """MLflow (``MLFLOW_TRACKING_URI``, or the embedded server for local use) and the log engine."""
+def context(settings: PromotionSettings, tracking_uri: str) -> Iterator[Context]:
+    """MLflow at ``tracking_uri`` (the CLI resolves it: configured or embedded) and the log engine."""
     from mlflow import MlflowClient
 
     # The client's default of 7 retries takes minutes to report an outage.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     log_settings = InferenceLogSettings()
     engine = create_log_engine(log_settings.database_url(), log_settings.connect_timeout_seconds)
-    with _tracking(tracking_uri) as uri:
-        client = MlflowClient(tracking_uri=uri)
-        try:
-            yield Context(settings, Registry(client, settings.model_name), client, engine)
-        finally:
-            engine.dispose()
-
-
-@contextlib.contextmanager
-def _tracking(uri: str | None) -> Iterator[str]:
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        yield uri
-        return
-    from training.jobs import tracking_uri
-    from training.settings import TrainingSettings
-
-    with tracking_uri(TrainingSettings()) as embedded:
-        yield embedded
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        yield Context(settings, Registry(client, settings.model_name), client, engine)
+    finally:
+        engine.dispose()
 
 
 @dataclass

@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from credit_scoring.features import MODEL_FEATURES
-from credit_scoring.inference_log import Role, create_log_engine
 from credit_scoring.scaling import ScorePolicy
+from inference_log import LOG_TABLE, Role, create_log_engine
+from inference_log.drift_runs import latest_results
+from inference_log.summary import ServedModel, monitoring_summary
 from monitoring.analysis import DriftResult, Status
 from monitoring.publish import push_result
-from monitoring.results import latest_results
-from monitoring.summary import ServedModel, monitoring_summary
 from tests.monitoring.conftest import DriftEnv, DriftJob, write_log
 from tests.monitoring.population import depends_on, request_ids_of, shifted
 
@@ -373,6 +373,30 @@ def test_failure_after_resolving_marks_the_group_failed(
         after["credit_drift_last_success_timestamp_seconds"]
         == before["credit_drift_last_success_timestamp_seconds"]
     )
+
+
+def test_unexpected_error_after_resolving_also_marks_the_group_failed(
+    drift_env: DriftEnv, drift_job: DriftJob, pushgateway, tmp_path: Path
+):
+    """A corrupt record (a feature value that is not a number) breaks the job in a way no handler
+    expects: it still exits 1 with the trace, and the version's group says ``failed``."""
+    run_ok(drift_job)  # a good run first, so the group's status is not "failed" already
+    url = drift_job.env["CREDIT_INFERENCE_LOG_URL"]
+    write_log(url, tmp_path / "spill", drift_env.records(drift_env.population, 600, seed=11))
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.update(LOG_TABLE).values(features={"income": "not a number"}))
+    finally:
+        engine.dispose()
+    result = drift_job.run()
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "drift job failed with an unexpected error" in result.stderr
+    assert "ValueError" in result.stderr  # the trace says what broke
+    assert result.stdout == ""
+    after = pushed(pushgateway.url, drift_env.model_name, drift_env.model_version)
+    assert after["credit_drift_status"][(("status", "failed"),)] == 1.0
+    assert "credit_drift_last_failure_timestamp_seconds" in after
 
 
 def test_window_is_configurable(drift_env: DriftEnv, drift_job: DriftJob, tmp_path: Path):

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from credit_scoring.inference_log import ApplicantHasher, InferenceRecord, Role
+from inference_log import ApplicantHasher, InferenceRecord, Role
 from promotion.evidence import FAIRNESS_GATE_TAG, MODEL_CARD_ARTIFACT
 from promotion.values_file import PinnedState, render_state
 from tests.monitoring.conftest import write_log

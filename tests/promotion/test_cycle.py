@@ -63,7 +63,7 @@ class InProcess:
         import sqlalchemy as sa
         from mlflow import MlflowClient
 
-        from credit_scoring.inference_log import create_log_engine
+        from inference_log import create_log_engine
         from promotion.evidence import Registry
         from promotion.git import GitRepo
         from promotion.settings import PromotionSettings
