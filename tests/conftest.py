@@ -314,10 +314,17 @@ class PrometheusServer:
 @pytest.fixture(scope="session")
 def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
     port = free_port()
+    workdir = tmp_path_factory.mktemp("pushgateway")
     proc = start_process(
         f"pushgateway-{port}",
-        [require_binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}"],
-        tmp_path_factory.mktemp("pushgateway"),
+        [
+            require_binary("prometheus-pushgateway"),
+            f"--web.listen-address=127.0.0.1:{port}",
+            # Debian's build persists to /var/lib/prometheus/pushgateway.data by default: every
+            # pushgateway on the machine would load the groups earlier sessions pushed.
+            f"--persistence.file={workdir / 'pushgateway.data'}",
+        ],
+        workdir,
     )
     wait_http(proc, f"http://127.0.0.1:{port}/-/ready", timeout=30)
     yield PrometheusServer(proc, port)

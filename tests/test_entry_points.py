@@ -32,6 +32,8 @@ from cli.main import app
 from cli.stack.settings import StackSettings
 from inference_log.settings import InferenceLogSettings
 from monitoring.settings import DriftSettings
+from promotion.hook import HookSettings
+from promotion.settings import PromotionSettings
 from training.settings import TrainingSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +51,9 @@ COMMANDS: dict[str, tuple[type[BaseSettings], ...]] = {
     "stack status": (StackSettings,),
     "score": (),
     "batch-score": (BatchSettings,),
+    "compare": (PromotionSettings, InferenceLogSettings, TrainingSettings),
+    "promote": (PromotionSettings, InferenceLogSettings, TrainingSettings),
+    "promotion-hook": (PromotionSettings, InferenceLogSettings, TrainingSettings, HookSettings),
 }
 EXTRA_VARIABLES = {"score": ["CREDIT_TRANSFORMER_URL"]}
 

@@ -3,6 +3,8 @@ and named in each command's ``--help``."""
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
@@ -11,7 +13,7 @@ from rich.markup import escape
 from credit_scoring.settings_help import environment_help
 from training.settings import TrainingSettings
 
-__all__ = ["fail", "settings_epilog", "training_settings"]
+__all__ = ["fail", "settings_epilog", "tracking_uri", "training_settings"]
 
 
 def settings_epilog(*classes: type[BaseSettings]) -> str:
@@ -30,3 +32,10 @@ def training_settings() -> TrainingSettings:
         return TrainingSettings()
     except ValidationError as exc:
         raise fail(f"invalid CREDIT_ settings: {exc}") from exc
+
+
+def tracking_uri(settings: TrainingSettings) -> contextlib.AbstractContextManager[str]:
+    """The configured MLflow (``MLFLOW_TRACKING_URI``), or the embedded server for the block."""
+    from cli.mlflow_local import tracking_uri as local_tracking_uri
+
+    return local_tracking_uri(settings.mlflow_tracking_uri, settings.resolved_home, settings.mlflow_port)

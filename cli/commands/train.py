@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.commands._settings import training_settings
+from cli.commands._settings import tracking_uri, training_settings
 
 if TYPE_CHECKING:
     from training.pipeline import TrainingResult
@@ -101,17 +101,10 @@ def print_result(result: TrainingResult, console: Console) -> None:
     )
 
 
-def _tracking_uri(settings: TrainingSettings) -> contextlib.AbstractContextManager[str]:
-    """The configured MLflow, or the embedded server for the duration of the block."""
-    from cli.mlflow_local import tracking_uri
-
-    return tracking_uri(settings.mlflow_tracking_uri, settings.resolved_home, settings.mlflow_port)
-
-
 def train_with_display(settings: TrainingSettings, console: Console) -> TrainingResult:
     from training.jobs import run_training
 
-    with _tracking_uri(settings) as uri:
+    with tracking_uri(settings) as uri:
         console.print(f"MLflow: {uri}")
         with progress_display(console) as step:
             return run_training(settings, uri, step)
@@ -126,7 +119,7 @@ def train_command(
         from training.jobs import run_training
 
         # Libraries print to stdout (MLflow's run links); keep stdout for the JSON document.
-        with contextlib.redirect_stdout(sys.stderr), _tracking_uri(settings) as uri:
+        with contextlib.redirect_stdout(sys.stderr), tracking_uri(settings) as uri:
             result = run_training(settings, uri)
         typer.echo(json.dumps(result.summary(), indent=2, default=str))
         return

@@ -149,6 +149,69 @@ def model() -> dict[str, Any]:
             max=1,
             thresholds=steps((None, "red"), (0.8, "green")),
         ),
+        # The champion-challenger comparison (monitoring/comparison.py, as `credit-scoring
+        # compare` shows it and the promotion gates read it), per challenger version.
+        panel(
+            "timeseries",
+            "Challenger decision flips and swaps",
+            "Shadow pairs decided differently (flip rate), approved only by the challenger (swap-in) "
+            "and approved only by the champion (swap-out), per challenger version.",
+            targets(
+                [
+                    (
+                        f"credit_challenger_decision_flip_rate{{{DRIFT_GROUP}}}",
+                        "flips v{{challenger_version}}",
+                    ),
+                    (
+                        f"credit_challenger_swap_rate{{{DRIFT_GROUP}}}",
+                        "swap-{{direction}} v{{challenger_version}}",
+                    ),
+                ]
+            ),
+            "percentunit",
+            8,
+            8,
+            min=0,
+        ),
+        panel(
+            "timeseries",
+            "Challenger score delta and approval-rate difference",
+            "Mean challenger minus champion score on shadow pairs (points, left) and the challenger's "
+            "approval rate minus the champion's (right).",
+            targets(
+                [
+                    (
+                        f"credit_challenger_score_delta{{{DRIFT_GROUP}}}",
+                        "score delta v{{challenger_version}}",
+                    ),
+                    (
+                        f"100 * credit_challenger_approval_rate_difference{{{DRIFT_GROUP}}}",
+                        "approval-rate difference (points) v{{challenger_version}}",
+                    ),
+                ]
+            ),
+            "short",
+            8,
+            8,
+        ),
+        panel(
+            "bargauge",
+            "Challenger evidence and score PSI",
+            "Challenger records compared (shadow pairs, split records) and the PSI of its scores on "
+            "the champion's deciles, at the last drift run.",
+            targets(
+                [
+                    (f"credit_challenger_records{{{DRIFT_GROUP}}}", "{{kind}} v{{challenger_version}}"),
+                    (f"credit_challenger_score_psi{{{DRIFT_GROUP}}}", "score PSI v{{challenger_version}}"),
+                ],
+                instant=True,
+            ),
+            "short",
+            8,
+            8,
+            displayMode="basic",
+            orientation="horizontal",
+        ),
     ]
     return dashboard(
         "credit-scoring-model",

@@ -278,6 +278,25 @@ def test_champion_challenger_agreement_from_shadow_records(
     gauges = pushed(pushgateway.url, drift_env.model_name, drift_env.model_version)
     assert gauges["credit_champion_challenger_agreement"][()] == pytest.approx(expected)
 
+    # The same comparison `credit-scoring compare` shows, as gauges per challenger version. A
+    # stricter approval cut-off on the same scores only swaps approvals out, never in.
+    swap_out = sum(
+        a.decision == "approve" and b.decision != "approve" for a, b in zip(champion, challenger, strict=True)
+    )
+    assert swap_out > 0
+    version = (("challenger_version", "2"),)
+    assert gauges["credit_challenger_decision_flip_rate"][version] == pytest.approx(1 - expected)
+    assert gauges["credit_challenger_swaps"][(*version, ("direction", "out"))] == swap_out
+    assert gauges["credit_challenger_swaps"][(*version, ("direction", "in"))] == 0
+    assert gauges["credit_challenger_swap_rate"][(*version, ("direction", "out"))] == pytest.approx(
+        swap_out / 600
+    )
+    assert gauges["credit_challenger_score_delta"][version] == pytest.approx(0.0, abs=1e-9)
+    assert gauges["credit_challenger_approval_rate_difference"][version] == pytest.approx(-swap_out / 600)
+    assert gauges["credit_challenger_records"][(*version, ("kind", "shadow"))] == 600
+    assert gauges["credit_challenger_records"][(*version, ("kind", "split"))] == 0
+    assert summary["challengers"]["2"]["mode"] == "shadow"
+
 
 # --------------------------------------------------------------------------- retired versions
 def test_gauges_of_versions_no_alias_serves_are_retired(
