@@ -18,6 +18,10 @@ COPY transformer/ transformer/
 COPY training/ training/
 COPY batch/ batch/
 COPY cli/ cli/
+# The command line imports every command's settings (promotion's, the inference log's).
+COPY promotion/ promotion/
+COPY inference_log/ inference_log/
+COPY monitoring/ monitoring/
 # A regular (non-editable) install: the runtime stage gets the venv and nothing of /src.
 RUN /opt/venv/bin/pip install --constraint requirements/constraints.txt ".[batch]"
 
