@@ -13,13 +13,16 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bench.settings import BenchSettings
+from credit_scoring.settings_help import environment_help
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Side-by-side benchmark of the credit-scoring serving path vs MLServer and stock KServe "
-        "(loopback only, bounded). Settings also come from CREDIT_BENCH_* variables.",
+        "(loopback only, bounded). Flags override the settings below.",
+        epilog="\n".join(environment_help(BenchSettings)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--quick", action="store_true", help="tiny bounded run: proves the harness, measures little"
@@ -33,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--peers", help="comma-separated subset of mlserver,kserve ('' for none)")
     p.add_argument("--mlserver-configs", help="comma-separated MLServer configurations to try")
     p.add_argument("--no-profile", action="store_true", help="skip py-spy and cProfile")
+    p.add_argument("--stages", help="comma-separated subset of the stages, e.g. portfolio")
+    p.add_argument("--portfolio-rows", help="comma-separated portfolio sizes for the local engine")
+    p.add_argument("--portfolio-spark-rows", type=int, help="portfolio size for Spark local[2] (0: skip)")
     return p
 
 
@@ -48,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("batch_size", args.batch_size),
         ("peers", args.peers),
         ("mlserver_configs", args.mlserver_configs),
+        ("stages", args.stages),
+        ("portfolio_rows", args.portfolio_rows),
+        ("portfolio_spark_rows", args.portfolio_spark_rows),
     ):
         if value is not None:
             overrides[key] = value
@@ -59,8 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"invalid benchmark settings:\n{exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bench import BenchError
     from bench.harness import run_benchmark
-    from bench.processes import BenchError
 
     t0 = time.monotonic()
     # A copy of the terminal: setup sends file descriptors 1 and 2 to a log for a while.

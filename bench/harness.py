@@ -14,7 +14,11 @@ its error and the run goes on with the others; the exit status says something fa
 7. batch: ``batch_size`` applications per request through our pair (stock pair as reference);
 8. floor: the same work in this process, no HTTP (``bench.floor``), with a cProfile;
 9. profile: py-spy on our predictor and transformer under end-to-end load;
-10. peak RSS of every server process, machine, versions, configurations.
+10. peak RSS of every server process, machine, versions, configurations;
+11. portfolio: synthetic portfolios (100,000 and 1,000,000 applications) through
+    ``credit-scoring batch-score``, local engine and Spark local[2] (``bench/portfolio.py``).
+
+``--stages`` runs a subset; without a server stage (``--stages portfolio``) no server starts.
 """
 
 from __future__ import annotations
@@ -34,12 +38,19 @@ import httpx
 import numpy as np
 import orjson
 
-from bench import machine, payloads, profiling, stats
+from bench import BenchError, machine, payloads, profiling, stats
 from bench.environment import BenchEnv, build_environment
 from bench.loadgen import LoadResult, Target, build_request, run_load
 from bench.mlserver_peer import CONFIGS, layout
-from bench.processes import LOCALHOST, BenchError, ProcessSet, Server, free_port
 from bench.settings import BenchSettings
+from cli.stack.components import (
+    PREDICTOR_MODEL,
+    TRANSFORMER_MODEL,
+    model_ready_path,
+    predictor_command,
+    transformer_command,
+)
+from cli.stack.supervisor import LOCALHOST, ProcessGroup, Supervised, free_port, http_ready
 
 __all__ = ["Harness", "run_benchmark"]
 
@@ -55,7 +66,7 @@ class _Bench:
     """One load target and the servers whose CPU it costs."""
 
     target: Target
-    servers: list[Server]
+    servers: list[Supervised]
     stage_metrics: str | None = None
     """Our transformer's /metrics: mean time per scoring stage during each run."""
 
@@ -82,7 +93,7 @@ def _stage_totals(metrics_url: str) -> dict[str, list[float]]:
 
 @dataclass
 class _State:
-    servers: dict[str, Server] = field(default_factory=dict)
+    servers: dict[str, Supervised] = field(default_factory=dict)
     configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -129,7 +140,7 @@ class Harness:
         self.settings = settings
         self.progress = progress
         self.out = settings.out_dir.resolve()
-        self.procs = ProcessSet(self.out / "logs", settings.ready_timeout_seconds)
+        self.procs = ProcessGroup(self.out / "logs", settings.ready_timeout_seconds)
         self.state = _State()
         self.results: dict[str, Any] = {"schema": "credit-scoring-bench/1", "errors": []}
 
@@ -158,7 +169,8 @@ class Harness:
                 "model_uri": env.model_uri,
                 "workload_applications": len(env.workload.applications),
             }
-            self._start_servers()
+            if s.needs_servers:
+                self._start_servers()
             self._stage("parity", self._parity)
             if "mlserver" in s.peers:
                 self._stage("mlserver_tuning", self._tune_mlserver)
@@ -169,6 +181,7 @@ class Harness:
             self._stage("http_floor", self._http_floor)
             if s.profile:
                 self._stage("profile", self._profile)
+            self._stage("portfolio", self._portfolio)
             for name, server in self.state.servers.items():
                 self._remember_memory(name, server)
         self.results["configurations"] = self.state.configurations
@@ -180,6 +193,8 @@ class Harness:
         return self.results
 
     def _stage(self, name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
+        if name not in self.settings.stages:
+            return
         self.progress(f"== {name}")
         t = time.monotonic()
         try:
@@ -198,7 +213,7 @@ class Harness:
             out["seconds"] = round(time.monotonic() - t, 1)
             self.results[name] = out
 
-    def _remember_memory(self, name: str, server: Server) -> None:
+    def _remember_memory(self, name: str, server: Supervised) -> None:
         usage = [asdict(u) for u in server.usage()]
         if usage:
             self.state.memory[name] = usage
@@ -215,10 +230,16 @@ class Harness:
         ready_path: str,
         unset: Sequence[str] = (),
         cwd: Path | None = None,
-    ) -> Server:
+    ) -> Supervised:
         self.progress(f"starting {name} on {LOCALHOST}:{port}")
         server = self.procs.start(
-            name, argv, port, env=env, ready_path=ready_path, unset=unset, cwd=cwd or REPO
+            name,
+            argv,
+            port=port,
+            ready=http_ready(f"http://{LOCALHOST}:{port}{ready_path}"),
+            env=env,
+            unset=unset,
+            cwd=cwd or REPO,
         )
         self.state.servers[name] = server
         self.state.configurations[name] = {
@@ -235,45 +256,17 @@ class Harness:
         p_http, p_grpc = free_port(), free_port()
         self._start(
             "ours-predictor",
-            [
-                sys.executable,
-                "-m",
-                "predictor",
-                "--model_name",
-                MODEL,
-                "--http_port",
-                str(p_http),
-                "--grpc_port",
-                str(p_grpc),
-                "--bind_address",
-                LOCALHOST,
-                "--model_uri",
-                env.model_uri,
-            ],
+            predictor_command(p_http, p_grpc, "--bind_address", LOCALHOST, "--model_uri", env.model_uri),
             p_http,
             env=common,
             description="python -m predictor (container command): XGBoost threads from the CPU limit "
             "(CREDIT_NTHREAD default), micro-batching, fast v2 route",
-            ready_path=f"/v2/models/{MODEL}/ready",
+            ready_path=model_ready_path(PREDICTOR_MODEL),
         )
         t_http, t_grpc = free_port(), free_port()
         self._start(
             "ours-transformer",
-            [
-                sys.executable,
-                "-m",
-                "transformer",
-                "--predictor_host",
-                f"{LOCALHOST}:{p_http}",
-                "--predictor_protocol",
-                "v2",
-                "--http_port",
-                str(t_http),
-                "--grpc_port",
-                str(t_grpc),
-                "--bind_address",
-                LOCALHOST,
-            ],
+            transformer_command(f"{LOCALHOST}:{p_http}", t_http, t_grpc, "--bind_address", LOCALHOST),
             t_http,
             env={
                 **common,
@@ -283,7 +276,7 @@ class Harness:
             },
             description="python -m transformer --predictor_protocol v2: Feast features from Redis, TreeSHAP "
             "reasons for refer/decline, inference log on (SQLite under CREDIT_HOME)",
-            ready_path="/v2/models/credit-scoring/ready",
+            ready_path=model_ready_path(TRANSFORMER_MODEL),
         )
         if "kserve" in self.settings.peers:
             stock_flags = [
@@ -339,7 +332,7 @@ class Harness:
                 ready_path=f"/v2/models/{MODEL}/ready",
             )
 
-    def _start_mlserver(self, name: str) -> Server:
+    def _start_mlserver(self, name: str) -> Supervised:
         config = CONFIGS[name]
         mlserver = self.settings.mlserver_venv / "bin" / "mlserver"
         if not mlserver.exists():
@@ -366,10 +359,10 @@ class Harness:
     def _predictor_target(
         self,
         name: str,
-        server: Server,
+        server: Supervised,
         outputs: Sequence[str],
         check_outputs: Sequence[str],
-        servers: list[Server] | None = None,
+        servers: list[Supervised] | None = None,
         rows_per_request: int = 1,
     ) -> _Bench:
         rows = self.env.workload.rows
@@ -494,7 +487,7 @@ class Harness:
         out: dict[str, Any] = {"rows": len(rows)}
         with httpx.Client(timeout=30, headers=_JSON) as client:
 
-            def pds(server: Server, outputs: Sequence[str], names: Sequence[str]) -> list[float]:
+            def pds(server: Supervised, outputs: Sequence[str], names: Sequence[str]) -> list[float]:
                 got = []
                 for r in rows:
                     resp = client.post(
@@ -536,7 +529,7 @@ class Harness:
     def _tune_mlserver(self) -> dict[str, Any]:
         s = self.settings
         top = max(s.concurrencies)
-        started: dict[str, Server] = {}
+        started: dict[str, Supervised] = {}
         for name in s.mlserver_configs:
             if name not in CONFIGS:
                 raise BenchError(f"unknown MLServer configuration {name!r}; known: {sorted(CONFIGS)}")
@@ -571,7 +564,7 @@ class Harness:
             "best_target": MLSERVER_BEST,
         }
 
-    def _mlserver_outputs(self, server: Server) -> tuple[list[str], float]:
+    def _mlserver_outputs(self, server: Supervised) -> tuple[list[str], float]:
         """``predict_proba`` when the runtime offers it for this file, else ``predict`` (which is
         then the probability: the parity check below proves it)."""
         import xgboost as xgb
@@ -683,6 +676,43 @@ class Harness:
             self.env, rows=s.floor_rows, batches=s.floor_batches, batch_size=s.batch_size, profile=s.profile
         )
         return asdict(floor)
+
+    def _portfolio(self) -> dict[str, Any]:
+        """Synthetic portfolios through ``credit-scoring batch-score`` (``bench/portfolio.py``)."""
+        from batch.features import profile_source
+        from bench.portfolio import measure_portfolio
+        from feature_store import open_store
+
+        env, s = self.env, self.settings
+        run_env = {
+            **os.environ,
+            **env.server_env,
+            "MLFLOW_TRACKING_URI": env.tracking_uri,
+            "CREDIT_HOME": str(env.home),
+            "CREDIT_FEATURE_REPO": str(env.feature_repo),
+            "CREDIT_FEATURE_STORE_CONFIG": str(env.feature_store_config),
+            "CREDIT_BATCH_MODEL_URI": env.model_uri,
+        }
+        source = profile_source(open_store(env.feature_store_config, env.feature_repo, run_env))
+        work = self.out / "portfolio"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        try:
+            return measure_portfolio(
+                run_env,
+                work,
+                source.path,
+                source,
+                env.model.booster_file,
+                tuple(sorted(s.portfolio_rows)),
+                s.portfolio_spark_rows or None,
+                self.progress,
+            )
+        finally:
+            for data in work.glob("*.parquet"):  # the portfolios and answers (logs stay)
+                shutil.rmtree(data, ignore_errors=True) if data.is_dir() else data.unlink()
+            for data in work.glob("scores-*"):
+                shutil.rmtree(data, ignore_errors=True)
 
     def _profile(self) -> dict[str, Any]:
         s = self.settings

@@ -1,7 +1,9 @@
-"""Shared contract and tools of the credit-scoring platform.
+"""The shared contract of the credit-scoring platform, and nothing else.
 
-Training and serving both import the contract modules (``features``, ``schema``, ``scaling``,
-``reasons``, ``errors``), so the model's inputs and the meaning of its outputs are defined once.
+Training, serving, batch and monitoring all import the contract modules (``features``,
+``schema``, ``scaling``, ``reasons``, ``errors``), so the model's inputs and the meaning of its
+outputs are defined once. This package depends only on its base dependencies (pydantic,
+pydantic-settings, numpy, orjson) and imports no component above it.
 """
 
 __version__ = "0.1.0"

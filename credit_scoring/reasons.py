@@ -28,17 +28,24 @@ import numpy as np
 from credit_scoring.features import CATEGORICAL_LEVELS, DERIVED_FIELDS, MODEL_FEATURES, Kind
 
 __all__ = [
+    "CONTRIBUTION_DECIMALS",
     "INSUFFICIENT_INFORMATION",
     "LEVEL_TEXT",
     "MISSING_TEXT",
     "REASON_CODES",
     "RETIRED_CODES",
+    "RankedReasons",
     "Reason",
     "missing_text",
+    "rank_reasons",
     "reason_dicts_batch",
+    "round_contributions",
     "top_reasons",
     "top_reasons_batch",
 ]
+
+# Answers carry contributions rounded with Python's ``round`` to this many decimals.
+CONTRIBUTION_DECIMALS = 6
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ class Reason:
             "code": self.code,
             "text": self.text,
             "feature": self.feature,
-            "contribution": round(self.contribution, 6),
+            "contribution": round(self.contribution, CONTRIBUTION_DECIMALS),
         }
 
 
@@ -193,7 +200,8 @@ def top_reasons_batch(
     Largest push toward default first; ties keep the feature order, the pooled R00 reason ranks
     after a cited feature with the same value.
     """
-    return [[Reason(*r) for r in row] for row in _ranked(contributions, names, limit, missing, values)]
+    ranking = rank_reasons(contributions, names, limit, missing, values)
+    return [[Reason(*r) for r in row] for row in _rows(ranking, ranking.values)]
 
 
 def reason_dicts_batch(
@@ -205,73 +213,140 @@ def reason_dicts_batch(
 ) -> list[list[dict[str, object]]]:
     """``top_reasons_batch`` as ``Reason.as_dict()`` dicts, without building the ``Reason`` objects
     first (the transformer renders a dict per reason; this halves the cost per reason)."""
+    ranking = rank_reasons(contributions, names, limit, missing, values)
     return [
-        [{"code": c, "text": t, "feature": f, "contribution": round(v, 6)} for c, t, f, v in row]
-        for row in _ranked(contributions, names, limit, missing, values)
+        [{"code": c, "text": t, "feature": f, "contribution": v} for c, t, f, v in row]
+        for row in _rows(ranking, round_contributions(ranking.values))
     ]
 
 
-def _level_texts(names: Sequence[str]) -> dict[int, tuple[str, ...]]:
-    """For each categorical column: the full reason text per level code."""
-    out: dict[int, tuple[str, ...]] = {}
-    for j, name in enumerate(names):
-        if name in LEVEL_TEXT:
-            base = REASON_CODES[name][1]
-            out[j] = tuple(f"{base}: {LEVEL_TEXT[name][level]}" for level in CATEGORICAL_LEVELS[name])
+def round_contributions(values: np.ndarray) -> np.ndarray:
+    """``round(v, CONTRIBUTION_DECIMALS)`` of every value, vectorised and bit for bit Python's.
+
+    ``rint(v * 10**d) / 10**d`` is the correctly rounded result (what Python's ``round`` returns)
+    unless ``v * 10**d`` lies within its own rounding error of a half: those few values, and any
+    non-finite or huge one, are rounded by Python itself. ``tests/credit_scoring/test_reasons.py``
+    compares both on a million values, halves included.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    scale = 10.0**CONTRIBUTION_DECIMALS
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = values * scale
+        out: np.ndarray = np.rint(scaled) / scale
+        suspect = ~np.isfinite(scaled) | (np.abs(scaled) > 1e12)
+        suspect |= np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    for i in np.flatnonzero(suspect).tolist():
+        v = float(values.flat[i])
+        out.flat[i] = round(v, CONTRIBUTION_DECIMALS) if np.isfinite(v) else v
     return out
 
 
-def _ranked(
+@dataclass(frozen=True)
+class RankedReasons:
+    """The ranking of a block as arrays, before any per-row object is built.
+
+    Row ``i`` has ``counts[i]`` reasons: ``order[i, :counts[i]]`` are their candidates (a feature
+    index, or ``len(names)`` for the pooled R00 reason) and ``values[i, :counts[i]]`` their
+    contributions, largest first. ``pooled[i]`` marks the features pooled into row ``i``'s R00
+    (every missing feature of the row). ``levels`` holds the block's categorical level codes (the
+    model matrix) when the caller passed them, so texts can name the applicant's category. The
+    portfolio batch job turns these arrays into columns directly (``batch/answers.py``).
+    """
+
+    names: tuple[str, ...]
+    order: np.ndarray  # int64 [N, limit]
+    values: np.ndarray  # float64 [N, limit]; -inf past counts
+    counts: np.ndarray  # int64 [N]
+    pooled: np.ndarray  # bool [N, len(names)]
+    levels: np.ndarray | None = None  # float [N, len(names)]: the model matrix, or None
+
+    def pooled_names(self, row: int) -> str:
+        """The ``feature`` text of row ``row``'s R00 reason: its pooled features, comma-separated."""
+        return ",".join(name for name, m in zip(self.names, self.pooled[row].tolist(), strict=True) if m)
+
+    def pooled_text(self, row: int) -> str:
+        """The text of row ``row``'s R00 reason: what is missing, in words."""
+        return missing_text(
+            [name for name, m in zip(self.names, self.pooled[row].tolist(), strict=True) if m]
+        )
+
+    def text(self, row: int, candidate: int) -> str:
+        """The text of one reason of row ``row`` (``candidate`` as in ``order``)."""
+        if candidate == len(self.names):
+            return self.pooled_text(row)
+        name = self.names[candidate]
+        base = REASON_CODES[name][1]
+        if self.levels is not None and name in LEVEL_TEXT:
+            level = float(self.levels[row, candidate])
+            levels = CATEGORICAL_LEVELS[name]
+            if 0 <= level < len(levels):  # NaN (missing) compares False: the plain text
+                return f"{base}: {LEVEL_TEXT[name][levels[int(level)]]}"
+        return base
+
+    def cited_texts(self) -> list[str]:
+        """The text of every cited reason, row by row, each row's best first (as ``order``)."""
+        texts: list[str] = []
+        for i, (row_order, count) in enumerate(zip(self.order.tolist(), self.counts.tolist(), strict=True)):
+            texts += [self.text(i, j) for j in row_order[:count]]
+        return texts
+
+
+def rank_reasons(
     contributions: np.ndarray,
     names: Sequence[str],
     limit: int,
-    missing: np.ndarray | None,
-    values: np.ndarray | None,
-) -> list[list[tuple[str, str, str, float]]]:
-    """(code, text, feature, contribution) of the top reasons per row, as ``top_reasons`` ranks them."""
+    missing: np.ndarray | None = None,
+    values: np.ndarray | None = None,
+) -> RankedReasons:
+    """The ranking rules for a block ``[N, len(names)]``, vectorised (see ``top_reasons_batch``)."""
     contrib = np.asarray(contributions, dtype=np.float64)
     if contrib.ndim != 2 or contrib.shape[1] != len(names):
         raise ValueError(f"contributions have shape {contrib.shape}; expected [N, {len(names)}]")
     n, width = contrib.shape
     absent = np.asarray(missing, dtype=bool) if missing is not None else np.zeros((n, width), dtype=bool)
-    pooled = np.zeros(n, dtype=np.float64)
+    net = np.zeros(n, dtype=np.float64)
     for j in range(width):
         # Column by column in feature order: the same float additions as a per-row loop. Net:
         # a missing value that lowered the risk offsets one that raised it.
-        pooled += np.where(absent[:, j], contrib[:, j], 0.0)
+        net += np.where(absent[:, j], contrib[:, j], 0.0)
     # Candidates: the cited features in feature order, then R00 last, so a stable sort on the
     # negated values breaks ties exactly as ``top_reasons`` does; -inf marks "not a candidate".
     ranked = np.full((n, width + 1), -np.inf)
     ranked[:, :width] = np.where((contrib > 0.0) & ~absent, contrib, -np.inf)
-    ranked[:, width] = np.where(absent.any(axis=1) & (pooled > 0.0), pooled, -np.inf)
+    ranked[:, width] = np.where(absent.any(axis=1) & (net > 0.0), net, -np.inf)
     order = np.argsort(-ranked, axis=1, kind="stable")[:, :limit]
     top = np.take_along_axis(ranked, order, axis=1)
     counts = (top > -np.inf).sum(axis=1)
+    levels = None if values is None else np.asarray(values)
+    return RankedReasons(tuple(names), order, top, counts, absent, levels)
+
+
+def _rows(ranking: RankedReasons, shown: np.ndarray) -> list[list[tuple[str, str, str, float]]]:
+    """The ranking as (code, text, feature, value) per row; ``shown`` holds the values to report."""
+    names = ranking.names
+    width = len(names)
     cited = [(*REASON_CODES[name], name) for name in names]
-    levels = _level_texts(names) if values is not None else {}
+    categorical = (
+        {j for j, name in enumerate(names) if name in LEVEL_TEXT} if ranking.levels is not None else set()
+    )
     code0 = INSUFFICIENT_INFORMATION[0]
-    pooled_names: dict[bytes, tuple[str, str]] = {}
+    pooled: dict[bytes, tuple[str, str]] = {}
     out: list[list[tuple[str, str, str, float]]] = []
     for i, (row_order, row_top, count) in enumerate(
-        zip(order.tolist(), top.tolist(), counts.tolist(), strict=True)
+        zip(ranking.order.tolist(), shown.tolist(), ranking.counts.tolist(), strict=True)
     ):
         row: list[tuple[str, str, str, float]] = []
         for j, value in zip(row_order[:count], row_top[:count], strict=True):
             if j < width:
                 code, text, feature = cited[j]
-                texts = levels.get(j)
-                if texts is not None:
-                    assert values is not None
-                    level = float(values[i, j])
-                    if 0 <= level < len(texts):  # NaN (missing) compares False: the plain text
-                        text = texts[int(level)]
+                if j in categorical:
+                    text = ranking.text(i, j)
                 row.append((code, text, feature, value))
                 continue
-            key = absent[i].tobytes()
-            entry = pooled_names.get(key)
+            key = ranking.pooled[i].tobytes()
+            entry = pooled.get(key)
             if entry is None:  # few distinct patterns of missing values: named once each
-                gone = [name for name, m in zip(names, absent[i].tolist(), strict=True) if m]
-                entry = pooled_names[key] = (",".join(gone), missing_text(gone))
+                entry = pooled[key] = (ranking.pooled_names(i), ranking.pooled_text(i))
             row.append((code0, entry[1], entry[0], value))
         out.append(row)
     return out

@@ -1,6 +1,6 @@
 """The model card of a registered version: Markdown and HTML, from the version's own evidence.
 
-``model_card(tracking_uri, name, version)`` reads ``governance/evidence.json`` from the version's
+``model_card(tracking_uri, name, version)`` reads ``evidence/evidence.json`` from the version's
 training run and the version's registry entry (aliases, tags) and returns the card; nothing is
 recomputed, so the card can be rebuilt at any time (the champion-challenger promotion commits it
 with each promotion). Sections: intended use and limits; data and its synthetic parts; the
@@ -21,9 +21,19 @@ from typing import Any
 from credit_scoring.errors import RegistryUnavailable
 from governance.document import Document, fmt
 
-__all__ = ["EVIDENCE_ARTIFACT", "ModelCard", "card_document", "model_card", "render_sections"]
+__all__ = [
+    "CARD_ARTIFACT_STEM",
+    "EVIDENCE_ARTIFACT",
+    "ModelCard",
+    "card_document",
+    "model_card",
+    "render_sections",
+]
 
-EVIDENCE_ARTIFACT = "governance/evidence.json"
+EVIDENCE_ARTIFACT = "evidence/evidence.json"
+CARD_ARTIFACT_STEM = "model_card/model_card"
+"""The card logged with the version's run: ``model_card/model_card.md`` and ``.html`` (what
+``promotion.evidence`` reads)."""
 
 INTENDED_USE = (
     "Estimates the probability that a consumer loan applicant defaults, for decisions on "
@@ -50,9 +60,10 @@ class ModelCard:
     markdown: str
     html: str
 
-    def write(self, directory: Path) -> tuple[Path, Path]:
+    def write(self, directory: Path, stem: str | None = None) -> tuple[Path, Path]:
+        """``<stem>.md`` and ``<stem>.html`` in ``directory`` (default stem: name-vN-model-card)."""
         directory.mkdir(parents=True, exist_ok=True)
-        stem = f"{self.name}-v{self.version}-model-card"
+        stem = stem or f"{self.name}-v{self.version}-model-card"
         md, page = directory / f"{stem}.md", directory / f"{stem}.html"
         md.write_text(self.markdown, encoding="utf-8")
         page.write_text(self.html, encoding="utf-8")

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from credit_scoring.inference_log import LOG_TABLE, InferenceRecord
 from credit_scoring.reasons import REASON_CODES, top_reasons_batch
 from credit_scoring.scaling import Decision
 from governance.version import VersionScorer, version_matrix
+from inference_log import LOG_TABLE, InferenceRecord
 
 __all__ = ["PD_TOLERANCE", "SCORE_TOLERANCE", "ReplayedRow", "replay"]
 

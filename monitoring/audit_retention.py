@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from credit_scoring.inference_log import LOG_TABLE
+from inference_log import LOG_TABLE
 
 __all__ = ["AUDIT_COLUMNS", "erase_applicant", "expire_audit_attributes"]
 

@@ -3,7 +3,7 @@
 ``credit-scoring outcomes load FILE`` reads a CSV or Parquet file with the columns
 ``application_id`` (the id the scoring request carried), ``defaulted`` (0/1, true/false) and
 ``observed_at`` (when the lender observed that status; ISO 8601, UTC when no offset is given)
-and upserts it into ``loan_outcomes``. Loading is idempotent: the same file twice changes
+and upserts it into ``outcomes``. Loading is idempotent: the same file twice changes
 nothing, and a later observation of the same application replaces an earlier one (never the
 other way round), so overlapping monthly extracts can simply be loaded in any order.
 
@@ -28,7 +28,7 @@ __all__ = ["OUTCOMES", "OUTCOME_COLUMNS", "LoadResult", "OutcomeFileError", "loa
 _METADATA = sa.MetaData()
 
 OUTCOMES = sa.Table(
-    "loan_outcomes",
+    "outcomes",
     _METADATA,
     sa.Column("application_id", sa.String(64), primary_key=True),
     sa.Column("defaulted", sa.Boolean, nullable=False),

@@ -1,7 +1,7 @@
 """What the served version's decisions turned out to be, and whom they favoured.
 
 **Realised performance** (per served version): the version's champion decisions that carried an
-``application_id`` are joined with ``loan_outcomes`` (``monitoring.outcomes``). An outcome is
+``application_id`` are joined with ``outcomes`` (``monitoring.outcomes``). An outcome is
 *matured* when it can no longer change the label:
 
 - a default (``defaulted`` true) is final whenever it was observed;
@@ -33,8 +33,8 @@ import sqlalchemy as sa
 from scipy import stats
 
 from credit_scoring.audit import AIR_THRESHOLD, AUDIT_ATTRIBUTES, adverse_impact, min_air
-from credit_scoring.inference_log import LOG_TABLE, Role
 from credit_scoring.scaling import Decision
+from inference_log import LOG_TABLE, Role
 from monitoring.outcomes import OUTCOMES
 
 __all__ = [

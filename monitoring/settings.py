@@ -17,6 +17,8 @@ SECRETS_DIR = Path("/var/run/secrets/credit-scoring")
 
 
 class DriftSettings(BaseSettings):
+    """Settings of the drift job."""
+
     model_config = SettingsConfigDict(
         env_prefix="CREDIT_",
         secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
@@ -50,6 +52,7 @@ class DriftSettings(BaseSettings):
     pushgateway_url: str | None = None
     """Prometheus Pushgateway, e.g. ``http://pushgateway:9091``; unset: nothing is pushed."""
     pushgateway_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Longest wait for the Pushgateway on each push or delete."""
     performance_window_days: float = Field(default=365.0, ge=0)
     """A non-default outcome counts (is matured) once observed this long after the decision;
     a default counts whenever observed (``monitoring.performance``). 0 counts every outcome."""

@@ -1,6 +1,6 @@
 """Everything a reviewer needs about one trained version, as one JSON document.
 
-``governance/evidence.json`` is logged with every version; the training report and the model card
+``evidence/evidence.json`` is logged with every version; the training report and the model card
 (``governance.model_card``) are rendered from it, so both say the same thing and the card can be
 rebuilt from the registry alone at any later time (e.g. when the version is promoted).
 """

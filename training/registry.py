@@ -9,7 +9,7 @@ What a model version carries (docs/architecture.md, "Model registry"):
   ``code_dirty``, ``training_data_sha256``) and the gate's decision (``gate_status``, and the
   fairness exception's fields when one was applied);
 - run artifacts ``plots/*.png``, ``reports/``, ``reference/reference.parquet`` (the drift
-  reference), ``governance/`` (evidence, search table, gate decision, exception) and
+  reference), ``evidence/`` (evidence, search table, gate decision, exception) and
   ``model_card/``; every candidate of the search as a nested run of the training run;
 - alias ``challenger`` when the registration gate accepts the version, and ``champion`` too when
   no version holds it yet. Promoting a challenger to champion is a deliberate, separate act.

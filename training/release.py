@@ -26,7 +26,7 @@ from governance.age_check import check_age
 from governance.exception import FairnessException
 from governance.gate import GateDecision, GateEvidence, decide
 from governance.lineage import Lineage
-from governance.model_card import model_card
+from governance.model_card import CARD_ARTIFACT_STEM, model_card
 from governance.version import VersionScorer, version_matrix
 from training.dataset import TIME_COLUMN, Split
 from training.evaluation import AUDITS, audit_groups, favourable
@@ -113,7 +113,7 @@ def _write_tables(trained: TrainedModel, searched: SearchResult, root: Path) -> 
         table.to_csv(reports / f"fairness_{name}.csv", index=False)
     for name, table in ev.calibration_by_group.items():
         table.to_csv(reports / f"calibration_by_{name}.csv", index=False)
-    governance = root / "governance"
+    governance = root / "evidence"
     governance.mkdir(parents=True, exist_ok=True)
     searched.table().to_csv(governance / "search.csv", index=False)
     reference = root / "reference"
@@ -239,11 +239,11 @@ def govern_and_document(
     )
     progress("card")
     root = workdir / "governed"
-    (root / "governance").mkdir(parents=True, exist_ok=True)
-    (root / "governance" / "evidence.json").write_text(json.dumps(_clean(doc), indent=2), encoding="utf-8")
-    (root / "governance" / "gate.json").write_text(json.dumps(decision.as_dict(), indent=2, default=str))
+    (root / "evidence").mkdir(parents=True, exist_ok=True)
+    (root / "evidence" / "evidence.json").write_text(json.dumps(_clean(doc), indent=2), encoding="utf-8")
+    (root / "evidence" / "gate.json").write_text(json.dumps(decision.as_dict(), indent=2, default=str))
     if decision.exception_applied and exception is not None:
-        (root / "governance" / "fairness_exception.yaml").write_text(
+        (root / "evidence" / "fairness_exception.yaml").write_text(
             yaml.safe_dump(exception.as_dict(), sort_keys=False), encoding="utf-8"
         )
     plots = sorted((workdir / "run" / "plots").glob("*.png"))
@@ -263,6 +263,7 @@ def govern_and_document(
     log_artifacts(tracking_uri, registered.run_id, root)
     tags = {
         "gate_status": decision.status,
+        FAIRNESS_GATE_TAG: json.dumps(_fairness_verdict(decision, evidence)),
         "regulation_b_age_check": "passed" if age.passed else "failed",
         "reason_stability": f"{stability.agreement:.4f}",
         "search_winner": searched.winner.name,
@@ -273,12 +274,40 @@ def govern_and_document(
     gated = apply_gate(tracking_uri, registered, decision.accepted)
     card = model_card(tracking_uri, registered.name, registered.version)
     card_root = workdir / "card" / "model_card"
-    card.write(card_root)
+    card.write(card_root, Path(CARD_ARTIFACT_STEM).name)
     log_artifacts(tracking_uri, registered.run_id, card_root.parent)
     local = None
     if card_dir is not None:
         local, _ = card.write(card_dir)
     return gated, decision, local
+
+
+FAIRNESS_GATE_TAG = "fairness_gate"
+"""The fairness part of the gate as JSON (``status``: passed | exception | failed), the verdict a
+promotion requires (``promotion.evidence``)."""
+
+
+def _fairness_verdict(decision: GateDecision, evidence: GateEvidence) -> dict[str, Any]:
+    checks = [c for c in decision.checks if c.waivable]
+    if all(c.passed for c in checks):
+        status = "passed"
+    elif decision.exception_applied:
+        status = "exception"
+    else:
+        status = "failed"
+    verdict: dict[str, Any] = {
+        "status": status,
+        "min_air": round(evidence.min_air, 6),
+        "air_by_attribute": {k: round(v, 6) for k, v in evidence.air_by_attribute.items()},
+        "registration_gate": decision.status,
+    }
+    if decision.exception_applied and decision.exception is not None:
+        verdict["exception"] = {
+            "signer": decision.exception.signer,
+            "air_floor": decision.exception.air_floor,
+            "expiry": decision.exception.expiry.isoformat(),
+        }
+    return verdict
 
 
 def _clean(value: Any) -> Any:

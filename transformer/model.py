@@ -22,7 +22,7 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from credit_scoring.audit import age_bands, marital_status
 from credit_scoring.errors import CreditScoringError, FeatureStoreUnavailable, PredictorUnavailable
-from credit_scoring.inference_log import ApplicantHasher, InferenceRecord, RecordBatch, Role
+from inference_log import ApplicantHasher, InferenceRecord, RecordBatch, Role
 from transformer import metrics
 from transformer.answers import PolicyCache, Scored, build_answers, score_batch
 from transformer.online_features import FeatureBatch, OnlineFeatures
@@ -45,7 +45,7 @@ OUTPUT_TYPES = (
 
 
 class InferenceSink(Protocol):
-    """Where records go after the answers are given (``credit_scoring.inference_log``'s writer):
+    """Where records go after the answers are given (``inference_log``'s writer):
     ``submit`` never blocks and never raises."""
 
     def submit(self, records: Iterable[InferenceRecord] | RecordBatch) -> None: ...

@@ -51,7 +51,7 @@ def build_model(settings: TransformerSettings, model_name: str) -> Any:
     """The ``credit-scoring`` model with its feature reader, predictor client and inference log."""
     from prometheus_client import REGISTRY
 
-    from credit_scoring.inference_log import ApplicantHasher, InferenceLogSettings, InferenceLogWriter
+    from inference_log import ApplicantHasher, InferenceLogSettings, InferenceLogWriter
     from transformer.log_buffer import ChunkedSink
     from transformer.model import CreditScoringModel
     from transformer.online_features import OnlineFeatures

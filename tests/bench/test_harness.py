@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from bench import BenchError
 from bench.environment import BenchEnv
 from bench.floor import STAGES
 from bench.harness import Harness, run_benchmark
-from bench.processes import BenchError
 from bench.profiling import find_py_spy
 from bench.report import render
 from bench.settings import BenchSettings
@@ -39,7 +39,7 @@ def _rows(section: dict[str, Any], target: str) -> list[dict[str, Any]]:
 def test_every_stage_ran_without_errors(run: tuple[dict[str, Any], Path]) -> None:
     results, _ = run
     assert results["errors"] == []
-    for stage in ("parity", "predictor", "e2e", "batch", "floor", "http_floor", "profile"):
+    for stage in ("parity", "predictor", "e2e", "batch", "floor", "http_floor", "profile", "portfolio"):
         assert stage in results, stage
     assert results["parity"]["ours-predictor"]["max_abs_pd_difference"] < 1e-5
     assert results["parity"]["stock-predictor"]["max_abs_pd_difference"] < 1e-5
@@ -169,6 +169,41 @@ def test_targets_and_report(run: tuple[dict[str, Any], Path]) -> None:
         "## Method",
     ):
         assert section in report, section
+
+
+def test_portfolio_stage_scores_with_the_command_and_checks_the_reasons(
+    run: tuple[dict[str, Any], Path],
+) -> None:
+    results, out = run
+    runs = results["portfolio"]["runs"]
+    assert [(r["engine"], r["rows"]) for r in runs] == [("local", 10_000), ("local", 20_000)]
+    for r in runs:
+        assert r["scored"] + r["rejected"] == r["rows"]
+        assert r["rejected"] > 0  # the synthetic portfolio carries invalid rows
+        assert r["adverse_without_reasons"] == 0
+        assert r["rows_per_second"] > 0
+        assert r["rows_per_cpu_second"] > 0
+        assert r["cpu_seconds"] > 1  # the workers' CPU is counted, not only the driver's
+        assert r["peak_rss_mib"] > 100  # driver and workers
+        assert r["workers"] >= 1
+    check = results["portfolio"]["reasons_check"]
+    assert check["rows_checked"] > 50
+    assert check["mismatched"] == 0
+    names = {c["name"] for c in results["targets"]}
+    assert "portfolio of 20,000, local engine (" + str(runs[-1]["workers"]) + " workers)" in names
+    assert "portfolio peak RSS, 10,000 vs 20,000 applications" in names
+    assert "## Portfolio batch scoring" in (out / "report.md").read_text()
+    assert not list((out / "portfolio").glob("*.parquet"))  # the portfolios are not kept
+
+
+def test_portfolio_stage_alone_needs_no_server() -> None:
+    assert BenchSettings.quick(stages=("portfolio",)).needs_servers is False
+    assert BenchSettings.quick(stages=("portfolio", "e2e")).needs_servers is True
+
+
+def test_settings_refuse_unknown_stages() -> None:
+    with pytest.raises(ValueError, match="unknown stages"):
+        BenchSettings(stages=("portfolio", "warp"))
 
 
 def test_missing_mlserver_venv_is_a_clear_error(tmp_path: Path) -> None:

@@ -140,7 +140,7 @@ class LocalCluster:
             cwd=home,
         )
         try:
-            proc.popen.wait(timeout=timeout)
+            proc.wait(timeout=timeout)
         except Exception:
             proc.stop()
             raise

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from credit_scoring.inference_log import create_log_engine
+from inference_log import create_log_engine
 from monitoring.dashboards import DASHBOARDS
 from monitoring.outcomes import load_outcomes
 from tests.monitoring.conftest import DriftEnv, DriftJob

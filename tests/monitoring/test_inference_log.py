@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from credit_scoring.features import feature_names
-from credit_scoring.inference_log import (
+from inference_log import (
     LOG_TABLE,
     ApplicantHasher,
     InferenceLogSettings,
@@ -31,7 +31,7 @@ from credit_scoring.inference_log import (
     iter_rows,
     records_from_batch,
 )
-from credit_scoring.inference_log.store import ADDED_COLUMNS
+from inference_log.store import ADDED_COLUMNS
 from tests.monitoring.conftest import restart_postgres
 
 MakeRecords = Callable[..., list[InferenceRecord]]

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sklearn.metrics import roc_auc_score
 
 from credit_scoring.audit import adverse_impact, min_air
-from credit_scoring.inference_log import LOG_TABLE, create_log_engine, iter_rows
+from inference_log import LOG_TABLE, create_log_engine, iter_rows
 from monitoring.outcomes import OUTCOMES, OutcomeFileError, load_outcomes
 from tests.monitoring.conftest import DRIFT_HASH_KEY, DriftEnv, DriftJob, write_log
 from tests.monitoring.test_drift_job import prometheus_config, pushed, run_ok, wait_for
@@ -303,9 +303,10 @@ def test_a_result_with_undefined_ratios_is_valid_json(tmp_path: Path, postgres_s
     The summary must still be JSON (PostgreSQL's JSONB and the job's stdout refuse NaN)."""
     import json
 
+    from monitoring.results import latest_results, record_result
+
     from monitoring.analysis import DriftResult, Status
     from monitoring.performance import FairnessView
-    from monitoring.results import latest_results, record_result
 
     rates = adverse_impact(["25-34"], np.array([False]))
     result = DriftResult(Status.INSUFFICIENT_DATA, "", "credit-risk", "1", "champion", "a", "b", 1, 10)

@@ -87,12 +87,12 @@ def test_run_artifacts_are_in_s3(credit_env, s3_keys, client):
         "reports/calibration_by_age_band.csv",
         "reference/reference.parquet",
         "policy/credit_policy.json",
-        "governance/evidence.json",
-        "governance/gate.json",
-        "governance/search.csv",
-        "governance/fairness_exception.yaml",
-        f"model_card/{credit_env.model_name}-v{credit_env.model_version}-model-card.md",
-        f"model_card/{credit_env.model_name}-v{credit_env.model_version}-model-card.html",
+        "evidence/evidence.json",
+        "evidence/gate.json",
+        "evidence/search.csv",
+        "evidence/fairness_exception.yaml",
+        "model_card/model_card.md",
+        "model_card/model_card.html",
     ):
         assert expected in run_keys
 
