@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.processes import LOCALHOST, BenchError, ProcessSet, free_port
 from credit_scoring.features import derive, to_matrix
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from credit_scoring.schema import Application
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from credit_scoring.feature_store import (
     load_repo_config,
     open_store,
 )
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from training.data import PreparedData, prepare
 from training.feature_repo import apply, materialize
 from training.model import ModelConfig

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
-from credit_scoring.scaling import Decision, ScorePolicy
+from credit_scoring.policy import Decision, ScorePolicy
 
 __all__ = [
     "AGE_BANDS",

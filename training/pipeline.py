@@ -18,7 +18,7 @@ import pandas as pd
 import xgboost as xgb
 
 from credit_scoring.features import FEATURE_SERVICE, LABEL, feature_names
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from training.dataset import TIME_COLUMN, Split, split_out_of_time, training_frame
 from training.evaluation import Evaluation, discrimination, evaluate
 from training.model import ModelConfig, fit, predict_pd

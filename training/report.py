@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 
 __all__ = ["write_report"]
 

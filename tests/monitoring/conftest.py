@@ -25,7 +25,7 @@ from credit_scoring.inference_log import (
     Role,
     records_from_batch,
 )
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from tests.conftest import PostgresServer, start_postgres
 from tests.monitoring.population import applications_at_time, traffic_records
 

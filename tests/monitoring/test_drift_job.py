@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from credit_scoring.features import MODEL_FEATURES
 from credit_scoring.inference_log import Role, create_log_engine
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from monitoring.analysis import DriftResult, Status
 from monitoring.publish import push_result
 from monitoring.results import latest_results

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.scaling import Decision, ScorePolicy
+from credit_scoring.policy import Decision, ScorePolicy
 from training.evaluation import AIR_THRESHOLD, age_band, discrimination, fairness
 from training.policy import PolicyTargets, choose_policy
 
