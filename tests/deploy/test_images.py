@@ -18,7 +18,7 @@ import pytest
 
 from tests.deploy.rendering import ROOT
 
-FIRST_PARTY = {"credit_scoring", "predictor", "transformer", "training", "monitoring"}
+FIRST_PARTY = {"credit_scoring", "serving", "predictor", "transformer", "training", "monitoring"}
 # Heavy third-party packages that an image's extra does not install (pyproject.toml).
 NOT_INSTALLED = {
     "predictor": {"feast", "evidently", "sklearn", "matplotlib"},
