@@ -8,7 +8,28 @@ import pytest
 
 from credit_scoring import features as F
 
-ROW = [9, 0, 30, 0, 0, 73, 129, 0, 0, 800, 846, 60, 0.945, 13.3, 0.1, 0, 0.56, 0]
+# One valid applicant by feature name (the model's column order comes from the contract).
+VALUES = {
+    "seniority": 9,
+    "home": 0,
+    "age": 30,
+    "records": 0,
+    "job": 0,
+    "expenses": 73,
+    "income": 129,
+    "assets": 0,
+    "debt": 0,
+    "amount": 800,
+    "price": 846,
+    "term": 60,
+    "loan_to_value": 0.945,
+    "instalment": 13.3,
+    "instalment_to_income": 0.1,
+    "debt_to_income": 0,
+    "expense_ratio": 0.56,
+    "net_worth": 0,
+}
+ROW = [VALUES[name] for name in F.feature_names()]
 N = len(F.MODEL_FEATURES)
 V2 = "/v2/models/credit-risk/infer"
 V1 = "/v1/models/credit-risk:predict"
@@ -61,7 +82,7 @@ CASES = [
     ("negative shape", V2, features(shape=[-1, N]), {}, "non-negative"),
     ("wrong tensor name", V2, {"inputs": [{**features()["inputs"][0], "name": "feats"}]}, {}, "'features'"),
     ("INT32 matrix", V2, features(datatype="INT32"), {}, "FP32 or FP64"),
-    ("17 columns", V2, features(data=ROW[:17], shape=[1, 17]), {}, f"[N, {N}]"),
+    ("one column short", V2, features(data=ROW[:-1], shape=[1, N - 1]), {}, f"[N, {N}]"),
     ("1-D shape", V2, features(shape=[N]), {}, f"[N, {N}]"),
     ("data shorter than shape", V2, features(shape=[2, N]), {}, f"needs {2 * N}"),
     ("zero rows", V2, features(data=[], shape=[0, N]), {}, "at least one row"),
@@ -74,6 +95,14 @@ CASES = [
     ("category code not whole", V2, features(data=row_with(HOME, 1.5)), {}, "category code"),
     ("overflow to infinity", V2, features(data=row_with(6, 1e300)), {}, "finite"),
     ("bad pred_contribs", V2, features(parameters={"pred_contribs": "sometimes"}), {}, "pred_contribs"),
+    ("adverse is gone", V2, features(parameters={"pred_contribs": "adverse"}), {}, "explain_margin_above"),
+    (
+        "bad explain margin",
+        V2,
+        features(parameters={"explain_margin_above": "x"}),
+        {},
+        "explain_margin_above",
+    ),
     ("bad content_type", V2, features(parameters={"content_type": "xml"}), {}, "content_type"),
     ("unknown output", V2, features(outputs=[{"name": "score"}]), {}, "outputs[0].name"),
     (
@@ -133,7 +162,7 @@ CASES = [
     ),
     ("v1: instances not a list", V1, {"instances": {"income": 1}}, {}, "instances"),
     ("v1: no instances", V1, {"instances": []}, {}, "at least one row"),
-    ("v1: short row", V1, {"instances": [ROW, ROW[:17]]}, {}, f"must hold {N} values"),
+    ("v1: short row", V1, {"instances": [ROW, ROW[:-1]]}, {}, f"must hold {N} values"),
     ("v1: unknown feature", V1, {"instances": [{"income": 100, "salary": 5}]}, {}, "unknown feature"),
     ("v1: unknown level", V1, {"instances": [{"home": "castle"}]}, {}, "unknown level"),
     ("v1: mixed rows", V1, {"instances": [ROW, {"income": 1}]}, {}, "all be lists"),
