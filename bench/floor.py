@@ -31,14 +31,13 @@ import orjson
 
 from bench.environment import BenchEnv
 from credit_scoring.features import derive, feature_names, feature_types
+from credit_scoring.policy import NEEDS_REASONS, Decision, thin_file
 from credit_scoring.reasons import top_reasons
-from credit_scoring.scaling import Decision
 from credit_scoring.schema import parse_applications
 
 __all__ = ["STAGES", "FloorResult", "measure_floor"]
 
 STAGES = ("validate", "features", "predict", "decide", "reasons", "answer")
-_ADVERSE = (Decision.REFER, Decision.DECLINE)
 _NAMES = feature_names()
 _TYPES = feature_types()
 
@@ -116,12 +115,12 @@ class _Pipeline:
         margin = self.booster.inplace_predict(batch.matrix, predict_type="margin").astype(np.float64)
         pd = 1.0 / (1.0 + np.exp(-margin))
         t3 = clock()
-        thin = ~batch.found
+        thin = thin_file(batch.has_profile)
         score = self.policy.scale.score_from_margin(margin)
         decisions = self.policy.decide(score, thin)
         bands = self.policy.band(score)
         t4 = clock()
-        adverse = [i for i, d in enumerate(decisions) if d in _ADVERSE]
+        adverse = [i for i, d in enumerate(decisions) if d in NEEDS_REASONS]
         reasons: dict[int, list[dict[str, object]]] = {}
         if adverse:
             contribs = self.contributions(batch.matrix[adverse])
@@ -229,8 +228,8 @@ async def _measure(env: BenchEnv, *, rows: int, batches: int, batch_size: int, p
             await pipe.run(body, batch)
 
         whole = await features.lookup(parse_applications(apps, len(apps)))
-        decisions = pipe.decisions(whole.matrix, ~whole.found)
-        adverse_share = sum(d in _ADVERSE for d in decisions) / len(decisions)
+        decisions = pipe.decisions(whole.matrix, thin_file(whole.has_profile))
+        adverse_share = sum(d in NEEDS_REASONS for d in decisions) / len(decisions)
         reference = await _reference(env, pipe, whole.matrix, features)
         cprofile: list[dict[str, Any]] = []
         if profile:
@@ -246,7 +245,7 @@ async def _measure(env: BenchEnv, *, rows: int, batches: int, batch_size: int, p
             batch_size=size,
             reasons_method=pipe.reasons_method,
             adverse_share=round(adverse_share, 3),
-            thin_share=round(float((~whole.found).mean()), 3),
+            thin_share=round(float(thin_file(whole.has_profile).mean()), 3),
             reference_us=reference,
             profile=cprofile,
         )
