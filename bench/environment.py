@@ -77,6 +77,9 @@ class BenchEnv:
     workload: Workload
     server_env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment for predictor and transformer (MLflow/S3 credentials, placeholders)."""
+    inference_log_postgres: str | None = None
+    """A PostgreSQL database URL for the inference log; None: the harness starts its own server
+    (``bench.postgres``) unless ``CREDIT_BENCH_POSTGRES=false``."""
 
 
 def _feature_profile(embedded: Path, out_dir: Path, redis_port: int) -> Path:
