@@ -28,7 +28,7 @@ from serving.asgi import FastRoute, HttpRequest, Reply
 from serving.v2 import INFERENCE_HEADER, rest
 from serving.v2.kserve import from_kserve_request, to_kserve_response
 
-__all__ = ["CreditRiskModel", "Scored"]
+__all__ = ["CreditRiskModel", "VersionedOutputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ _INFERENCE_HEADER = INFERENCE_HEADER.encode()
 
 
 @dataclass(frozen=True)
-class Scored:
+class VersionedOutputs:
     """A query's outputs and the version that produced them."""
 
     model: LoadedModel
@@ -93,7 +93,7 @@ class CreditRiskModel(Model):
         return codec.OUTPUT_METADATA
 
     # ------------------------------------------------------------------ the core
-    async def score(self, query: codec.Query) -> Scored:
+    async def score(self, query: codec.Query) -> VersionedOutputs:
         """Score ``query`` with the version served now (read once: a hot swap during the request
         does not change the version that answers it)."""
         model = self._watcher.current
@@ -101,7 +101,7 @@ class CreditRiskModel(Model):
             raise ModelNotReady(f"model {self.name} is not ready: {self._watcher.last_error}")
         outputs = await self._batcher.predict(model, query.matrix, query.explain)
         self._rows.inc(query.matrix.shape[0])
-        return Scored(model, outputs)
+        return VersionedOutputs(model, outputs)
 
     # ------------------------------------------------------------------ transports
     def fast_routes(self) -> list[FastRoute]:
