@@ -85,12 +85,18 @@ class ExplainRows:
     @classmethod
     def from_parameters(cls, params: Mapping[str, Any], rows: np.ndarray | None = None) -> ExplainRows:
         """Read (and check) the request parameters; every problem is a 400 naming the parameter."""
+        if rows is None and params.keys().isdisjoint(_PARAMETERS):
+            return _NONE  # the common case of a plain request: nothing to read
         return cls(
             all=_flag(params.get(ALL_PARAMETER)),
             margin_above=_number(params.get(MARGIN_PARAMETER)),
             rows=rows,
             for_version=_text(params.get(VERSION_PARAMETER)),
         )
+
+
+_PARAMETERS = frozenset({ALL_PARAMETER, MARGIN_PARAMETER, VERSION_PARAMETER})
+_NONE = ExplainRows()
 
 
 def _flag(value: Any) -> bool:

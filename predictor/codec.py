@@ -15,7 +15,6 @@ Accepted inputs:
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,9 +121,10 @@ def _requested_outputs(request: InferenceRequest) -> tuple[tuple[str, bool], ...
 
 
 def v2_response(
-    model_name: str, model: LoadedModel, query: Query, outputs: ModelOutputs
+    model_name: str, model: LoadedModel, query: Query, outputs: ModelOutputs, request_id: str
 ) -> InferenceResponse:
-    """The v2 response: the requested outputs (binary where asked), the version's parameters."""
+    """The v2 response: the requested outputs (binary where asked), the version's parameters;
+    its ``id`` echoes the request's ``id``, else the request id."""
     n = outputs.probability.shape[0]
     arrays: dict[str, np.ndarray | None] = {
         "probability": outputs.probability,
@@ -144,7 +144,7 @@ def v2_response(
         model_name=model_name,
         outputs=tensors,
         model_version=model.version,
-        id=query.request_id or uuid.uuid4().hex,
+        id=query.request_id or request_id,
         parameters=model.parameters,
         parameters_json=model.parameters_json,
     )

@@ -25,6 +25,7 @@ from predictor.metrics import PredictorMetrics
 from predictor.scoring import LoadedModel, MicroBatcher, ModelOutputs
 from predictor.watcher import ModelWatcher
 from serving.asgi import FastRoute, HttpRequest, Reply
+from serving.context import REQUEST_ID_HEADER, request_id_from
 from serving.v2 import INFERENCE_HEADER, rest
 from serving.v2.kserve import from_kserve_request, to_kserve_response
 
@@ -115,7 +116,7 @@ class CreditRiskModel(Model):
         query = codec.query_from_v2(rest.decode_request(request.body, length), self._max_rows)
         scored = await self.score(query)
         body, header_length = rest.encode_response(
-            codec.v2_response(self.name, scored.model, query, scored.outputs)
+            codec.v2_response(self.name, scored.model, query, scored.outputs, request.request_id)
         )
         if header_length is None:
             return Reply(body)
@@ -139,8 +140,8 @@ class CreditRiskModel(Model):
         if isinstance(payload, InferRequest):
             query = codec.query_from_v2(from_kserve_request(payload), self._max_rows)
             scored = await self.score(query)
-            return to_kserve_response(
-                codec.v2_response(self.name, scored.model, query, scored.outputs), payload
-            )
+            request_id = request_id_from((headers or {}).get(REQUEST_ID_HEADER))
+            response = codec.v2_response(self.name, scored.model, query, scored.outputs, request_id)
+            return to_kserve_response(response, payload)
         scored = await self.score(codec.query_from_v1(payload, self._max_rows))
         return codec.v1_answer(self.name, scored.model, scored.outputs, dict(scored.model.parameters))

@@ -47,13 +47,13 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # --------------------------------------------------------------------------- shared
 def loads(body: bytes | memoryview) -> Any:
     """Parse JSON, naming the problem: empty body, NaN/Infinity, or where the syntax breaks."""
-    # Only a body that starts with blanks can be blank: the full copy is made for those alone.
-    if not bytes(body[:64]).strip() and not bytes(body).strip():
-        raise fail("body", "is empty; send a JSON object")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        if _NON_JSON_NUMBER.search(bytes(body)):
+        text = bytes(body)
+        if not text.strip():
+            raise fail("body", "is empty; send a JSON object") from exc
+        if _NON_JSON_NUMBER.search(text):
             raise fail("body", "NaN and Infinity are not valid JSON numbers; send finite numbers") from exc
         raise fail("body", f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
 
@@ -106,8 +106,9 @@ def _tensors(items: Any, key: str, raw: memoryview | None, problems: Problems) -
         if not isinstance(item, dict):
             problems.add(None, where, "must be an object with name, datatype, shape and data")
             continue
-        for unknown in sorted(set(item) - _TENSOR_KEYS):
-            problems.add(None, f"{where}.{unknown}", "unknown field")
+        if not item.keys() <= _TENSOR_KEYS:
+            for unknown in sorted(item.keys() - _TENSOR_KEYS):
+                problems.add(None, f"{where}.{unknown}", "unknown field")
         name: Any = item.get("name")
         datatype: Any = item.get("datatype")
         shape: Any = item.get("shape")
@@ -154,8 +155,9 @@ def decode_request(body: bytes, length: int | None = None) -> InferenceRequest:
     if not isinstance(doc, dict):
         raise fail("body", 'must be a JSON object like {"inputs": [...]}')
     problems = Problems()
-    for unknown in sorted(set(doc) - _REQUEST_KEYS):
-        problems.add(None, unknown, "unknown field")
+    if not doc.keys() <= _REQUEST_KEYS:
+        for unknown in sorted(doc.keys() - _REQUEST_KEYS):
+            problems.add(None, unknown, "unknown field")
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         problems.add(None, "id", "must be a string")
@@ -194,6 +196,14 @@ def _requested_outputs(raw: Any, problems: Problems) -> list[RequestedOutput] | 
 def _tensor_json(tensor: Tensor, raws: list[bytes], binary: bool) -> dict[str, Any]:
     # Key order as KServe's to_rest writes it: name, shape, datatype, parameters, data.
     item: dict[str, Any] = {"name": tensor.name, "shape": tensor.shape, "datatype": tensor.datatype}
+    if (
+        not binary
+        and not tensor.parameters
+        and tensor.raw is None
+        and not isinstance(tensor.data, np.ndarray)
+    ):
+        item["data"] = tensor.data  # the common JSON case: a plain list, nothing to convert
+        return item
     params = dict(tensor.parameters) if tensor.parameters else {}
     if binary:
         blob = bytes(tensor.raw) if tensor.raw is not None else raw_bytes(tensor.as_numpy(), tensor.datatype)
