@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint bench system-deps tools lock clean kind-up kind-deploy kind-e2e kind-down
+.PHONY: help setup demo test lint bench system-deps tools lock crds clean kind-up kind-deploy kind-e2e kind-down
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ lock: $(BIN)/uv ## Re-pin requirements/constraints.txt from pyproject.toml
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev --no-header --no-annotate \
 	  pyproject.toml -o requirements/constraints.txt
 	@sed -i '/^-e /d;/^credit-scoring-platform/d' requirements/constraints.txt
+
+crds: setup ## Re-extract tests/deploy/crds/ from the releases pinned in versions.env (maintainers; needs GitHub)
+	$(BIN)/python scripts/vendor_crds.py $(CRDS_ARGS)
 
 system-deps: ## Install the Debian packages the tests need (root or sudo), or say what is missing
 	@scripts/ensure-system-deps.sh

@@ -19,21 +19,37 @@ for arg in "$@"; do
     *) die "unknown argument: $arg" ;;
   esac
 done
-require kubectl helm
+require kubectl helm openssl
 
 log "cert-manager $CERT_MANAGER_VERSION"
 helm upgrade --install cert-manager cert-manager --repo https://charts.jetstack.io \
   --version "$CERT_MANAGER_VERSION" --namespace cert-manager --create-namespace \
   --set crds.enabled=true --wait --timeout 10m
 
-log "Gateway API CRDs $GATEWAY_API_VERSION"
+log "Gateway API CRDs $GATEWAY_API_VERSION (standard channel + its safe-upgrades admission policy)"
 kubectl apply --server-side --force-conflicts \
   -f "https://github.com/kubernetes-sigs/gateway-api/releases/download/$GATEWAY_API_VERSION/standard-install.yaml"
 
+# One owner per CRD: the Gateway API CRDs are the standard channel applied above. Envoy Gateway's
+# own CRDs come from its gateway-crds-helm chart; gateway-helm is installed without its bundled
+# CRDs (the experimental Gateway API channel, which the safe-upgrades policy refuses on top of the
+# standard one) and without its copy of that policy.
 log "Envoy Gateway $ENVOY_GATEWAY_VERSION"
+helm template eg-crds oci://docker.io/envoyproxy/gateway-crds-helm --version "$ENVOY_GATEWAY_VERSION" \
+  --set crds.gatewayAPI.enabled=false --set crds.envoyGateway.enabled=true \
+  | kubectl apply --server-side --force-conflicts -f -
 helm upgrade --install eg oci://docker.io/envoyproxy/gateway-helm --version "$ENVOY_GATEWAY_VERSION" \
-  --namespace envoy-gateway-system --create-namespace --wait --timeout 10m
+  --namespace envoy-gateway-system --create-namespace --skip-crds \
+  --set crds.gatewayAPI.safeUpgradePolicy.enabled=false --wait --timeout 10m
 kubectl -n envoy-gateway-system wait --for=condition=Available deployment/envoy-gateway --timeout=5m
+if [ "$KIND" = true ] && ! kubectl -n envoy-gateway-system get secret credit-gateway-tls >/dev/null 2>&1; then
+  # The https listener's certificate: self-signed on kind; bring your own elsewhere (docs/deploy.md).
+  tls="$(mktemp -d)"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=credit.local" \
+    -keyout "$tls/tls.key" -out "$tls/tls.crt" 2>/dev/null
+  kubectl -n envoy-gateway-system create secret tls credit-gateway-tls --cert "$tls/tls.crt" --key "$tls/tls.key"
+  rm -rf "$tls"
+fi
 kubectl apply -f "$ROOT/manifests/install/gateway.yaml"
 if [ "$KIND" = true ]; then
   kubectl apply -f "$ROOT/manifests/install/kind-gateway-nodeport.yaml"
@@ -41,6 +57,9 @@ if [ "$KIND" = true ]; then
     '{"spec":{"infrastructure":{"parametersRef":{"group":"gateway.envoyproxy.io","kind":"EnvoyProxy","name":"kind-nodeport"}}}}'
 fi
 kubectl -n envoy-gateway-system wait --for=condition=Programmed gateway/credit-gateway --timeout=5m
+if ! kubectl -n envoy-gateway-system get secret credit-gateway-tls >/dev/null 2>&1; then
+  log "note: Secret envoy-gateway-system/credit-gateway-tls is missing: the gateway's https listener stays down until you create it"
+fi
 
 log "kube-prometheus-stack $KUBE_PROMETHEUS_STACK_VERSION (Prometheus, Alertmanager, Grafana)"
 prometheus_args=(--values "$ROOT/manifests/install/kube-prometheus-stack-values.yaml")

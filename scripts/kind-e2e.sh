@@ -3,7 +3,7 @@
 #   1. train a model (Job from the train CronJob) -> registered as champion
 #   2. score through the gateway: /predict, /predict/batch, an invalid request (400), /monitoring
 #   3. run the drift job and find its metrics in Prometheus
-#   4. train a challenger, move 20% of the predictor traffic to it (spec.canary), see both versions
+#   4. train a challenger, give it a canary predictor pod (spec.canary), see both versions answer
 #   5. promote: move the champion alias, end the canary, see only the new version
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -93,7 +93,7 @@ champion_uri="$(mlflow_python "from mlflow import MlflowClient
 c = MlflowClient('http://127.0.0.1:5000')
 v = c.get_model_version_by_alias('credit-risk', 'champion')
 print(c.get_model_version_download_uri('credit-risk', v.version))")"
-log "canary: 20% to the challenger (stable predictor storageUri $champion_uri)"
+log "canary: one challenger pod next to the stable predictor (storageUri $champion_uri)"
 helm upgrade "$RELEASE" "$ROOT/charts/credit-scoring" "${ns[@]}" \
   --values "$ROOT/charts/credit-scoring/ci/kind-values.yaml" \
   --values "$ROOT/charts/credit-scoring/ci/canary-values.yaml" \

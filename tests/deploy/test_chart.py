@@ -12,9 +12,19 @@ import pytest
 import yaml
 
 from credit_scoring.schema import parse_applications
-from tests.deploy.rendering import CHART, NAMESPACE, RELEASE, ROOT, SCENARIOS, helm, render, render_scenario
+from tests.deploy.rendering import (
+    CHART,
+    NAMESPACE,
+    RELEASE,
+    ROOT,
+    SCENARIOS,
+    helm,
+    render,
+    render_scenario,
+    scenario_flags,
+)
 
-EXPECTED_SCENARIOS = {"kind", "prod-like", "canary", "shadow", "knative"}
+EXPECTED_SCENARIOS = {"kind", "prod-like", "canary", "shadow", "knative", "knative-canary"}
 
 
 def _of_kind(docs: tuple[dict[str, Any], ...] | list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -36,13 +46,7 @@ def test_every_scenario_is_there():
 
 def test_helm_lint_strict(scenario):
     out = helm(
-        "lint",
-        str(CHART),
-        "--strict",
-        "--namespace",
-        NAMESPACE,
-        "--values",
-        str(CHART / "ci" / f"{scenario}-values.yaml"),
+        "lint", str(CHART), "--strict", "--namespace", NAMESPACE, *scenario_flags(scenario, upgrade=False)
     )
     assert "0 chart(s) failed" in out
 
@@ -249,14 +253,14 @@ def test_request_based_autoscaling_needs_knative():
         render("--set", "transformer.scaleMetric=concurrency")
 
 
-def test_knative_mode_uses_canary_traffic_percent():
+def test_knative_mode_first_install_serves_the_champion():
     docs = render_scenario("knative")
     isvc = _isvc(docs)
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
     assert "canary" not in isvc["spec"]
     predictor = isvc["spec"]["predictor"]
-    assert predictor["canaryTrafficPercent"] == 10
-    assert _env(predictor["containers"][0])["CREDIT_MODEL_URI"] == "models:/credit-risk@challenger"
+    assert "canaryTrafficPercent" not in predictor
+    assert _env(predictor["containers"][0])["CREDIT_MODEL_URI"] == "models:/credit-risk@champion"
     assert predictor["scaleMetric"] == "concurrency"
     for component in ("transformer", "predictor"):
         (container,) = isvc["spec"][component]["containers"]
@@ -265,6 +269,15 @@ def test_knative_mode_uses_canary_traffic_percent():
     assert _of_kind(docs, "Service") == []
     (grant,) = _of_kind(docs, "ReferenceGrant")
     assert grant["spec"]["from"][0]["namespace"] == NAMESPACE
+    assert grant["metadata"]["namespace"] == "knative-serving", "the Knative operator runs Kourier there"
+    assert _of_kind(docs, "PodDisruptionBudget") == [], "one pod per component: a PDB would block drains"
+
+
+def test_knative_canary_is_an_upgrade_with_canary_traffic_percent():
+    isvc = _isvc(render_scenario("knative-canary"))
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10
+    assert _env(predictor["containers"][0])["CREDIT_MODEL_URI"] == "models:/credit-risk@challenger"
 
 
 def test_shadow_deploys_a_predictor_only_challenger():

@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.rendering import CHART, NAMESPACE, RELEASE, ROOT, SCENARIOS, helm, kubectl, tool
+from tests.deploy.rendering import (
+    CHART,
+    NAMESPACE,
+    RELEASE,
+    ROOT,
+    SCENARIOS,
+    helm,
+    kubectl,
+    scenario_flags,
+    tool,
+)
 
 SKIPS_FILE = Path(__file__).with_name("checkov-skips.yaml")
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
@@ -76,9 +86,8 @@ def _checkov_failures(target: Path, framework: str) -> list[str]:
 
 def test_checkov_passes_rendered_manifests(tmp_path):
     for scenario in SCENARIOS:
-        values = str(CHART / "ci" / f"{scenario}-values.yaml")
         (tmp_path / f"chart-{scenario}.yaml").write_text(
-            helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--values", values)
+            helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *scenario_flags(scenario))
         )
     for overlay in ("kind", "prod"):
         (tmp_path / f"overlay-{overlay}.yaml").write_text(

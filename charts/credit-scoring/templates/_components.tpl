@@ -174,6 +174,8 @@ startupProbe:
     - "8080"
     - --grpc_port
     - "8081"
+    - --workers
+    - "1"
   ports:
     - name: http1
       containerPort: 8080
@@ -184,8 +186,8 @@ startupProbe:
     - name: CREDIT_BIND_ADDRESS
       value: 0.0.0.0
     {{- if .storageUri }}
-    # KServe 0.21 requires a model location on the stable predictor for spec.canary; its
-    # storage initializer pre-fetches these artifacts into /mnt/models.
+    # KServe requires a model location on the stable predictor for spec.canary (see
+    # credit-scoring.storageInitializerStandIn for why nothing downloads it).
     - name: STORAGE_URI
       value: {{ .storageUri | quote }}
     {{- end }}
@@ -201,6 +203,30 @@ startupProbe:
   volumeMounts:
     {{- include "credit-scoring.volumeMounts" (dict "settingsSecret" false) | nindent 4 }}
   {{- include "credit-scoring.probes" (dict "modelName" $root.Values.predictor.modelName "knative" (eq $root.Values.serving.deploymentMode "Knative")) | nindent 2 }}
+{{- end -}}
+
+{{/*
+The stable predictor names its model location (STORAGE_URI) only because KServe's canary
+validation requires one (pkg/apis/serving/v1beta1/inference_service_validation.go,
+validateCanarySpecs); the predictor loads from the MLflow registry and never reads /mnt/models.
+KServe's storage-initializer injection skips a pod that already has an init container of that
+name (pkg/webhook/admission/pod/storage_initializer_injector.go, CommonStorageInitialization), so
+this no-op stands in for it: no image pull, no S3 download, no extra credentials in the pod.
+*/}}
+{{- define "credit-scoring.storageInitializerStandIn" -}}
+- name: storage-initializer
+  image: {{ include "credit-scoring.image" (dict "root" . "repository" .Values.images.predictor) }}
+  imagePullPolicy: {{ .Values.images.pullPolicy }}
+  command: ["python", "-c", "pass"]
+  resources:
+    requests:
+      cpu: 10m
+      memory: 32Mi
+    limits:
+      cpu: 100m
+      memory: 64Mi
+  securityContext:
+    {{- include "credit-scoring.containerSecurityContext" . | nindent 4 }}
 {{- end -}}
 
 {{/* Fields every pod spec of a KServe component carries. */}}
