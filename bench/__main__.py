@@ -13,13 +13,16 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bench.settings import BenchSettings
+from credit_scoring.settings_help import environment_help
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Side-by-side benchmark of the credit-scoring serving path vs MLServer and stock KServe "
-        "(loopback only, bounded). Settings also come from CREDIT_BENCH_* variables.",
+        "(loopback only, bounded). Flags override the settings below.",
+        epilog="\n".join(environment_help(BenchSettings)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--quick", action="store_true", help="tiny bounded run: proves the harness, measures little"
@@ -59,8 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"invalid benchmark settings:\n{exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bench import BenchError
     from bench.harness import run_benchmark
-    from bench.processes import BenchError
 
     t0 = time.monotonic()
     # A copy of the terminal: setup sends file descriptors 1 and 2 to a log for a while.

@@ -295,7 +295,7 @@ async def _reference(env: BenchEnv, pipe: _Pipeline, matrix: np.ndarray, feature
     """Single calls, on this machine now: what each part costs on its own."""
     import redis
 
-    from credit_scoring.feature_store import open_store
+    from feature_store import open_store
 
     one, big = matrix[:1], matrix[: min(1000, len(matrix))]
     dm_one, dm_big = pipe.dmatrix(one), pipe.dmatrix(big)

@@ -39,15 +39,15 @@ import httpx
 import numpy as np
 import orjson
 
-from bench import machine, payloads, profiling, stats, targets
+from bench import BenchError, machine, payloads, profiling, stats, targets
 from bench.environment import BenchEnv, build_environment
 from bench.loadgen import Target, build_request, run_load
 from bench.mlserver_peer import CONFIGS
 from bench.postgres import PostgresServer, start_postgres
-from bench.processes import LOCALHOST, BenchError, ProcessSet, Server
 from bench.runs import MLSERVER_BEST, Bench, Runner, best_of
 from bench.servers import MODEL, REPO, TRANSFORMERS, Servers
 from bench.settings import BenchSettings
+from cli.stack.supervisor import LOCALHOST, ProcessGroup, Supervised
 
 __all__ = ["Harness", "run_benchmark"]
 
@@ -59,7 +59,7 @@ Progress = Callable[[str], None]
 class _State:
     memory: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     postgres: PostgresServer | None = None
-    mlserver_kept: list[tuple[Server, list[str]]] = field(default_factory=list)
+    mlserver_kept: list[tuple[Supervised, list[str]]] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -89,7 +89,7 @@ class Harness:
         self.settings = settings
         self.progress = progress
         self.out = settings.out_dir.resolve()
-        self.procs = ProcessSet(self.out / "logs", settings.ready_timeout_seconds)
+        self.procs = ProcessGroup(self.out / "logs", settings.ready_timeout_seconds)
         self.servers = Servers(self.procs, settings, self.out, progress)
         self.runner = Runner(settings, progress)
         self.state = _State()
@@ -183,12 +183,12 @@ class Harness:
             out["seconds"] = round(time.monotonic() - t, 1)
             self.results[name] = out
 
-    def _remember_memory(self, name: str, server: Server) -> None:
+    def _remember_memory(self, name: str, server: Supervised) -> None:
         usage = [asdict(u) for u in server.usage()]
         if usage:
             self.state.memory[name] = usage
 
-    def _start_mlserver(self, name: str) -> Server:
+    def _start_mlserver(self, name: str) -> Supervised:
         return self.servers.start_mlserver(name, self.env)
 
     @property
@@ -201,10 +201,10 @@ class Harness:
     def _predictor_target(
         self,
         name: str,
-        server: Server,
+        server: Supervised,
         outputs: Sequence[str],
         check_outputs: Sequence[str],
-        servers: list[Server] | None = None,
+        servers: list[Supervised] | None = None,
         rows_per_request: int = 1,
     ) -> Bench:
         rows = self._env.workload.rows
@@ -235,7 +235,7 @@ class Harness:
         running = self.servers.running
         with httpx.Client(timeout=30, headers=_JSON) as client:
 
-            def pds(server: Server) -> list[float]:
+            def pds(server: Supervised) -> list[float]:
                 got = []
                 for r in rows:
                     resp = client.post(
@@ -278,7 +278,7 @@ class Harness:
     def _tune_mlserver(self) -> dict[str, Any]:
         s = self.settings
         top = max(s.concurrencies)
-        started: dict[str, Server] = {}
+        started: dict[str, Supervised] = {}
         for name in s.mlserver_configs:
             if name not in CONFIGS:
                 raise BenchError(f"unknown MLServer configuration {name!r}; known: {sorted(CONFIGS)}")
@@ -312,7 +312,7 @@ class Harness:
             "best_target": MLSERVER_BEST,
         }
 
-    def _mlserver_outputs(self, server: Server) -> tuple[list[str], float]:
+    def _mlserver_outputs(self, server: Supervised) -> tuple[list[str], float]:
         """``predict_proba`` when the runtime offers it for this file, else ``predict`` (which is
         then the probability: the parity check below proves it)."""
         import xgboost as xgb

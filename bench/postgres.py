@@ -1,10 +1,10 @@
 """A PostgreSQL server for the inference log, the production setting (``make bench`` reports the
 end-to-end and batch stages with the log on SQLite, the embedded default, and on PostgreSQL).
 
-Started like every benchmark server, through ``ProcessSet`` on a free loopback port, with its data
-in a fresh temporary directory that ``PostgresServer.remove`` deletes. PostgreSQL refuses to run
-as root: when the benchmark runs as root the server runs as the ``postgres`` (or ``nobody``) user,
-as the tests do (``tests/conftest.py``).
+Started like every benchmark server, through the supervisor's ``ProcessGroup`` on a free loopback
+port, with its data in a fresh temporary directory that ``PostgresServer.remove`` deletes.
+PostgreSQL refuses to run as root: when the benchmark runs as root the server runs as the
+``postgres`` (or ``nobody``) user, as the tests do (``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.processes import LOCALHOST, BenchError, ProcessSet, free_port
+from bench import BenchError
+from cli.stack.supervisor import LOCALHOST, ProcessGroup, free_port
 
 __all__ = ["PostgresServer", "start_postgres"]
 
@@ -48,7 +49,7 @@ def _binary(name: str) -> str:
     return found
 
 
-def _server_user() -> tuple[int, int] | None:
+def _server_user() -> tuple[str, int, int] | None:
     if os.geteuid() != 0:
         return None
     for name in ("postgres", "nobody"):
@@ -56,7 +57,7 @@ def _server_user() -> tuple[int, int] | None:
             entry = pwd.getpwnam(name)
         except KeyError:
             continue
-        return entry.pw_uid, entry.pw_gid
+        return name, entry.pw_uid, entry.pw_gid
     raise BenchError("running as root but neither a 'postgres' nor a 'nobody' user exists")
 
 
@@ -73,7 +74,7 @@ def _accepts_queries(port: int, database: str = "postgres") -> bool:
     return True
 
 
-def start_postgres(procs: ProcessSet) -> PostgresServer:
+def start_postgres(procs: ProcessGroup) -> PostgresServer:
     """initdb, start, create the inference-log database; stopped with everything else."""
     import psycopg
 
@@ -82,18 +83,19 @@ def start_postgres(procs: ProcessSet) -> PostgresServer:
     data, sock = base / "data", base / "sock"
     data.mkdir()
     sock.mkdir()
+    user, group = (account[0], account[2]) if account else (None, None)
     if account is not None:
         for path in (base, data, sock):
-            os.chown(path, *account)
+            os.chown(path, account[1], account[2])
     subprocess.run(
         [_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"],
         check=True,
         capture_output=True,
-        user=account[0] if account else None,
-        group=account[1] if account else None,
+        user=user,
+        group=group,
     )
     port = free_port()
-    server = [
+    argv = [
         _binary("postgres"),
         "-D",
         str(data),
@@ -104,13 +106,7 @@ def start_postgres(procs: ProcessSet) -> PostgresServer:
         "-c",
         f"listen_addresses={LOCALHOST}",
     ]
-    # setpriv execs the server in place: it is the process ProcessSet signals and measures.
-    argv = (
-        ["setpriv", f"--reuid={account[0]}", f"--regid={account[1]}", "--clear-groups", "--", *server]
-        if account
-        else server
-    )
-    procs.start("postgres", argv, port, ready_path=None, ready_check=lambda: _accepts_queries(port))
+    procs.start("postgres", argv, port=port, ready=lambda: _accepts_queries(port), user=user, group=group)
     with psycopg.connect(
         host=LOCALHOST, port=port, user="postgres", dbname="postgres", autocommit=True
     ) as conn:

@@ -21,7 +21,7 @@ from typing import Any
 __all__ = ["find_py_spy", "record", "summarise"]
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::(?P<line>\d+))?\)$")
-_OURS = ("predictor", "transformer", "credit_scoring", "bench")
+_OURS = ("predictor", "transformer", "credit_scoring", "inference_log", "feature_store", "serving", "bench")
 # The frames every sample of a server shares (entry point down to the event loop): their
 # inclusive share is ~100% and says nothing, so they are left out of the inclusive ranking.
 _ENTRY = {"<module>", "main", "serve", "_run", "_run_module_as_main", "_run_code"}

@@ -14,8 +14,8 @@ import httpx
 
 from bench import machine
 from bench.loadgen import LoadResult, Target, run_load
-from bench.processes import Server
 from bench.settings import BenchSettings
+from cli.stack.supervisor import Supervised
 
 __all__ = ["MLSERVER_BEST", "Bench", "Runner", "best_of"]
 
@@ -28,7 +28,7 @@ class Bench:
     """One load target and the servers whose CPU it costs."""
 
     target: Target
-    servers: list[Server]
+    servers: list[Supervised]
     stage_metrics: str | None = None
     """Our transformer's /metrics: mean time per scoring stage during each run."""
 

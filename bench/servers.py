@@ -14,15 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import BenchError
 from bench.environment import BenchEnv
 from bench.mlserver_peer import CONFIGS, layout
-from bench.processes import LOCALHOST, BenchError, ProcessSet, Server, free_port
 from bench.settings import BenchSettings
+from cli.stack.components import (
+    PREDICTOR_MODEL,
+    TRANSFORMER_MODEL,
+    model_ready_path,
+    predictor_command,
+    transformer_command,
+)
+from cli.stack.supervisor import LOCALHOST, ProcessGroup, Supervised, free_port, http_ready
 
 __all__ = ["MODEL", "REPO", "TRANSFORMERS", "Servers"]
 
 REPO = Path(__file__).resolve().parent.parent
-MODEL = "credit-risk"
+MODEL = PREDICTOR_MODEL
 # Our transformers by inference-log database: the name of the server and of the stages' targets.
 TRANSFORMERS = {"sqlite": "ours-transformer", "postgresql": "ours-transformer-pg"}
 Progress = Callable[[str], None]
@@ -32,11 +40,11 @@ Progress = Callable[[str], None]
 class Servers:
     """Starts the run's servers through ``procs`` and remembers how each was configured."""
 
-    procs: ProcessSet
+    procs: ProcessGroup
     settings: BenchSettings
     out: Path
     progress: Progress
-    running: dict[str, Server] = field(default_factory=dict)
+    running: dict[str, Supervised] = field(default_factory=dict)
     configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def start(
@@ -50,10 +58,16 @@ class Servers:
         ready_path: str,
         unset: Sequence[str] = (),
         cwd: Path | None = None,
-    ) -> Server:
+    ) -> Supervised:
         self.progress(f"starting {name} on {LOCALHOST}:{port}")
         server = self.procs.start(
-            name, argv, port, env=env, ready_path=ready_path, unset=unset, cwd=cwd or REPO
+            name,
+            argv,
+            port=port,
+            ready=http_ready(f"http://{LOCALHOST}:{port}{ready_path}"),
+            env=env,
+            unset=unset,
+            cwd=cwd or REPO,
         )
         self.running[name] = server
         self.configurations[name] = {
@@ -75,26 +89,12 @@ class Servers:
         p_http, p_grpc = free_port(), free_port()
         self.start(
             "ours-predictor",
-            [
-                sys.executable,
-                "-m",
-                "predictor",
-                "--model_name",
-                MODEL,
-                "--http_port",
-                str(p_http),
-                "--grpc_port",
-                str(p_grpc),
-                "--bind_address",
-                LOCALHOST,
-                "--model_uri",
-                env.model_uri,
-            ],
+            predictor_command(p_http, p_grpc, "--bind_address", LOCALHOST, "--model_uri", env.model_uri),
             p_http,
             env=common,
             description="python -m predictor (container command): XGBoost threads from the CPU limit "
             "(CREDIT_NTHREAD default), micro-batching, fast v2 route",
-            ready_path=f"/v2/models/{MODEL}/ready",
+            ready_path=model_ready_path(PREDICTOR_MODEL),
         )
         databases = {"sqlite": None, "postgresql": postgres_url} if postgres_url else {"sqlite": None}
         for database, url in databases.items():
@@ -102,21 +102,7 @@ class Servers:
             log = {"CREDIT_INFERENCE_LOG_URL": url} if url else {}
             self.start(
                 TRANSFORMERS[database],
-                [
-                    sys.executable,
-                    "-m",
-                    "transformer",
-                    "--predictor_host",
-                    f"{LOCALHOST}:{p_http}",
-                    "--predictor_protocol",
-                    "v2",
-                    "--http_port",
-                    str(t_http),
-                    "--grpc_port",
-                    str(t_grpc),
-                    "--bind_address",
-                    LOCALHOST,
-                ],
+                transformer_command(f"{LOCALHOST}:{p_http}", t_http, t_grpc, "--bind_address", LOCALHOST),
                 t_http,
                 env={
                     **common,
@@ -128,7 +114,7 @@ class Servers:
                 description="python -m transformer --predictor_protocol v2: Feast features from Redis, "
                 "TreeSHAP reasons for refer/decline, inference log on "
                 + ("PostgreSQL (COPY)" if url else "SQLite under CREDIT_HOME"),
-                ready_path="/v2/models/credit-scoring/ready",
+                ready_path=model_ready_path(TRANSFORMER_MODEL),
             )
 
     # ------------------------------------------------------------------ stock KServe
@@ -187,7 +173,7 @@ class Servers:
         )
 
     # ------------------------------------------------------------------ MLServer
-    def start_mlserver(self, name: str, env: BenchEnv | None) -> Server:
+    def start_mlserver(self, name: str, env: BenchEnv | None) -> Supervised:
         config = CONFIGS[name]
         mlserver = self.settings.mlserver_venv / "bin" / "mlserver"
         if not mlserver.exists():

@@ -13,20 +13,20 @@ import numpy as np
 from bench import payloads
 from bench.environment import Workload
 from bench.loadgen import Target, build_request
-from bench.processes import LOCALHOST, Server
 from bench.runs import Bench
 from bench.servers import MODEL, TRANSFORMERS
+from cli.stack.supervisor import LOCALHOST, Supervised
 
 __all__ = ["ours_batch", "ours_e2e", "predictor", "stock_pair"]
 
 
 def predictor(
     name: str,
-    server: Server,
+    server: Supervised,
     rows: np.ndarray,
     outputs: Sequence[str],
     check_outputs: Sequence[str],
-    servers: list[Server] | None = None,
+    servers: list[Supervised] | None = None,
     rows_per_request: int = 1,
 ) -> Bench:
     """v2 REST, ``rows_per_request`` FP32 rows of the workload per request (JSON)."""
@@ -46,7 +46,7 @@ def predictor(
 
 
 def stock_pair(
-    name: str, running: Mapping[str, Server], rows: np.ndarray, rows_per_request: int = 1
+    name: str, running: Mapping[str, Supervised], rows: np.ndarray, rows_per_request: int = 1
 ) -> Bench:
     """The stock forwarding transformer in front of the stock predictor (both servers' CPU)."""
     return predictor(
@@ -60,7 +60,7 @@ def stock_pair(
     )
 
 
-def ours_e2e(running: Mapping[str, Server], workload: Workload, database: str = "sqlite") -> Bench:
+def ours_e2e(running: Mapping[str, Supervised], workload: Workload, database: str = "sqlite") -> Bench:
     """One application per v2 request through our transformer logging to ``database``."""
     t = running[TRANSFORMERS[database]]
     requests = [
@@ -76,7 +76,7 @@ def ours_e2e(running: Mapping[str, Server], workload: Workload, database: str = 
 
 
 def ours_batch(
-    running: Mapping[str, Server], workload: Workload, batch_size: int, database: str = "sqlite"
+    running: Mapping[str, Supervised], workload: Workload, batch_size: int, database: str = "sqlite"
 ) -> Bench:
     """``batch_size`` applications per v1 request through our transformer logging to ``database``."""
     t = running[TRANSFORMERS[database]]

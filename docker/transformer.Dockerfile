@@ -12,8 +12,8 @@ COPY requirements/constraints.txt requirements/constraints.txt
 COPY credit_scoring/ credit_scoring/
 COPY serving/ serving/
 COPY transformer/ transformer/
-# The /monitoring summary route comes from monitoring.summary (no Evidently or MLflow needed).
-COPY monitoring/ monitoring/
+COPY feature_store/ feature_store/
+COPY inference_log/ inference_log/
 # A regular (non-editable) install: the runtime stage gets the venv and nothing of /src.
 RUN /opt/venv/bin/pip install --constraint requirements/constraints.txt ".[transformer]"
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from credit_scoring.features import MODEL_FEATURES, Kind, feature_names
 from credit_scoring.policy import Decision
+from monitoring.comparison import compare
 from monitoring.evidently_drift import EvidentlyDrift, run_data_drift
 from monitoring.psi import FixedBins
 from monitoring.reference import ReferenceSample
@@ -59,6 +60,9 @@ class DriftResult:
     thin_file_share: float | None = None
     challenger_records: int = 0
     champion_challenger_agreement: float | None = None
+    challengers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per challenger version in the window: the comparison figures the gauges carry
+    (``monitoring.comparison``: shadow pairs, split records, flips, swaps, score delta, PSI)."""
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -96,6 +100,32 @@ def _agreement(champion: pd.DataFrame, challenger: pd.DataFrame) -> tuple[int, f
     return len(challenger), float((pairs["decision"] == pairs["decision_challenger"]).mean())
 
 
+def _challengers(window: Window, version: str, bins: int) -> dict[str, dict[str, Any]]:
+    out = {}
+    for challenger_version, records in window.challenger.groupby("model_version"):
+        c = compare(
+            window.champion,
+            records,
+            champion_version=version,
+            challenger_version=str(challenger_version),
+            psi_bins=bins,
+        )
+        out[str(challenger_version)] = {
+            "mode": c.mode,
+            "shadow_pairs": c.shadow.pairs,
+            "split_records": c.split.challenger_records,
+            "decision_flip_rate": c.shadow.decision_flip_rate,
+            "swap_in": c.shadow.swap_in,
+            "swap_out": c.shadow.swap_out,
+            "swap_in_rate": c.shadow.swap_in_rate,
+            "swap_out_rate": c.shadow.swap_out_rate,
+            "mean_score_delta": c.shadow.mean_score_delta,
+            "approval_rate_difference": c.approval_rate_difference,
+            "score_psi": c.score_psi,
+        }
+    return out
+
+
 def _status(result: DriftResult, limits: Thresholds) -> tuple[Status, str]:
     worst = max([*result.feature_psi.items(), ("score", result.score_psi or 0.0)], key=lambda kv: kv[1])
     share = result.drift_share or 0.0
@@ -125,6 +155,7 @@ def assess(
         reference_records=len(reference),
     )
     result.challenger_records, result.champion_challenger_agreement = _agreement(current, window.challenger)
+    result.challengers = _challengers(window, sample.model.version, limits.psi_bins)
     if len(current) < limits.min_records:
         result.message = (
             f"insufficient data: {len(current)} records of {sample.model.name} "

@@ -14,16 +14,20 @@
 
 Exit status: 0 when the assessment completed (including ``insufficient_data``: too few records
 is a status, not an alarm); 1 on any failure, with a one-line reason; 2 on invalid settings.
+Any failure once the version is resolved, expected (a store down) or not (a bug, a corrupt
+record), also marks that version's gauge group ``status="failed"`` in the Pushgateway.
 The summary JSON is printed on stdout.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,11 +36,12 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from credit_scoring.errors import CreditScoringError
-from credit_scoring.inference_log import LOG_TABLE, InferenceLogSettings, create_log_engine
+from credit_scoring.settings_help import environment_help
+from inference_log import LOG_TABLE, InferenceLogSettings, create_log_engine
+from inference_log.drift_runs import record_result
 from monitoring.analysis import DriftResult, Thresholds, assess
 from monitoring.publish import log_mlflow_run, push_failure, push_result, retire_groups
 from monitoring.reference import ReferenceSample, live_versions, load_reference
-from monitoring.results import record_result
 from monitoring.settings import DriftSettings
 from monitoring.window import Window, empty_window, load_window
 
@@ -113,7 +118,32 @@ def run(
     return result, run_id
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
+    settings = "\n".join(environment_help(DriftSettings, InferenceLogSettings))
+    return argparse.ArgumentParser(
+        prog="python -m monitoring.drift",
+        description=__doc__,
+        epilog=f"{settings}\n\nMLflow and S3 use their standard variables (MLFLOW_TRACKING_URI, "
+        "MLFLOW_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _mark_failed(settings: DriftSettings, version: str | None) -> None:
+    """Once the version is known, its gauge group says ``failed`` (best effort)."""
+    if settings.pushgateway_url and version:
+        push_failure(
+            settings.pushgateway_url,
+            settings.drift_job_name,
+            settings.model_name,
+            version,
+            settings.pushgateway_timeout_seconds,
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Before anything reads a setting or contacts a server: `--help` only prints.
+    _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
@@ -141,18 +171,13 @@ def main() -> int:
         if isinstance(exc, SQLAlchemyError):
             reason = f"inference log database error: {reason}"
         log.error("drift job failed: %s", reason)
-        if settings.pushgateway_url and version:
-            push_failure(
-                settings.pushgateway_url,
-                settings.drift_job_name,
-                settings.model_name,
-                version,
-                settings.pushgateway_timeout_seconds,
-            )
+        _mark_failed(settings, version)
         return 1
     except Exception:
-        # The job's top boundary: whatever else broke, say so and exit non-zero for the CronJob.
+        # The job's top boundary: whatever else broke, say so with the trace, mark the version's
+        # group failed like any other failure, and exit non-zero for the CronJob.
         log.exception("drift job failed with an unexpected error")
+        _mark_failed(settings, version)
         return 1
     print(json.dumps({**result.as_dict(), "mlflow_run_id": run_id}, indent=2))
     log.info("drift status %s: %s", result.status.value, result.message)

@@ -89,7 +89,68 @@ def build_registry(result: DriftResult, now: float) -> CollectorRegistry:
             "credit_champion_challenger_agreement",
             "Share of shadow-scored rows where champion and challenger decide alike.",
         ).set(result.champion_challenger_agreement)
+    _challenger_gauges(registry, result)
     return registry
+
+
+# Gauge name -> (key in DriftResult.challengers[version], help text).
+_CHALLENGER_GAUGES = {
+    "credit_challenger_decision_flip_rate": (
+        "decision_flip_rate",
+        "Share of shadow pairs where the challenger decides differently from the champion.",
+    ),
+    "credit_challenger_score_delta": (
+        "mean_score_delta",
+        "Mean challenger score minus champion score on shadow pairs (points).",
+    ),
+    "credit_challenger_approval_rate_difference": (
+        "approval_rate_difference",
+        "Challenger approval rate minus the champion's (shadow pairs, else split populations).",
+    ),
+    "credit_challenger_score_psi": (
+        "score_psi",
+        "PSI of the challenger's scores on the champion's score deciles.",
+    ),
+}
+
+
+def _challenger_gauges(registry: CollectorRegistry, result: DriftResult) -> None:
+    """The champion-challenger comparison (``monitoring.comparison``), one series per challenger
+    version in the window; a figure without data (no shadow pairs) is not pushed at all."""
+    if not result.challengers:
+        return
+    records = _gauge(
+        registry,
+        "credit_challenger_records",
+        "Challenger records compared with the champion, by kind (shadow pairs, split).",
+        ("challenger_version", "kind"),
+    )
+    swaps = _gauge(
+        registry,
+        "credit_challenger_swaps",
+        "Shadow pairs the challenger swaps in (approves, champion did not) or out (the reverse).",
+        ("challenger_version", "direction"),
+    )
+    swap_rates = _gauge(
+        registry,
+        "credit_challenger_swap_rate",
+        "Swap-in / swap-out pairs over all shadow pairs.",
+        ("challenger_version", "direction"),
+    )
+    figures = {
+        name: _gauge(registry, name, doc, ("challenger_version",))
+        for name, (_key, doc) in _CHALLENGER_GAUGES.items()
+    }
+    for version, c in result.challengers.items():
+        records.labels(version, "shadow").set(c["shadow_pairs"])
+        records.labels(version, "split").set(c["split_records"])
+        if c["shadow_pairs"]:
+            for direction in ("in", "out"):
+                swaps.labels(version, direction).set(c[f"swap_{direction}"])
+                swap_rates.labels(version, direction).set(c[f"swap_{direction}_rate"])
+        for name, (key, _doc) in _CHALLENGER_GAUGES.items():
+            if c.get(key) is not None:
+                figures[name].labels(version).set(c[key])
 
 
 def _grouping(result: DriftResult) -> dict[str, str]:

@@ -6,17 +6,17 @@ The inference log's location is not repeated here: the job reads ``InferenceLogS
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DriftSettings"]
+from credit_scoring.settings import SECRETS_DIR
 
-SECRETS_DIR = Path("/var/run/secrets/credit-scoring")
+__all__ = ["DriftSettings"]
 
 
 class DriftSettings(BaseSettings):
+    """Settings of the drift job."""
+
     model_config = SettingsConfigDict(
         env_prefix="CREDIT_",
         secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
@@ -50,6 +50,7 @@ class DriftSettings(BaseSettings):
     pushgateway_url: str | None = None
     """Prometheus Pushgateway, e.g. ``http://pushgateway:9091``; unset: nothing is pushed."""
     pushgateway_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Longest wait for the Pushgateway on each push or delete."""
     mlflow_max_retries: int = Field(default=2, ge=0)
     """HTTP retries of the MLflow client (its default of 7 takes minutes to report an outage)."""
 

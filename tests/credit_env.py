@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from credit_scoring.feature_store import (
+from credit_scoring.policy import ScorePolicy
+from feature_store import (
     PRODUCTION_CONFIG,
     default_repo_path,
     expand_placeholders,
     load_repo_config,
     open_store,
 )
-from credit_scoring.policy import ScorePolicy
 from training.data import PreparedData, prepare
 from training.feature_repo import apply, materialize
 from training.model import ModelConfig

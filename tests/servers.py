@@ -2,6 +2,8 @@
 
 Every server binds 127.0.0.1 only, lives in a temporary directory and is stopped (then killed)
 when its fixture ends. A server that does not come up fails the test with its log, never skips.
+Processes are run by the one supervisor (``cli.stack.supervisor``) the local stack and the
+benchmark use; the platform's own command lines come from ``cli.stack.components``.
 """
 
 from __future__ import annotations
@@ -10,17 +12,14 @@ import contextlib
 import glob
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from cli.stack.supervisor import Supervised, free_port, http_ready, port_listening
 
 __all__ = [
     "Process",
@@ -33,11 +32,7 @@ __all__ = [
     "wait_port",
 ]
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+Process = Supervised
 
 
 def require_binary(name: str) -> str:
@@ -60,39 +55,6 @@ def pg_binary(name: str) -> str:
     return candidates[0]
 
 
-@dataclass
-class Process:
-    """A server started for tests; ``log`` holds its combined output."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-    url: str = ""
-    port: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:
-        if self.popen.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, sig)
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(timeout=5)
-
-
 def start_process(
     name: str,
     argv: Sequence[str],
@@ -102,60 +64,22 @@ def start_process(
     user: str | None = None,
     group: int | None = None,
 ) -> Process:
-    """Start ``argv`` in its own process group (so children die with it), output to a log file.
-
-    ``user``/``group``: run as another account (PostgreSQL refuses to run as root)."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{name}.log"
-    full_env = {**os.environ, **(env or {})}
-    # Importing Feast exports PROMETHEUS_MULTIPROC_DIR into this process; a server inheriting it
-    # would switch its /metrics to multiprocess files.
-    if "PROMETHEUS_MULTIPROC_DIR" not in (env or {}):
-        full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    # The venv's bin directory first, so console scripts (mlflow, feast, moto_server) resolve.
-    full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}"
-    with log.open("ab") as out:
-        popen = subprocess.Popen(
-            list(argv),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            cwd=cwd,
-            start_new_session=True,
-            user=user,
-            group=group,
-        )
-    return Process(name=name, popen=popen, log=log)
+    """Start ``argv`` in its own process group (so children die with it), output to
+    ``log_dir/<name>.log``. ``user``/``group``: run as another account (PostgreSQL refuses root)."""
+    return Supervised.start(name, argv, log_dir / f"{name}.log", env=env, cwd=cwd, user=user, group=group)
 
 
 def wait_for(proc: Process, check: Callable[[], bool], timeout: float = 60.0, what: str = "ready") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(f"{proc.name} exited ({proc.popen.returncode}) before {what}:\n{proc.tail()}")
-        try:
-            if check():
-                return
-        except (OSError, httpx.HTTPError):
-            pass
-        time.sleep(0.1)
-    proc.stop()
-    raise RuntimeError(f"{proc.name} not {what} after {timeout:.0f}s:\n{proc.tail()}")
+    """Wait until ``check()`` holds; a process that exits or times out fails with its log."""
+    proc.wait_ready(check, timeout, what)
 
 
 def wait_port(proc: Process, port: int, timeout: float = 60.0) -> None:
-    def check() -> bool:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-
-    wait_for(proc, check, timeout, what=f"listening on {port}")
+    wait_for(proc, port_listening(port), timeout, what=f"listening on {port}")
 
 
 def wait_http(proc: Process, url: str, timeout: float = 60.0, status: int = 200) -> None:
-    def check() -> bool:
-        return httpx.get(url, timeout=2.0).status_code == status
-
-    wait_for(proc, check, timeout, what=f"answering {url}")
+    wait_for(proc, http_ready(url, status), timeout, what=f"answering {url}")
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """``feast apply`` and ``materialize`` for the credit feature repo, as library calls.
 
 The CLI, the training job and the tests use these instead of shelling out to ``feast``: they
-open the store through :mod:`credit_scoring.feature_store` (placeholders checked) and point the
+open the store through :mod:`feature_store` (placeholders checked) and point the
 repo's offline source at an explicit data folder.
 """
 

@@ -1,17 +1,15 @@
 """The foundation's jobs as small composable functions: prepare, apply, materialize, train.
 
 The CLI commands (``credit-scoring data|features|train|demo``) are thin wrappers over these;
-the local stack and the tests compose them the same way.
+the local stack and the tests compose them the same way. Training is given the MLflow tracking
+URI; it never starts a server (the CLI starts the embedded one when none is configured).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from credit_scoring.feature_store import open_store
-from credit_scoring.mlflow_local import LocalMlflow
+from feature_store import open_store
 from training.data import PreparedData, load_prepared, prepare
 from training.feature_repo import ApplyResult, apply, materialize
 from training.settings import TrainingSettings
@@ -27,7 +25,6 @@ __all__ = [
     "materialize_features",
     "prepare_data",
     "run_training",
-    "tracking_uri",
 ]
 
 
@@ -49,19 +46,6 @@ def apply_features(settings: TrainingSettings) -> ApplyResult:
 def materialize_features(settings: TrainingSettings) -> str:
     start, end = materialize(feature_store(settings))
     return f"{start:%Y-%m-%d} .. {end:%Y-%m-%d}"
-
-
-@contextlib.contextmanager
-def tracking_uri(settings: TrainingSettings) -> Iterator[str]:
-    """The configured MLflow, or the embedded server for the duration of the block."""
-    if settings.mlflow_tracking_uri:
-        yield settings.mlflow_tracking_uri
-        return
-    server = LocalMlflow(settings.resolved_home, port=settings.mlflow_port)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 def run_training(settings: TrainingSettings, uri: str, progress: Progress | None = None) -> TrainingResult:

@@ -7,14 +7,16 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from credit_scoring.feature_store import EMBEDDED_CONFIG, default_repo_path
-from credit_scoring.mlflow_local import DEFAULT_PORT
+from feature_store import EMBEDDED_CONFIG, default_repo_path
 
 __all__ = ["TrainingSettings"]
 
 
 class TrainingSettings(BaseSettings):
-    """Built once by the CLI; nothing reads the environment at import time."""
+    """Settings of the data, features and training commands.
+
+    Built once by the CLI; nothing reads the environment at import time.
+    """
 
     model_config = SettingsConfigDict(env_prefix="CREDIT_", extra="ignore", populate_by_name=True)
 
@@ -32,7 +34,11 @@ class TrainingSettings(BaseSettings):
         description="MLflow server; unset starts the embedded one under $CREDIT_HOME/mlflow.",
     )
     mlflow_port: int = Field(
-        default=DEFAULT_PORT, description="Port of the embedded MLflow server (127.0.0.1)."
+        default=5000,
+        ge=1,
+        le=65535,
+        description="Port of the embedded MLflow server (127.0.0.1) the CLI starts when no "
+        "MLFLOW_TRACKING_URI is set.",
     )
     model_name: str = Field(default="credit-risk", description="Registered model name.")
     experiment: str = Field(default="credit-risk", description="MLflow experiment.")

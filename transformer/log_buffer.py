@@ -13,13 +13,13 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from credit_scoring.inference_log import RecordBatch
+from inference_log import RecordBatch
 
 __all__ = ["ChunkedSink", "RecordSink"]
 
 
 class RecordSink(Protocol):
-    """``credit_scoring.inference_log.InferenceLogWriter``: ``submit`` never blocks or raises."""
+    """``inference_log.InferenceLogWriter``: ``submit`` never blocks or raises."""
 
     def submit(self, records: Iterable[Any] | RecordBatch) -> None: ...
 

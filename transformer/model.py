@@ -28,8 +28,8 @@ from credit_scoring.errors import (
     ModelNotReady,
     PredictorUnavailable,
 )
-from credit_scoring.inference_log import ApplicantHasher, InferenceRecord, RecordBatch, Role
 from credit_scoring.policy import ScorePolicy, thin_file
+from inference_log import ApplicantHasher, InferenceRecord, RecordBatch, Role
 from serving.context import RequestContext
 from serving.v2 import rest
 from serving.v2.kserve import to_kserve_response
@@ -49,7 +49,7 @@ INPUT_TYPES = (("applicant_id", "BYTES"), ("amount", "FP64"), ("price", "FP64"),
 
 
 class InferenceSink(Protocol):
-    """Where records go after the answers are given (``credit_scoring.inference_log``'s writer):
+    """Where records go after the answers are given (``inference_log``'s writer):
     ``submit`` never blocks and never raises."""
 
     def submit(self, records: Iterable[InferenceRecord] | RecordBatch) -> None: ...

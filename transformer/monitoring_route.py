@@ -1,7 +1,7 @@
 """``GET /monitoring``: what this platform serves and how it is doing, as JSON.
 
 The gateway routes ``/monitoring`` here. The transformer knows which model versions answered
-(champion) and shadow-scored (challenger) most recently; ``monitoring.summary`` adds traffic and
+(champion) and shadow-scored (challenger) most recently; ``inference_log.summary`` adds traffic and
 the last drift result from the inference-log database. It never fails the caller: an unreadable
 database gives a ``degraded`` body with the reason (still 200, so probes of the route stay simple).
 """
@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Response
 
-from monitoring.summary import ServedModel, monitoring_summary_async
+from inference_log.summary import ServedModel, monitoring_summary_async
 from transformer.model import CreditScoringModel
 
 __all__ = ["add_monitoring_route", "challenger_mode"]

@@ -157,7 +157,7 @@ class OnlineFeatures:
         timeout: float = 1.0,
     ) -> OnlineFeatures:
         """Open the store the way every component does (placeholders filled from the environment)."""
-        from credit_scoring.feature_store import open_store
+        from feature_store import open_store
 
         return cls(open_store(config_file, repo_path), service_name, read=read, timeout=timeout)
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from credit_scoring.inference_log import InferenceLogSettings
+    from inference_log import InferenceLogSettings
 
     parser = server_argument_parser(
         "Credit-scoring transformer: validation, Feast features, predictor call, credit answer.",
@@ -79,7 +79,7 @@ def build_model(settings: TransformerSettings, model_name: str) -> Any:
     """The ``credit-scoring`` model with its feature reader, predictor client and inference log."""
     from prometheus_client import REGISTRY
 
-    from credit_scoring.inference_log import ApplicantHasher, InferenceLogSettings, InferenceLogWriter
+    from inference_log import ApplicantHasher, InferenceLogSettings, InferenceLogWriter
     from transformer.log_buffer import ChunkedSink
     from transformer.model import CreditScoringModel
     from transformer.online_features import OnlineFeatures

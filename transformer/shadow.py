@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from credit_scoring.errors import CreditScoringError
-from credit_scoring.inference_log import Role
+from inference_log import Role
 from serving.context import RequestContext
 from transformer import metrics
 from transformer.answers import PolicyBook

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from bench import BenchError
 from bench.environment import BenchEnv
 from bench.floor import STAGES
 from bench.harness import Harness, run_benchmark
-from bench.processes import BenchError
 from bench.profiling import find_py_spy
 from bench.report import render
 from bench.settings import BenchSettings

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from bench.loadgen import Target, build_request, run_load
-from bench.processes import LOCALHOST, free_port
+from cli.stack.supervisor import LOCALHOST, free_port
 
 _RESPONSES = {
     "/ok": b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{"ok": true}',

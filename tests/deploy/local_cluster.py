@@ -138,7 +138,7 @@ class LocalCluster:
             cwd=home,
         )
         try:
-            proc.popen.wait(timeout=timeout)
+            proc.wait(timeout=timeout)
         except Exception:
             proc.stop()
             raise

@@ -24,7 +24,7 @@ from tests.deploy.rendering import (
     scenario_flags,
 )
 
-EXPECTED_SCENARIOS = {"kind", "prod-like", "canary", "shadow", "knative", "knative-canary"}
+EXPECTED_SCENARIOS = {"kind", "prod-like", "canary", "shadow", "knative", "knative-canary", "promotion-hook"}
 
 
 def _of_kind(docs: tuple[dict[str, Any], ...] | list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -128,6 +128,9 @@ def test_schema_is_strict_and_describes_every_key():
         ("serving.deploymentMode=Serverless", "deploymentMode"),
         ("gateway.auth.type=basic", "type"),
         ("rollout.trafficPercent=150", "trafficPercent"),
+        ("challenger.mode=canary", "mode"),
+        ("challenger.percent=101", "percent"),
+        ("challenger.modelUri=runs:/abc/model", "modelUri"),
         ("predictor.modelUri=s3://bucket/model", "modelUri"),
         ("predictor.resources.limits.memory=lots", "memory"),
     ],
@@ -186,6 +189,10 @@ def test_no_credentials_in_rendered_manifests(rendered):
                         "MLFLOW_S3_ENDPOINT_URL",
                         "AWS_ENDPOINT_URL_S3",
                         "CREDIT_PUSHGATEWAY_URL",
+                        # Where to clone from and what to query: the credentials are a header
+                        # from the hook's Secret, never part of a URL.
+                        "CREDIT_PROMOTION_HOOK_CLONE_URL",
+                        "CREDIT_PROMOTION_HOOK_PROMETHEUS_URL",
                     )
                     and not var["name"].startswith("MLFLOW_TRACKING")
                 ):
@@ -340,7 +347,8 @@ def test_network_policies_allow_only_the_serving_chain(rendered):
         p["metadata"]["name"].removeprefix(f"{RELEASE}-"): p["spec"]
         for p in _of_kind(rendered, "NetworkPolicy")
     }
-    assert set(policies) == {"default-deny", "transformer", "predictor", "jobs"}
+    hook = {"promotion-hook"} if any(d["kind"] == "Deployment" for d in rendered) else set()
+    assert set(policies) == {"default-deny", "transformer", "predictor", "jobs", *hook}
     predictor_ingress = policies["predictor"]["ingress"][0]["from"]
     assert predictor_ingress == [
         {

@@ -35,10 +35,11 @@ def test_knative_rollout_on_a_first_install_is_refused():
         render(values=(values,))
 
 
-def test_shadow_and_rollout_together_are_refused_by_the_schema():
+@pytest.mark.parametrize("mode", ["shadow", "split"])
+def test_challenger_and_rollout_together_are_refused_by_the_schema(mode):
     """Both would create <release>-challenger-predictor, and the transformer runs one challenger mode."""
     with pytest.raises(AssertionError, match=r"rollout/enabled"):
-        render("--set", "shadow.enabled=true", "--set", "rollout.enabled=true")
+        render("--set", f"challenger.mode={mode}", "--set", "rollout.enabled=true")
 
 
 def test_kserve_older_than_the_declared_minimum_is_refused():

@@ -18,6 +18,7 @@ import pandas as pd
 import psycopg
 import pytest
 
+from cli.stack.components import redis_command
 from tests.deploy.local_cluster import LocalCluster, cluster_address, containers_of
 from tests.deploy.rendering import CHART, NAMESPACE, RELEASE, ROOT, kustomize, render
 from tests.servers import free_port, require_binary, start_process, wait_http, wait_port
@@ -99,21 +100,7 @@ def cluster(tmp_path_factory, postgres_server, s3_server, pushgateway) -> Iterat
     redis_port = free_port()
     redis = start_process(
         f"redis-{redis_port}",
-        [
-            require_binary("redis-server"),
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(work),
-            "--requirepass",
-            redis_password,
-        ],
+        redis_command(redis_port, work, password=redis_password, binary=require_binary("redis-server")),
         work,
     )
     wait_port(redis, redis_port, timeout=30)
@@ -154,7 +141,7 @@ def cluster(tmp_path_factory, postgres_server, s3_server, pushgateway) -> Iterat
 
 def _job(cluster: LocalCluster, name: str, timeout: float) -> str:
     proc = cluster.run_job(CONTAINERS[name], timeout=timeout)
-    assert proc.popen.returncode == 0, f"job {name} exited {proc.popen.returncode}:\n{proc.tail(60)}"
+    assert proc.returncode == 0, f"job {name} exited {proc.returncode}:\n{proc.tail(60)}"
     return proc.log.read_text(errors="replace")
 
 

@@ -22,7 +22,8 @@ def _docs(path: Path) -> list[dict[str, Any]]:
 
 
 def _all() -> list[dict[str, Any]]:
-    return [d for p in sorted(GITOPS.rglob("*.yaml")) for d in _docs(p)]
+    # values/ holds Helm values (the model pins Argo CD applies), not Kubernetes objects.
+    return [d for p in sorted(GITOPS.rglob("*.yaml")) if p.parent.name != "values" for d in _docs(p)]
 
 
 def _apps() -> dict[str, dict[str, Any]]:

@@ -33,7 +33,9 @@ def _manifest_files(folder: str) -> list[Path]:
     return sorted(
         p
         for p in (ROOT / "manifests" / folder).rglob("*.yaml")
-        if not p.name.endswith("-values.yaml") and p.name != "kustomization.yaml"
+        if not p.name.endswith("-values.yaml")
+        and p.name != "kustomization.yaml"
+        and p.parent.name != "values"  # manifests/gitops/values/: Helm values (the model pins)
     )
 
 

@@ -220,10 +220,10 @@ def _setting(values: dict[str, Any], path: str) -> Any:
 
 
 def test_every_switch_is_on_in_some_scenario():
-    """Default-off parts (rollout, shadow ...) are validated only if a scenario turns them on."""
+    """Default-off parts (rollout, the promotion hook ...) are validated only if a scenario turns them on."""
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     scenarios = [yaml.safe_load((CHART / "ci" / f"{s}-values.yaml").read_text()) for s in SCENARIOS]
-    assert {s for s, on in _switches(defaults).items() if not on} >= {"rollout", "shadow"}
+    assert {s for s, on in _switches(defaults).items() if not on} >= {"rollout", "promotionHook"}
     for switch, default in _switches(defaults).items():
         settings = [_setting(values, f"{switch}.enabled") for values in scenarios]
         assert any(default if s is None else s for s in settings), f"no scenario sets {switch}.enabled"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from feast.repo_config import load_repo_config as feast_load_repo_config
 
-from credit_scoring.feature_store import (
+from feature_store import (
     EMBEDDED_CONFIG,
     PRODUCTION_CONFIG,
     FeatureStoreConfigError,

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from credit_scoring.feature_store import EMBEDDED_CONFIG, default_repo_path, open_store
 from credit_scoring.features import FEATURE_SERVICE, PROFILE_FIELDS
+from feature_store import EMBEDDED_CONFIG, default_repo_path, open_store
 from tests.feature_repo.conftest import same_value
 from training.data import PROFILE_FILE, prepare
 from training.dataset import training_frame

@@ -18,14 +18,14 @@ import pandas as pd
 import pytest
 
 from credit_scoring.features import feature_names
-from credit_scoring.inference_log import (
+from credit_scoring.policy import ScorePolicy
+from inference_log import (
     ApplicantHasher,
     InferenceLogWriter,
     InferenceRecord,
     Role,
     records_from_batch,
 )
-from credit_scoring.policy import ScorePolicy
 from tests.conftest import PostgresServer, start_postgres
 from tests.monitoring.population import applications_at_time, traffic_records
 

@@ -18,7 +18,7 @@ from types import FrameType
 import numpy as np
 
 from credit_scoring.features import feature_names
-from credit_scoring.inference_log import ApplicantHasher, InferenceLogWriter, Role, records_from_batch
+from inference_log import ApplicantHasher, InferenceLogWriter, Role, records_from_batch
 
 
 def main() -> None:

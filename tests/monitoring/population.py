@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.features import APPLICATION_FIELDS, PROFILE_FIELDS, derive, to_matrix
-from credit_scoring.inference_log import ApplicantHasher, InferenceRecord, Role, records_from_batch
 from credit_scoring.policy import ScorePolicy
+from inference_log import ApplicantHasher, InferenceRecord, Role, records_from_batch
 
 RAW_FIELDS = [f.name for f in (*PROFILE_FIELDS, *APPLICATION_FIELDS)]
 _DERIVE_INPUTS = ("amount", "price", "term", "income", "expenses", "assets", "debt")

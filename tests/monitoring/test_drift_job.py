@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from credit_scoring.features import MODEL_FEATURES
-from credit_scoring.inference_log import Role, create_log_engine
 from credit_scoring.policy import ScorePolicy
+from inference_log import LOG_TABLE, Role, create_log_engine
+from inference_log.drift_runs import latest_results
+from inference_log.summary import ServedModel, monitoring_summary
 from monitoring.analysis import DriftResult, Status
 from monitoring.publish import push_result
-from monitoring.results import latest_results
-from monitoring.summary import ServedModel, monitoring_summary
 from tests.monitoring.conftest import DriftEnv, DriftJob, write_log
 from tests.monitoring.population import depends_on, request_ids_of, shifted
 
@@ -278,6 +278,25 @@ def test_champion_challenger_agreement_from_shadow_records(
     gauges = pushed(pushgateway.url, drift_env.model_name, drift_env.model_version)
     assert gauges["credit_champion_challenger_agreement"][()] == pytest.approx(expected)
 
+    # The same comparison `credit-scoring compare` shows, as gauges per challenger version. A
+    # stricter approval cut-off on the same scores only swaps approvals out, never in.
+    swap_out = sum(
+        a.decision == "approve" and b.decision != "approve" for a, b in zip(champion, challenger, strict=True)
+    )
+    assert swap_out > 0
+    version = (("challenger_version", "2"),)
+    assert gauges["credit_challenger_decision_flip_rate"][version] == pytest.approx(1 - expected)
+    assert gauges["credit_challenger_swaps"][(*version, ("direction", "out"))] == swap_out
+    assert gauges["credit_challenger_swaps"][(*version, ("direction", "in"))] == 0
+    assert gauges["credit_challenger_swap_rate"][(*version, ("direction", "out"))] == pytest.approx(
+        swap_out / 600
+    )
+    assert gauges["credit_challenger_score_delta"][version] == pytest.approx(0.0, abs=1e-9)
+    assert gauges["credit_challenger_approval_rate_difference"][version] == pytest.approx(-swap_out / 600)
+    assert gauges["credit_challenger_records"][(*version, ("kind", "shadow"))] == 600
+    assert gauges["credit_challenger_records"][(*version, ("kind", "split"))] == 0
+    assert summary["challengers"]["2"]["mode"] == "shadow"
+
 
 # --------------------------------------------------------------------------- retired versions
 def test_gauges_of_versions_no_alias_serves_are_retired(
@@ -354,6 +373,30 @@ def test_failure_after_resolving_marks_the_group_failed(
         after["credit_drift_last_success_timestamp_seconds"]
         == before["credit_drift_last_success_timestamp_seconds"]
     )
+
+
+def test_unexpected_error_after_resolving_also_marks_the_group_failed(
+    drift_env: DriftEnv, drift_job: DriftJob, pushgateway, tmp_path: Path
+):
+    """A corrupt record (a feature value that is not a number) breaks the job in a way no handler
+    expects: it still exits 1 with the trace, and the version's group says ``failed``."""
+    run_ok(drift_job)  # a good run first, so the group's status is not "failed" already
+    url = drift_job.env["CREDIT_INFERENCE_LOG_URL"]
+    write_log(url, tmp_path / "spill", drift_env.records(drift_env.population, 600, seed=11))
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.update(LOG_TABLE).values(features={"income": "not a number"}))
+    finally:
+        engine.dispose()
+    result = drift_job.run()
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "drift job failed with an unexpected error" in result.stderr
+    assert "ValueError" in result.stderr  # the trace says what broke
+    assert result.stdout == ""
+    after = pushed(pushgateway.url, drift_env.model_name, drift_env.model_version)
+    assert after["credit_drift_status"][(("status", "failed"),)] == 1.0
+    assert "credit_drift_last_failure_timestamp_seconds" in after
 
 
 def test_window_is_configurable(drift_env: DriftEnv, drift_job: DriftJob, tmp_path: Path):

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from credit_scoring.features import feature_names
-from credit_scoring.inference_log import (
+from inference_log import (
     LOG_TABLE,
     ApplicantHasher,
     InferenceLogSettings,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from credit_scoring.inference_log import LOG_TABLE
+from inference_log import LOG_TABLE
 from tests.conftest import PostgresServer
 from tests.monitoring.conftest import restart_postgres
 from tests.transformer.conftest import Launcher, Server
@@ -105,8 +106,8 @@ def test_sigterm_during_load_keeps_every_answered_record(
     transformer: Server = launcher.transformer(predictor, inference_log_url=url, **FAST_LOG)
     with Load(transformer.url, credit_env.applicant_ids) as load:
         wait_until(lambda: load.answered > 200, 120, "under load")
-        transformer.process.popen.send_signal(signal.SIGTERM)
-        assert transformer.process.popen.wait(timeout=60) is not None
+        os.kill(transformer.process.pid, signal.SIGTERM)
+        assert transformer.process.wait(timeout=60) is not None
     assert load.answered > 200
     assert count_rows(url) == load.answered
     assert not list(

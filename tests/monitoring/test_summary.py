@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from credit_scoring.inference_log import Role, create_log_engine
-from monitoring.results import record_result
-from monitoring.summary import ServedModel, monitoring_summary, monitoring_summary_async
+from inference_log import Role, create_log_engine
+from inference_log.drift_runs import record_result
+from inference_log.summary import ServedModel, monitoring_summary, monitoring_summary_async
 from tests.monitoring.conftest import write_log
 
 NOW = datetime.now(UTC)

@@ -11,7 +11,6 @@ here never disturbs it.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,13 +21,13 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.stack.components import MLFLOW_SERVER_ENV, mlflow_server_command, predictor_command
 from tests.conftest import MlflowServer, PostgresServer
 from tests.predictor.registry_helpers import Registered
 from tests.servers import (
     KServeEndpoints,
     Process,
     free_port,
-    require_binary,
     start_process,
     wait_for,
     wait_http,
@@ -98,18 +97,7 @@ class PredictorLauncher:
         **settings: str,
     ) -> Predictor:
         http_port, grpc_port = free_port(), free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "predictor",
-            "--model_name",
-            KSERVE_NAME,
-            "--http_port",
-            str(http_port),
-            "--grpc_port",
-            str(grpc_port),
-            *extra_args,
-        ]
+        argv = predictor_command(http_port, grpc_port, *extra_args)
         proc = start_process(
             f"predictor-{http_port}", argv, self.log_dir, env=self.env(model_uri, tracking_uri, **settings)
         )
@@ -174,23 +162,9 @@ def start_mlflow_on(port: int, postgres: PostgresServer, mlflow: MlflowServer, l
     """
     proc = start_process(
         f"mlflow-late-{port}",
-        [
-            require_binary("mlflow"),
-            "server",
-            "--backend-store-uri",
-            postgres.url("mlflow"),
-            "--default-artifact-root",
-            mlflow.artifact_root,
-            "--no-serve-artifacts",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
+        mlflow_server_command(postgres.url("mlflow"), mlflow.artifact_root, port),
         log_dir,
-        env=mlflow.s3.env(),
+        env={**mlflow.s3.env(), **MLFLOW_SERVER_ENV},
     )
     wait_http(proc, f"http://127.0.0.1:{port}/health", timeout=240)
     return proc

@@ -119,7 +119,7 @@ def test_hot_reload_under_load_switches_version_with_zero_failures(launch, mlflo
     first_booster = train_booster(seed=7)
     first = register(tracking, name, first_booster, policy_for(first_booster), aliases=("champion",))
     predictor: Predictor = launch.start(f"models:/{name}@champion", poll_interval_seconds=str(POLL))
-    pid = predictor.process.popen.pid
+    pid = predictor.process.pid
     rows = np.ascontiguousarray(credit_data()[0][:64])
 
     load = Load(predictor.url, rows).start()
@@ -156,7 +156,7 @@ def test_hot_reload_under_load_switches_version_with_zero_failures(launch, mlflo
         assert r.probability is not None
         assert abs(r.probability - float(expected[r.version][r.row])) <= 1e-6
     assert predictor.process.alive()
-    assert predictor.process.popen.pid == pid
+    assert predictor.process.pid == pid
     assert predictor.metric("credit_model_served_version", **labels) == float(second.version)
     assert predictor.metric("credit_model_reloads_total", model=name, outcome="success") == 2
     print(f"{len(records)} requests, 0 failed; move seen after {detected:.2f}s, served after {switched:.2f}s")
@@ -263,11 +263,11 @@ def test_sigterm_drains_the_in_flight_request_and_exits_cleanly(launch, served_m
     sender.start()
     assert half_sent.wait(30)
     time.sleep(0.2)  # let the server read the first half
-    os.kill(predictor.process.popen.pid, signal.SIGTERM)
+    os.kill(predictor.process.pid, signal.SIGTERM)
     time.sleep(0.5)  # the server is shutting down while the request is still arriving
     terminated.set()
     sender.join(120)
     assert result["response"].status_code == 200, result["response"].text
     assert len(result["response"].json()["outputs"][0]["data"]) == len(rows)
-    assert predictor.process.popen.wait(60) == 0
+    assert predictor.process.wait(60) == 0
     assert "shutting down" in predictor.log()

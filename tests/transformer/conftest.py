@@ -9,7 +9,6 @@ PostgreSQL (Feast registry) and MLflow server from ``credit_env``.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.stack.components import predictor_command, transformer_command
 from tests.credit_env import CreditEnv
 from tests.servers import KServeEndpoints, Process, free_port, start_process, wait_for
 
@@ -65,17 +65,7 @@ class Launcher:
             "CREDIT_BIND_ADDRESS": "127.0.0.1",
             **{f"CREDIT_{k.upper()}": v for k, v in settings.items()},
         }
-        argv = [
-            sys.executable,
-            "-m",
-            "predictor",
-            "--model_name",
-            "credit-risk",
-            "--http_port",
-            str(http_port),
-            "--grpc_port",
-            str(grpc_port),
-        ]
+        argv = predictor_command(http_port, grpc_port)
         server = Server(
             start_process(f"predictor-{http_port}", argv, self.workdir, env=env),
             http_port,
@@ -109,19 +99,7 @@ class Launcher:
             "CREDIT_INFERENCE_LOG_URL": f"sqlite:///{home / 'inference_log.db'}",
             **{f"CREDIT_{k.upper()}": str(v) for k, v in settings.items()},
         }
-        argv = [
-            sys.executable,
-            "-m",
-            "transformer",
-            "--predictor_host",
-            host,
-            "--predictor_protocol",
-            protocol,
-            "--http_port",
-            str(http_port),
-            "--grpc_port",
-            str(grpc_port),
-        ]
+        argv = transformer_command(host, http_port, grpc_port, protocol=protocol)
         server = Server(
             start_process(f"transformer-{http_port}", argv, self.workdir, env=env),
             http_port,

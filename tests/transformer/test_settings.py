@@ -13,7 +13,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from credit_scoring.inference_log import InferenceLogSettings
+from inference_log import InferenceLogSettings
 from transformer.server import configure
 from transformer.settings import DEFAULT_FORWARD_HEADERS, TransformerSettings
 

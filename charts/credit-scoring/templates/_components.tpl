@@ -160,7 +160,7 @@ startupProbe:
 {{- end }}
 {{- end -}}
 
-{{/* The predictor container; .modelUri differs between champion, canary and shadow. */}}
+{{/* The predictor container; .modelUri differs between champion, canary and challenger. */}}
 {{- define "credit-scoring.predictorContainer" -}}
 {{- $root := .root -}}
 - name: kserve-container

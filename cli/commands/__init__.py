@@ -1,0 +1,1 @@
+"""One small module per ``credit-scoring`` command group, mounted by ``cli.main``."""

@@ -1,0 +1,35 @@
+"""The ``credit-scoring`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.commands import compare, data, demo, features, promote, promotion_hook, score, stack, train
+from cli.commands._settings import settings_epilog
+from cli.stack.settings import StackSettings
+from inference_log.settings import InferenceLogSettings
+from promotion.hook import HookSettings
+from promotion.settings import PromotionSettings
+from training.settings import TrainingSettings
+
+app = typer.Typer(
+    help="Credit-scoring platform: data, features, training, local stack, scoring, comparison and promotion.",
+    no_args_is_help=True,
+)
+app.add_typer(data.app, name="data")
+app.add_typer(features.app, name="features")
+app.command("train", epilog=settings_epilog(TrainingSettings))(train.train_command)
+app.command("demo", epilog=settings_epilog(TrainingSettings, StackSettings))(demo.demo_command)
+app.add_typer(stack.app, name="stack")
+app.command("score")(score.score_command)
+# compare, promote and the hook also read MLflow's own MLFLOW_TRACKING_URI (else the embedded server).
+_PROMOTION = (PromotionSettings, InferenceLogSettings, TrainingSettings)
+app.command("compare", epilog=settings_epilog(*_PROMOTION))(compare.compare_command)
+app.command("promote", epilog=settings_epilog(*_PROMOTION))(promote.promote_command)
+app.command("promotion-hook", epilog=settings_epilog(*_PROMOTION, HookSettings))(
+    promotion_hook.promotion_hook_command
+)
+
+
+def main() -> None:
+    app()

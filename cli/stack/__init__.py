@@ -1,0 +1,1 @@
+"""The local stack: MLflow, Redis, predictor and transformer as supervised local processes."""

@@ -1,1 +1,0 @@
-"""One small module per ``credit-scoring`` command group, mounted by ``credit_scoring.cli``."""

@@ -1,0 +1,344 @@
+"""The record type: one scored application, and how a scored batch becomes records."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping, Sequence, Sized
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum, StrEnum
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import orjson
+
+from credit_scoring.features import feature_names
+from inference_log.settings import InferenceLogSettings
+
+__all__ = ["ApplicantHasher", "InferenceRecord", "RecordBatch", "Role", "records_from_batch"]
+
+log = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    CHAMPION = "champion"
+    CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceRecord:
+    """One scored application, as stored (one table row, one spill-file line)."""
+
+    request_id: str
+    row_index: int
+    logged_at: datetime
+    applicant_hash: str
+    model_name: str
+    model_version: str
+    model_alias: str | None
+    role: Role
+    features: Mapping[str, float | None]
+    pd: float
+    score: float
+    decision: str
+    risk_band: str | None
+    reason_codes: tuple[str, ...]
+    latency_ms: float
+    thin_file: bool
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "row_index": self.row_index,
+            "role": self.role.value,
+            "logged_at": self.logged_at,
+            "applicant_hash": self.applicant_hash,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "model_alias": self.model_alias,
+            "features": dict(self.features),
+            "pd": self.pd,
+            "score": self.score,
+            "decision": self.decision,
+            "risk_band": self.risk_band,
+            "reason_codes": list(self.reason_codes),
+            "latency_ms": self.latency_ms,
+            "thin_file": self.thin_file,
+        }
+
+    def values(self, bind_time: Callable[[datetime], Any]) -> tuple[Any, ...]:
+        """The table row as DBAPI parameters in ``store.COLUMNS`` order (JSON columns as text)."""
+        return (
+            self.request_id,
+            self.row_index,
+            self.role.value,
+            bind_time(self.logged_at),
+            self.applicant_hash,
+            self.model_name,
+            self.model_version,
+            self.model_alias,
+            orjson.dumps(dict(self.features)).decode(),
+            self.pd,
+            self.score,
+            self.decision,
+            self.risk_band,
+            orjson.dumps(list(self.reason_codes)).decode(),
+            self.latency_ms,
+            self.thin_file,
+        )
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> InferenceRecord:
+        logged_at = row["logged_at"]
+        if isinstance(logged_at, str):
+            logged_at = datetime.fromisoformat(logged_at)
+        if logged_at.tzinfo is None:  # SQLite hands back naive datetimes; we always store UTC
+            logged_at = logged_at.replace(tzinfo=UTC)
+        return cls(
+            request_id=row["request_id"],
+            row_index=int(row["row_index"]),
+            logged_at=logged_at,
+            applicant_hash=row["applicant_hash"],
+            model_name=row["model_name"],
+            model_version=str(row["model_version"]),
+            model_alias=row["model_alias"],
+            role=Role(row["role"]),
+            features=dict(row["features"]),
+            pd=float(row["pd"]),
+            score=float(row["score"]),
+            decision=row["decision"],
+            risk_band=row["risk_band"],
+            reason_codes=tuple(row["reason_codes"] or ()),
+            latency_ms=float(row["latency_ms"]),
+            thin_file=bool(row["thin_file"]),
+        )
+
+
+class ApplicantHasher:
+    """Keyed hash of applicant ids: joinable across records, not reversible without the key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("the applicant hash key must be at least 16 bytes")
+        self._key = key
+
+    @classmethod
+    def from_settings(cls, settings: InferenceLogSettings) -> ApplicantHasher:
+        if settings.hash_key is not None:
+            return cls(settings.hash_key.get_secret_value().encode())
+        key_file = settings.home / "inference-log-hash.key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: two processes starting together must not each write a different key.
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_hex(32))
+            log.warning("no CREDIT_INFERENCE_LOG_HASH_KEY set: using the local key in %s", key_file)
+        return cls(key_file.read_text().strip().encode())
+
+    def __call__(self, applicant_id: str) -> str:
+        return hmac.new(self._key, applicant_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _enum_value(value: object) -> str:
+    # Decision is a str Enum; str() of it would give "Decision.APPROVE".
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    """The records of one scored request, column by column.
+
+    What the transformer hands the writer: building it costs a keyed hash per applicant and
+    references to the arrays the request already has, not a dict per record and per feature;
+    the writer thread turns it into table rows (``values``) or spill lines (``to_rows``). Rows
+    are ``records()[i]`` exactly (tests prove ``values``/``to_rows`` equal the per-record forms).
+    """
+
+    request_id: str
+    logged_at: datetime
+    model_name: str
+    model_version: str
+    model_alias: str | None
+    role: Role
+    latency_ms: float
+    applicant_hash: Sequence[str]
+    features: np.ndarray
+    """float64 ``[N, len(feature_names())]``; NaN = missing (stored as null)."""
+    pd: np.ndarray
+    score: np.ndarray
+    decision: Sequence[str]
+    risk_band: Sequence[str | None] | None
+    reason_codes: Sequence[Sequence[str]]
+    thin_file: np.ndarray
+    first_row: int = 0
+    """``row_index`` of the first row (a slice keeps its rows' indexes)."""
+
+    @classmethod
+    def from_scored(
+        cls,
+        *,
+        request_id: str,
+        applicant_ids: Sequence[str],
+        hasher: ApplicantHasher,
+        matrix: np.ndarray,
+        pd: Sequence[float] | np.ndarray,
+        score: Sequence[float] | np.ndarray,
+        decisions: Sequence[str],
+        risk_bands: Sequence[str | None] | None,
+        reason_codes: Sequence[Sequence[str]],
+        thin_file: Sequence[bool] | np.ndarray,
+        model_name: str,
+        model_version: str,
+        model_alias: str | None,
+        role: Role,
+        latency_ms: float,
+        logged_at: datetime | None = None,
+    ) -> RecordBatch:
+        """One scored request; ``matrix`` is the model input in ``feature_names()`` order."""
+        n = len(applicant_ids)
+        values = np.asarray(matrix, dtype=np.float64)
+        if values.ndim != 2 or values.shape != (n, len(feature_names())):
+            raise ValueError(f"matrix has shape {values.shape}; expected ({n}, {len(feature_names())})")
+        columns: dict[str, Sized] = {
+            "pd": pd,
+            "score": score,
+            "decisions": decisions,
+            "reason_codes": reason_codes,
+            "thin_file": thin_file,
+            "risk_bands": [None] * n if risk_bands is None else risk_bands,
+        }
+        wrong = [name for name, column in columns.items() if len(column) != n]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} must hold one value per applicant ({n})")
+        return cls(
+            request_id=request_id,
+            logged_at=logged_at or datetime.now(UTC),
+            model_name=model_name,
+            model_version=str(model_version),
+            model_alias=model_alias,
+            role=role,
+            latency_ms=float(latency_ms),
+            applicant_hash=[hasher(a) for a in applicant_ids],
+            features=values,
+            pd=np.asarray(pd, dtype=np.float64),
+            score=np.asarray(score, dtype=np.float64),
+            decision=[_enum_value(d) for d in decisions],
+            risk_band=risk_bands,
+            reason_codes=reason_codes,
+            thin_file=np.asarray(thin_file, dtype=bool),
+        )
+
+    def __len__(self) -> int:
+        return len(self.applicant_hash)
+
+    def __getitem__(self, rows: slice) -> RecordBatch:
+        """Rows ``rows`` (a slice with step 1) as a batch of their own, keeping their ``row_index``."""
+        start, stop, step = rows.indices(len(self))
+        if step != 1:
+            raise ValueError("a RecordBatch slice must be contiguous")
+        return dataclasses.replace(
+            self,
+            applicant_hash=self.applicant_hash[start:stop],
+            features=self.features[start:stop],
+            pd=self.pd[start:stop],
+            score=self.score[start:stop],
+            decision=self.decision[start:stop],
+            risk_band=None if self.risk_band is None else self.risk_band[start:stop],
+            reason_codes=self.reason_codes[start:stop],
+            thin_file=self.thin_file[start:stop],
+            first_row=self.first_row + start,
+        )
+
+    def _feature_rows(self) -> list[list[float | None]]:
+        cells = self.features.astype(object)
+        cells[np.isnan(self.features)] = None  # JSON (and so the log) has no NaN: null
+        rows: list[list[float | None]] = cells.tolist()
+        return rows
+
+    def _bands(self) -> Sequence[str | None]:
+        return self.risk_band if self.risk_band is not None else [None] * len(self)
+
+    def values(self, bind_time: Callable[[datetime], Any]) -> list[tuple[Any, ...]]:
+        """Table rows as DBAPI parameters in ``store.COLUMNS`` order (JSON columns as text)."""
+        n = len(self)
+        names = feature_names()
+        dumps = orjson.dumps
+        features = [dumps(dict(zip(names, row, strict=True))).decode() for row in self._feature_rows()]
+        codes = [dumps(list(c)).decode() if c else "[]" for c in self.reason_codes]
+        when = bind_time(self.logged_at)
+        return list(
+            zip(
+                repeat(self.request_id, n),
+                range(self.first_row, self.first_row + n),
+                repeat(self.role.value, n),
+                repeat(when, n),
+                self.applicant_hash,
+                repeat(self.model_name, n),
+                repeat(self.model_version, n),
+                repeat(self.model_alias, n),
+                features,
+                self.pd.tolist(),
+                self.score.tolist(),
+                self.decision,
+                self._bands(),
+                codes,
+                repeat(self.latency_ms, n),
+                self.thin_file.tolist(),
+                strict=True,
+            )
+        )
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """``[r.to_row() for r in self.records()]``, for the spill file."""
+        return [r.to_row() for r in self.records()]
+
+    def records(self) -> list[InferenceRecord]:
+        names = feature_names()
+        return [
+            InferenceRecord(
+                request_id=self.request_id,
+                row_index=self.first_row + i,
+                logged_at=self.logged_at,
+                applicant_hash=hash_,
+                model_name=self.model_name,
+                model_version=self.model_version,
+                model_alias=self.model_alias,
+                role=self.role,
+                features=dict(zip(names, features, strict=True)),
+                pd=pd,
+                score=score,
+                decision=decision,
+                risk_band=band,
+                reason_codes=tuple(codes),
+                latency_ms=self.latency_ms,
+                thin_file=thin,
+            )
+            for i, (hash_, features, pd, score, decision, band, codes, thin) in enumerate(
+                zip(
+                    self.applicant_hash,
+                    self._feature_rows(),
+                    self.pd.tolist(),
+                    self.score.tolist(),
+                    self.decision,
+                    self._bands(),
+                    self.reason_codes,
+                    self.thin_file.tolist(),
+                    strict=True,
+                )
+            )
+        ]
+
+
+def records_from_batch(**scored: Any) -> list[InferenceRecord]:
+    """Records for one scored request, one per applicant: ``RecordBatch.from_scored(**scored).records()``
+    (the same keyword arguments)."""
+    return RecordBatch.from_scored(**scored).records()

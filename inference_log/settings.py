@@ -1,0 +1,56 @@
+"""Settings of the inference log (env prefix ``CREDIT_INFERENCE_LOG_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from credit_scoring.settings import SECRETS_DIR
+
+__all__ = ["SECRETS_DIR", "InferenceLogSettings"]
+
+
+class InferenceLogSettings(BaseSettings):
+    """Settings of the inference log: where and how it is written."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CREDIT_INFERENCE_LOG_",
+        secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
+        extra="ignore",
+        use_attribute_docstrings=True,
+    )
+
+    home: Path = Field(default=Path(".credit-scoring"), validation_alias="CREDIT_HOME")
+    """Embedded defaults live here (``CREDIT_HOME``)."""
+    enabled: bool = True
+    """Set false to score without logging (benchmarks of the bare path only)."""
+    url: SecretStr | None = None
+    """SQLAlchemy URL, e.g. ``postgresql+psycopg://user:pw@host/db``; default SQLite under ``home``."""
+    spill_dir: Path | None = None
+    """Local directory for the spill file; default ``home/inference-log-spill``. Use a volume
+    that outlives the pod in production, or records spilled during an outage die with it."""
+    hash_key: SecretStr | None = None
+    """Key for the applicant-id hash (a mounted Secret in production). Unset: a random key is
+    created once under ``home`` so hashes stay stable across restarts on one machine."""
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    """Records per INSERT."""
+    flush_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    """Longest a record waits in memory before its batch is written."""
+    max_queue: int = Field(default=20_000, ge=1)
+    """Records held in memory at most; beyond that they go straight to the spill file."""
+    retry_interval_seconds: float = Field(default=5.0, gt=0)
+    """How often an unreachable database is tried again (and the spill file replayed)."""
+    connect_timeout_seconds: int = Field(default=5, ge=1)
+    """PostgreSQL connect timeout, so an outage is noticed quickly."""
+    statement_timeout_seconds: int = Field(default=10, ge=1)
+    """PostgreSQL statement timeout: a batch stuck behind a lock is spilled, not held forever."""
+
+    def database_url(self) -> str:
+        if self.url is not None:
+            return self.url.get_secret_value()
+        return f"sqlite:///{(self.home / 'inference_log.db').resolve()}"
+
+    def spill_path(self) -> Path:
+        return self.spill_dir if self.spill_dir is not None else self.home / "inference-log-spill"
