@@ -49,6 +49,14 @@ def imports(path: Path) -> set[str]:
     return found
 
 
+def _sources(package: str) -> list[Path]:
+    """The package's own modules (not a virtualenv inside it, such as bench/.venv-mlserver)."""
+    base = ROOT / package
+    return sorted(
+        p for p in base.rglob("*.py") if not any(part.startswith(".") for part in p.relative_to(base).parts)
+    )
+
+
 def packages() -> list[str]:
     return sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file() and p.name != "tests")
 
@@ -61,7 +69,7 @@ def test_every_package_has_its_place():
 def test_imports_go_down_only(package: str):
     wrong = {
         f"{path.relative_to(ROOT)} imports {name}"
-        for path in sorted((ROOT / package).rglob("*.py"))
+        for path in _sources(package)
         for name in imports(path) & FIRST_PARTY
         if name != package and name not in ALLOWED[package]
     }

@@ -6,14 +6,9 @@ is the one the container runs.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from pydantic import ValidationError
 
-from inference_log import InferenceLogSettings
 from transformer.server import configure
 from transformer.settings import DEFAULT_FORWARD_HEADERS, TransformerSettings
 
@@ -98,27 +93,3 @@ def test_v1_towards_the_predictor_is_refused():
         configure(["--predictor_protocol", "v1"])
     with pytest.raises(SystemExit, match="max_batch"):
         configure(["--max_batch", "0"])
-
-
-def test_help_lists_flags_and_settings_and_contacts_nothing():
-    # Nothing listens there: --help must not try the predictor, the store or the log database.
-    env = {
-        **os.environ,
-        "CREDIT_PREDICTOR_HOST": "192.0.2.1:9",
-        "CREDIT_INFERENCE_LOG_URL": "postgresql+psycopg://u@192.0.2.1:9/x",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "transformer", "--help"], capture_output=True, text=True, timeout=120, env=env
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    for flag in ("--predictor_host", "--predictor_protocol", "--http_port", "--bind_address", "--max_batch"):
-        assert flag in out
-    for settings in (TransformerSettings, InferenceLogSettings):
-        prefix = settings.model_config.get("env_prefix", "")
-        for name, info in settings.model_fields.items():
-            variable = (
-                info.validation_alias if isinstance(info.validation_alias, str) else f"{prefix}{name}".upper()
-            )
-            assert variable in out, variable
-    assert "Most applications accepted in one request" in out  # descriptions too
