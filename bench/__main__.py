@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--peers", help="comma-separated subset of mlserver,kserve ('' for none)")
     p.add_argument("--mlserver-configs", help="comma-separated MLServer configurations to try")
     p.add_argument("--no-profile", action="store_true", help="skip py-spy and cProfile")
+    p.add_argument("--stages", help="comma-separated subset of the stages, e.g. portfolio")
+    p.add_argument("--portfolio-rows", help="comma-separated portfolio sizes for the local engine")
+    p.add_argument("--portfolio-spark-rows", type=int, help="portfolio size for Spark local[2] (0: skip)")
     return p
 
 
@@ -51,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("batch_size", args.batch_size),
         ("peers", args.peers),
         ("mlserver_configs", args.mlserver_configs),
+        ("stages", args.stages),
+        ("portfolio_rows", args.portfolio_rows),
+        ("portfolio_spark_rows", args.portfolio_spark_rows),
     ):
         if value is not None:
             overrides[key] = value

@@ -19,7 +19,11 @@ its error and the run goes on with the others; the exit status says something fa
 8. floor: the same work in this process, no HTTP (``bench.floor``), with a cProfile, and the two
    online-feature readers timed side by side;
 9. profile: py-spy on our predictor and transformer under end-to-end load;
-10. peak RSS of every server process, machine, versions, configurations.
+10. peak RSS of every server process, machine, versions, configurations;
+11. portfolio: synthetic portfolios (100,000 and 1,000,000 applications) through
+    ``credit-scoring batch-score``, local engine and Spark local[2] (``bench/portfolio.py``).
+
+``--stages`` runs a subset; without a server stage (``--stages portfolio``) no server starts.
 """
 
 from __future__ import annotations
@@ -122,7 +126,8 @@ class Harness:
                     "model_uri": env.model_uri,
                     "workload_applications": len(env.workload.applications),
                 }
-                self._start_servers(env)
+                if s.needs_servers:
+                    self._start_servers(env)
                 self._stages(env)
                 for name, server in self.servers.running.items():
                     self._remember_memory(name, server)
@@ -165,6 +170,8 @@ class Harness:
             self._stage("profile", self._profile)
 
     def _stage(self, name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
+        if name not in self.settings.stages:
+            return
         self.progress(f"== {name}")
         t = time.monotonic()
         try:
@@ -409,6 +416,43 @@ class Harness:
             self._env, rows=s.floor_rows, batches=s.floor_batches, batch_size=s.batch_size, profile=s.profile
         )
         return asdict(floor)
+
+    def _portfolio(self) -> dict[str, Any]:
+        """Synthetic portfolios through ``credit-scoring batch-score`` (``bench/portfolio.py``)."""
+        from batch.features import profile_source
+        from bench.portfolio import measure_portfolio
+        from feature_store import open_store
+
+        env, s = self._env, self.settings
+        run_env = {
+            **os.environ,
+            **env.server_env,
+            "MLFLOW_TRACKING_URI": env.tracking_uri,
+            "CREDIT_HOME": str(env.home),
+            "CREDIT_FEATURE_REPO": str(env.feature_repo),
+            "CREDIT_FEATURE_STORE_CONFIG": str(env.feature_store_config),
+            "CREDIT_BATCH_MODEL_URI": env.model_uri,
+        }
+        source = profile_source(open_store(env.feature_store_config, env.feature_repo, run_env))
+        work = self.out / "portfolio"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        try:
+            return measure_portfolio(
+                run_env,
+                work,
+                source.path,
+                source,
+                env.model.booster_file,
+                tuple(sorted(s.portfolio_rows)),
+                s.portfolio_spark_rows or None,
+                self.progress,
+            )
+        finally:
+            for data in work.glob("*.parquet"):  # the portfolios and answers (logs stay)
+                shutil.rmtree(data, ignore_errors=True) if data.is_dir() else data.unlink()
+            for data in work.glob("scores-*"):
+                shutil.rmtree(data, ignore_errors=True)
 
     def _profile(self) -> dict[str, Any]:
         s = self.settings

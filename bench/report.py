@@ -253,6 +253,56 @@ def render(results: dict[str, Any]) -> str:
                     for r in staged
                 ],
             )
+    portfolio = results.get("portfolio")
+    if portfolio:
+        lines += [
+            "",
+            "## Portfolio batch scoring (`credit-scoring batch-score`, synthetic portfolios)",
+            "",
+            *_table(
+                [
+                    "engine",
+                    "applications",
+                    "workers",
+                    "scoring s",
+                    "apps/s scoring",
+                    "wall s",
+                    "apps/s wall",
+                    "peak RSS MiB",
+                    "apps per CPU s",
+                    "rejected",
+                    "thin files",
+                    "refer/decline without reasons",
+                ],
+                [
+                    [
+                        r["engine"],
+                        f"{r['rows']:,}",
+                        str(r["workers"]),
+                        _f(r["scoring_seconds"], 2),
+                        _f(r["rows_per_second"], 0),
+                        _f(r["wall_seconds"], 1),
+                        _f(r["wall_rows_per_second"], 0),
+                        _f(r["peak_rss_mib"], 0),
+                        _f(r.get("rows_per_cpu_second"), 0),
+                        f"{r['rejected']:,}",
+                        f"{r['thin_files']:,}",
+                        str(r["adverse_without_reasons"]),
+                    ]
+                    for r in portfolio["runs"]
+                ],
+            ),
+            "",
+            "Scoring: from the first chunk read to the committed answers (model download, registry "
+            "look-up, worker or Spark start-up excluded; the wall time includes them). Peak RSS: the "
+            "whole process tree (driver and workers; Spark's JVM included), sampled every 20 ms. "
+            "Apps per CPU second: rows over the CPU time of the whole tree, start-up included (what two "
+            "idle cores would sustain is about twice that, less the start-up); the least sensitive to "
+            "other work on the machine. "
+            f"Reasons of {portfolio.get('reasons_check', {}).get('rows_checked', 0)} sampled refer/decline "
+            f"answers against XGBoost's own pred_contribs ranking: "
+            f"{portfolio.get('reasons_check', {}).get('mismatched', '?')} differ.",
+        ]
     tuning = results.get("mlserver_tuning")
     if tuning:
         lines += [

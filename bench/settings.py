@@ -8,10 +8,13 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["BENCH_DIR", "PEERS", "BenchSettings"]
+__all__ = ["BENCH_DIR", "PEERS", "STAGES", "BenchSettings"]
 
 BENCH_DIR = Path(__file__).resolve().parent
 PEERS = ("mlserver", "kserve")
+# Stages that need the servers running; ``portfolio`` runs the batch job and needs none.
+SERVER_STAGES = ("parity", "mlserver_tuning", "predictor", "e2e", "batch", "floor", "http_floor", "profile")
+STAGES = (*SERVER_STAGES, "portfolio")
 
 
 def _ints(value: object) -> object:
@@ -78,13 +81,19 @@ class BenchSettings(BaseSettings):
     """Single-application iterations of the in-process floor."""
     floor_batches: int = Field(default=5, ge=1)
     """1,000-application iterations of the in-process floor."""
+    stages: Annotated[tuple[str, ...], NoDecode] = STAGES
+    """Stages to run (e.g. ``portfolio`` alone: no server is started then)."""
+    portfolio_rows: Annotated[tuple[int, ...], NoDecode] = (100_000, 1_000_000)
+    """Portfolio sizes scored by the local engine (peak RSS compared between the smallest and largest)."""
+    portfolio_spark_rows: int = Field(default=1_000_000, ge=0)
+    """Portfolio size scored by the Spark engine on local[2] (0: not run)."""
 
-    @field_validator("concurrencies", "batch_concurrencies", mode="before")
+    @field_validator("concurrencies", "batch_concurrencies", "portfolio_rows", mode="before")
     @classmethod
     def _split_ints(cls, value: object) -> object:
         return _ints(value)
 
-    @field_validator("peers", "mlserver_configs", mode="before")
+    @field_validator("peers", "mlserver_configs", "stages", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
         if isinstance(value, str):
@@ -98,6 +107,18 @@ class BenchSettings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown peers {sorted(unknown)}; choose from {list(PEERS)}")
         return value
+
+    @field_validator("stages")
+    @classmethod
+    def _known_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(value) - set(STAGES)
+        if unknown:
+            raise ValueError(f"unknown stages {sorted(unknown)}; choose from {list(STAGES)}")
+        return value
+
+    @property
+    def needs_servers(self) -> bool:
+        return bool(set(self.stages) & set(SERVER_STAGES))
 
     @classmethod
     def quick(cls, **overrides: object) -> BenchSettings:
@@ -116,6 +137,8 @@ class BenchSettings(BaseSettings):
             "floor_rows": 30,
             "floor_batches": 1,
             "workload_size": 256,
+            "portfolio_rows": (10_000, 20_000),
+            "portfolio_spark_rows": 0,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]  # validated by pydantic

@@ -194,4 +194,42 @@ def _pair_checks(results: dict[str, Any], database: str, suffix: str) -> list[di
                 "answers checked for reasons on every refer/decline",
             )
         )
+    checks += _portfolio_checks(results.get("portfolio") or {})
+    return checks
+
+
+def _portfolio_checks(portfolio: dict[str, Any]) -> list[dict[str, Any]]:
+    local = sorted(
+        (r for r in portfolio.get("runs") or [] if r["engine"] == "local"), key=lambda r: r["rows"]
+    )
+    if not local:
+        return []
+    largest = local[-1]
+    reasons = portfolio.get("reasons_check") or {}
+    rate = largest.get("rows_per_second") or 0
+    exact = largest.get("adverse_without_reasons") == 0 and reasons.get("mismatched") == 0
+    checks = [
+        _check(
+            f"portfolio of {largest['rows']:,}, local engine ({largest['workers']} workers)",
+            ">= 100,000 applications/s, exact reasons for every refer/decline",
+            f"{rate:,.0f} applications/s scoring ({largest['wall_rows_per_second']:,.0f}/s with start-up, "
+            f"{largest['wall_seconds']:.1f} s); {largest.get('adverse_without_reasons')} refer/decline "
+            f"without reasons; {reasons.get('mismatched')}/{reasons.get('rows_checked')} sampled reasons "
+            "differ from XGBoost's pred_contribs",
+            rate >= 100_000 and exact,
+            "scoring phase: first chunk read to committed file (model download and worker start-up excluded)",
+        )
+    ]
+    if len(local) > 1:
+        small = local[0]
+        ratio = largest["peak_rss_mib"] / small["peak_rss_mib"] if small["peak_rss_mib"] else float("inf")
+        checks.append(
+            _check(
+                f"portfolio peak RSS, {small['rows']:,} vs {largest['rows']:,} applications",
+                "within 10%",
+                f"{small['peak_rss_mib']:,.0f} MiB vs {largest['peak_rss_mib']:,.0f} MiB ({ratio:.2f}x)",
+                abs(ratio - 1.0) <= 0.10,
+                "whole process tree (driver and worker processes), sampled every 20 ms",
+            )
+        )
     return checks

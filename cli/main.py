@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from cli.commands import compare, data, demo, features, promote, promotion_hook, score, stack, train
+from batch.settings import BatchSettings
+from cli.commands import (
+    batch_score,
+    compare,
+    data,
+    demo,
+    features,
+    promote,
+    promotion_hook,
+    score,
+    stack,
+    train,
+)
 from cli.commands._settings import settings_epilog
 from cli.stack.settings import StackSettings
 from inference_log.settings import InferenceLogSettings
@@ -13,7 +25,8 @@ from promotion.settings import PromotionSettings
 from training.settings import TrainingSettings
 
 app = typer.Typer(
-    help="Credit-scoring platform: data, features, training, local stack, scoring, comparison and promotion.",
+    help="Credit-scoring platform: data, features, training, local stack, scoring, comparison, "
+    "promotion and portfolio scoring.",
     no_args_is_help=True,
 )
 app.add_typer(data.app, name="data")
@@ -22,6 +35,7 @@ app.command("train", epilog=settings_epilog(TrainingSettings))(train.train_comma
 app.command("demo", epilog=settings_epilog(TrainingSettings, StackSettings))(demo.demo_command)
 app.add_typer(stack.app, name="stack")
 app.command("score")(score.score_command)
+app.command("batch-score", epilog=settings_epilog(BatchSettings))(batch_score.batch_score_command)
 # compare, promote and the hook also read MLflow's own MLFLOW_TRACKING_URI (else the embedded server).
 _PROMOTION = (PromotionSettings, InferenceLogSettings, TrainingSettings)
 app.command("compare", epilog=settings_epilog(*_PROMOTION))(compare.compare_command)

@@ -228,6 +228,11 @@ def to_matrix(columns: Mapping[str, Sequence[object] | np.ndarray], n_rows: int)
         if values is None:
             continue
         if feature.kind is Kind.CATEGORY:
+            if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+                # Level codes already (NaN = missing): the batch job encodes each distinct level
+                # once with ``encode_categorical`` instead of once per row.
+                matrix[:, j] = values
+                continue
             matrix[:, j] = [
                 v
                 if isinstance(v, (int, float)) and not isinstance(v, bool)

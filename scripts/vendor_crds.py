@@ -107,6 +107,15 @@ SOURCES = (
         "config/crd/bases/operator.knative.dev_knativeservings.yaml",
         ("knativeservings.operator.knative.dev",),
     ),
+    # The portfolio batch job's SparkApplication (charts/credit-scoring/templates/batch.yaml), as
+    # the Spark Operator's chart installs the CRD.
+    Source(
+        "kubeflow/spark-operator",
+        "SPARK_OPERATOR_VERSION",
+        "{version}",
+        "charts/spark-operator-chart/crds/sparkoperator.k8s.io_sparkapplications.yaml",
+        ("sparkapplications.sparkoperator.k8s.io",),
+    ),
 )
 
 # Keywords of an OpenAPI v3 schema node whose values are schemas (or maps/lists of schemas).

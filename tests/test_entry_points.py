@@ -26,6 +26,7 @@ from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 from typer.main import get_command
 
+from batch.settings import BatchSettings
 from bench.settings import BenchSettings
 from cli.main import app
 from cli.stack.settings import StackSettings
@@ -49,6 +50,7 @@ COMMANDS: dict[str, tuple[type[BaseSettings], ...]] = {
     "stack down": (StackSettings,),
     "stack status": (StackSettings,),
     "score": (),
+    "batch-score": (BatchSettings,),
     "compare": (PromotionSettings, InferenceLogSettings, TrainingSettings),
     "promote": (PromotionSettings, InferenceLogSettings, TrainingSettings),
     "promotion-hook": (PromotionSettings, InferenceLogSettings, TrainingSettings, HookSettings),
@@ -174,6 +176,7 @@ def test_credit_scoring_commands_help(listener: Listener, tmp_path: Path):
         ("monitoring.drift", (DriftSettings, InferenceLogSettings)),
         ("monitoring.dashboards", ()),
         ("bench", (BenchSettings,)),
+        ("batch", (BatchSettings,)),
     ],
 )
 def test_python_m_help(

@@ -26,6 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "monitoring": {"credit_scoring", "inference_log"},
     "predictor": {"credit_scoring", "serving"},
     "transformer": {"credit_scoring", "serving", "feature_store", "inference_log"},
+    # Portfolio scoring reuses the predictor's model core and the transformer's decision code
+    # (through batch/scoring.py alone), never their servers.
+    "batch": {"credit_scoring", "feature_store", "predictor", "transformer"},
     "promotion": {"credit_scoring", "inference_log", "monitoring"},
 }
 # The tools on top may import every component (and bench the CLI's supervisor); nothing imports them.

@@ -49,6 +49,7 @@ def test_every_stage_ran_without_errors(run: tuple[dict[str, Any], Path]) -> Non
         "floor",
         "http_floor",
         "profile",
+        "portfolio",
     ):
         assert stage in results, stage
     assert (results["e2e"]["inference_log"], results["e2e_postgresql"]["inference_log"]) == (
@@ -202,6 +203,41 @@ def test_targets_and_report(run: tuple[dict[str, Any], Path]) -> None:
         "## Method",
     ):
         assert section in report, section
+
+
+def test_portfolio_stage_scores_with_the_command_and_checks_the_reasons(
+    run: tuple[dict[str, Any], Path],
+) -> None:
+    results, out = run
+    runs = results["portfolio"]["runs"]
+    assert [(r["engine"], r["rows"]) for r in runs] == [("local", 10_000), ("local", 20_000)]
+    for r in runs:
+        assert r["scored"] + r["rejected"] == r["rows"]
+        assert r["rejected"] > 0  # the synthetic portfolio carries invalid rows
+        assert r["adverse_without_reasons"] == 0
+        assert r["rows_per_second"] > 0
+        assert r["rows_per_cpu_second"] > 0
+        assert r["cpu_seconds"] > 1  # the workers' CPU is counted, not only the driver's
+        assert r["peak_rss_mib"] > 100  # driver and workers
+        assert r["workers"] >= 1
+    check = results["portfolio"]["reasons_check"]
+    assert check["rows_checked"] > 50
+    assert check["mismatched"] == 0
+    names = {c["name"] for c in results["targets"]}
+    assert "portfolio of 20,000, local engine (" + str(runs[-1]["workers"]) + " workers)" in names
+    assert "portfolio peak RSS, 10,000 vs 20,000 applications" in names
+    assert "## Portfolio batch scoring" in (out / "report.md").read_text()
+    assert not list((out / "portfolio").glob("*.parquet"))  # the portfolios are not kept
+
+
+def test_portfolio_stage_alone_needs_no_server() -> None:
+    assert BenchSettings.quick(stages=("portfolio",)).needs_servers is False
+    assert BenchSettings.quick(stages=("portfolio", "e2e")).needs_servers is True
+
+
+def test_settings_refuse_unknown_stages() -> None:
+    with pytest.raises(ValueError, match="unknown stages"):
+        BenchSettings(stages=("portfolio", "warp"))
 
 
 def test_missing_mlserver_venv_is_a_clear_error(tmp_path: Path) -> None:

@@ -24,7 +24,16 @@ from tests.deploy.rendering import (
     scenario_flags,
 )
 
-EXPECTED_SCENARIOS = {"kind", "prod-like", "canary", "shadow", "knative", "knative-canary", "promotion-hook"}
+EXPECTED_SCENARIOS = {
+    "kind",
+    "prod-like",
+    "canary",
+    "shadow",
+    "knative",
+    "knative-canary",
+    "promotion-hook",
+    "batch",
+}
 
 
 def _of_kind(docs: tuple[dict[str, Any], ...] | list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -346,6 +355,7 @@ def test_network_policies_allow_only_the_serving_chain(rendered):
     policies = {
         p["metadata"]["name"].removeprefix(f"{RELEASE}-"): p["spec"]
         for p in _of_kind(rendered, "NetworkPolicy")
+        if p["metadata"]["name"] != f"{RELEASE}-batch-spark"  # tests/deploy/test_batch_chart.py
     }
     hook = {"promotion-hook"} if any(d["kind"] == "Deployment" for d in rendered) else set()
     assert set(policies) == {"default-deny", "transformer", "predictor", "jobs", *hook}
@@ -372,15 +382,29 @@ def test_network_policies_allow_only_the_serving_chain(rendered):
 
 
 # ----------------------------------------------------------------------------- jobs
+def _serving_jobs(docs: Any, kind: str) -> list[dict[str, Any]]:
+    """Jobs or CronJobs other than portfolio scoring's (tests/deploy/test_batch_chart.py)."""
+    return [
+        d
+        for d in _of_kind(docs, kind)
+        if d["spec"]
+        .get("template", d["spec"].get("jobTemplate", {}).get("spec", {}).get("template", {}))
+        .get("metadata", {})
+        .get("labels", {})
+        .get("credit-scoring/job")
+        != "batch-score"
+    ]
+
+
 def test_jobs_are_cronjobs_and_a_hook(rendered):
-    cronjobs = {c["metadata"]["name"]: c for c in _of_kind(rendered, "CronJob")}
+    cronjobs = {c["metadata"]["name"]: c for c in _serving_jobs(rendered, "CronJob")}
     assert set(cronjobs) == {f"{RELEASE}-drift", f"{RELEASE}-materialize", f"{RELEASE}-train"}
     assert cronjobs[f"{RELEASE}-train"]["spec"]["suspend"] is True
     drift = cronjobs[f"{RELEASE}-drift"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert drift["command"] == ["python", "-m", "monitoring.drift"]
     materialize = cronjobs[f"{RELEASE}-materialize"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert "materialize-incremental" in " ".join(materialize["containers"][0]["args"])
-    (hook,) = _of_kind(rendered, "Job")
+    (hook,) = _serving_jobs(rendered, "Job")
     assert hook["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
     hook_script = " ".join(hook["spec"]["template"]["spec"]["containers"][0]["args"])
     assert "credit-scoring features apply; credit-scoring features materialize" in hook_script

@@ -36,13 +36,17 @@ def _images(docs) -> set[str]:
 def test_skaffold_builds_exactly_the_chart_images():
     skaffold = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
     artifacts = {a["image"]: a["docker"]["dockerfile"] for a in skaffold["build"]["artifacts"]}
-    chart_images = {VALUES["images"][k] for k in ("predictor", "transformer", "jobs")}
+    serving_images = {VALUES["images"][k] for k in ("predictor", "transformer", "jobs")}
+    chart_images = serving_images | {VALUES["batch"]["image"]}
     assert set(artifacts) == chart_images
     for image, dockerfile in artifacts.items():
         assert dockerfile == f"docker/{image.removeprefix('credit-scoring-')}.Dockerfile"
         assert (ROOT / dockerfile).is_file()
     # The kind scenario (what skaffold deploys) runs exactly these images, unprefixed, by tag.
     rendered = {i.rsplit(":", 1)[0] for i in _images(render_scenario("kind"))}
+    assert rendered == serving_images
+    # The batch objects (off in the kind scenario) run the batch image, unprefixed, by tag.
+    rendered = {i.rsplit(":", 1)[0] for i in _images(render_scenario("batch"))}
     assert rendered == chart_images
     release = skaffold["manifests"]["helm"]["releases"][0]
     assert release["chartPath"] == "charts/credit-scoring"
@@ -50,6 +54,9 @@ def test_skaffold_builds_exactly_the_chart_images():
     for key in ("predictor", "transformer", "jobs"):
         template = release["setValueTemplates"][f"images.{key}"]
         assert template == "{{.IMAGE_REPO_" + VALUES["images"][key].replace("-", "_") + "}}"
+    assert release["setValueTemplates"]["batch.image"] == (
+        "{{.IMAGE_REPO_" + VALUES["batch"]["image"].replace("-", "_") + "}}"
+    )
     for profile in skaffold["profiles"]:
         for patch in profile.get("patches", []):
             assert (ROOT / patch["value"]).is_file(), patch

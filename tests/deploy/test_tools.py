@@ -24,7 +24,7 @@ from tests.deploy.rendering import (
 
 SKIPS_FILE = Path(__file__).with_name("checkov-skips.yaml")
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
-SHELL_SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
+SHELL_SCRIPTS = sorted([*(ROOT / "scripts").glob("*.sh"), *(ROOT / "docker").glob("*.sh")])
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 YAML_PATHS = [
     "charts/credit-scoring/Chart.yaml",
@@ -97,7 +97,7 @@ def test_checkov_passes_rendered_manifests(tmp_path):
 
 
 def test_checkov_passes_dockerfiles():
-    assert len(DOCKERFILES) == 3
+    assert len(DOCKERFILES) == 4
     assert _checkov_failures(ROOT / "docker", "dockerfile") == []
 
 
