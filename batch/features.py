@@ -36,6 +36,7 @@ from credit_scoring.features import (
     feature_names,
     to_matrix,
 )
+from credit_scoring.policy import thin_file
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -206,14 +207,15 @@ class ModelInputs:
 
 
 def model_inputs(
-    profile: dict[str, np.ndarray], request: dict[str, np.ndarray], found: np.ndarray
+    profile: dict[str, np.ndarray], request: dict[str, np.ndarray], has_profile: np.ndarray
 ) -> ModelInputs:
     """The model matrix from profile values and the application's own fields, ratios derived by
-    the contract's ``derive`` (the function the on-demand view runs online)."""
-    n = len(found)
+    the contract's ``derive`` (the function the on-demand view runs online); a thin file is the
+    contract's (``credit_scoring.policy.thin_file``: no profile)."""
+    n = len(has_profile)
     columns: dict[str, Any] = {**profile, **request}
     columns.update(derive(columns))
     missing = set(feature_names()) - set(columns)
     if missing:
         raise ValueError(f"model inputs lack {sorted(missing)}")
-    return ModelInputs(to_matrix(columns, n), ~np.asarray(found, dtype=bool))
+    return ModelInputs(to_matrix(columns, n), thin_file(has_profile))

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from credit_scoring.scaling import Decision, ScorePolicy
+from credit_scoring.policy import Decision, ScorePolicy
 
 __all__ = ["BatchModel", "BlockScores", "ModelSpec", "cpu_count", "load_model"]
 
@@ -61,7 +61,7 @@ def load_model(model_uri: str, tracking_uri: str) -> ModelSpec:
         name=loaded.name,
         version=loaded.version,
         alias=loaded.alias,
-        policy_json=loaded.policy.model_dump_json(),
+        policy_json=loaded.credit_policy,
         booster=bytes(loaded.booster.save_raw("ubj")),
     )
 
@@ -90,7 +90,7 @@ class BatchModel:
     def __init__(self, spec: ModelSpec) -> None:
         import xgboost as xgb
 
-        from predictor.scoring import LoadedModel, Scorer
+        from predictor.scoring import LoadedModel, MicroBatcher
 
         booster = xgb.Booster()
         booster.load_model(bytearray(spec.booster))
@@ -101,22 +101,22 @@ class BatchModel:
             name=spec.name,
             version=spec.version,
             alias=spec.alias,
-            policy=self.policy,
+            credit_policy=spec.policy_json,
             booster=booster,
-            wide_booster=booster,
+            threaded_booster=booster,
             threads=1,
         )
         # The predictor's own scoring call; its executor only ever runs this process's blocks.
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="batch-score")
-        self._scorer = Scorer(self._executor)
+        self._batcher = MicroBatcher(self._executor)
         self._loop = asyncio.new_event_loop()
 
     def score(self, matrix: np.ndarray, thin_file: np.ndarray) -> BlockScores:
         """PD, score, decision, band for every row; contributions for the refer/decline rows."""
-        from transformer.answers import score_batch
+        from transformer.answers import decide
         from transformer.predictor_client import Prediction
 
-        scores = self._loop.run_until_complete(self._scorer.score(self._model, matrix, "none"))
+        scores = self._loop.run_until_complete(self._batcher.predict(self._model, matrix))
         prediction = Prediction(
             probability=scores.probability,
             margin=scores.margin,
@@ -126,8 +126,8 @@ class BatchModel:
             model_alias=self.spec.alias,
             credit_policy=self.spec.policy_json,
         )
-        scored = score_batch(prediction, self.policy, thin_file)
-        adverse = scored.adverse_rows()
+        scored = decide(prediction, self.policy, thin_file)
+        adverse = scored.needs_reasons()
         rows = np.flatnonzero(adverse)
         contributions = np.empty((0, matrix.shape[1]), dtype=np.float64)
         if rows.size:

@@ -24,7 +24,7 @@ import numpy as np
 from bench import BenchError
 from cli.stack.supervisor import LOCALHOST, ProcessGroup, free_port
 from credit_scoring.features import derive, to_matrix
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from credit_scoring.schema import Application
 
 if TYPE_CHECKING:
@@ -78,6 +78,9 @@ class BenchEnv:
     workload: Workload
     server_env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment for predictor and transformer (MLflow/S3 credentials, placeholders)."""
+    inference_log_postgres: str | None = None
+    """A PostgreSQL database URL for the inference log; None: the harness starts its own server
+    (``bench.postgres``) unless ``CREDIT_BENCH_POSTGRES=false``."""
 
 
 def export_booster(tracking_uri: str, model_name: str, version: str, out_dir: Path) -> ModelInfo:

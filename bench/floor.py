@@ -10,14 +10,17 @@ answer. What HTTP, the transformer->predictor hop and the servers' frameworks ad
 difference between these numbers and the served ones.
 
 Also timed, for reference: the single calls the issue lists (1-row predict, TreeSHAP, Feast's
-``get_online_features``, a Redis round trip) and the two ways to compute the derived ratios
-(Feast's on-demand view vs the function it wraps).
+``get_online_features``, a Redis round trip), the two online-feature readers the transformer can
+use (``profiles_direct_*``: the pipelined Redis read, the default; ``profiles_feast_async_*``:
+Feast's ``get_online_features_async``) for 1 and ``batch_size`` applicants, and the two ways to
+compute the derived ratios (Feast's on-demand view vs the function it wraps).
 """
 
 from __future__ import annotations
 
 import asyncio
 import cProfile
+import functools
 import io
 import pstats
 import statistics
@@ -31,14 +34,13 @@ import orjson
 
 from bench.environment import BenchEnv
 from credit_scoring.features import derive, feature_names, feature_types
+from credit_scoring.policy import NEEDS_REASONS, Decision, thin_file
 from credit_scoring.reasons import top_reasons
-from credit_scoring.scaling import Decision
 from credit_scoring.schema import parse_applications
 
 __all__ = ["STAGES", "FloorResult", "measure_floor"]
 
 STAGES = ("validate", "features", "predict", "decide", "reasons", "answer")
-_ADVERSE = (Decision.REFER, Decision.DECLINE)
 _NAMES = feature_names()
 _TYPES = feature_types()
 
@@ -116,12 +118,12 @@ class _Pipeline:
         margin = self.booster.inplace_predict(batch.matrix, predict_type="margin").astype(np.float64)
         pd = 1.0 / (1.0 + np.exp(-margin))
         t3 = clock()
-        thin = ~batch.found
+        thin = thin_file(batch.has_profile)
         score = self.policy.scale.score_from_margin(margin)
         decisions = self.policy.decide(score, thin)
         bands = self.policy.band(score)
         t4 = clock()
-        adverse = [i for i, d in enumerate(decisions) if d in _ADVERSE]
+        adverse = [i for i, d in enumerate(decisions) if d in NEEDS_REASONS]
         reasons: dict[int, list[dict[str, object]]] = {}
         if adverse:
             contribs = self.contributions(batch.matrix[adverse])
@@ -178,6 +180,41 @@ def _time(fn: Callable[[], object], n: int) -> float:
     return _median_us(samples)
 
 
+async def _time_async(fn: Callable[[], Any], n: int) -> float:
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter_ns()
+        await fn()
+        samples.append((time.perf_counter_ns() - t) / 1000.0)
+    return _median_us(samples)
+
+
+async def reader_timings(store: Any, ids: list[str], sizes: tuple[int, ...] = (1, 1000)) -> dict[str, float]:
+    """Both profile readers on the same applicants: median µs per read of ``size`` applicants."""
+    from transformer.feast_read import FeastProfileReader
+    from transformer.online_features import ProfileReader, ServiceLayout
+    from transformer.redis_read import RedisProfileReader
+
+    layout = ServiceLayout.resolve(store, "credit_model_v1")
+    readers: dict[str, ProfileReader] = {
+        "direct": RedisProfileReader.from_store(store, layout),
+        "feast_async": FeastProfileReader(store, layout),
+    }
+    out: dict[str, float] = {}
+    try:
+        for size in sizes:
+            batch = (ids * (size // max(len(ids), 1) + 1))[:size]
+            for kind, reader in readers.items():
+                await reader.read(batch)  # warm: connections, value caches, Feast's registry cache
+                out[f"profiles_{kind}_{size}"] = await _time_async(
+                    functools.partial(reader.read, batch), 200 if size == 1 else 10
+                )
+    finally:
+        for reader in readers.values():
+            await reader.close()
+    return out
+
+
 def _profile_rows(profiler: cProfile.Profile, limit: int = 15) -> list[dict[str, Any]]:
     stats = pstats.Stats(profiler, stream=io.StringIO())
     rows = []
@@ -229,8 +266,8 @@ async def _measure(env: BenchEnv, *, rows: int, batches: int, batch_size: int, p
             await pipe.run(body, batch)
 
         whole = await features.lookup(parse_applications(apps, len(apps)))
-        decisions = pipe.decisions(whole.matrix, ~whole.found)
-        adverse_share = sum(d in _ADVERSE for d in decisions) / len(decisions)
+        decisions = pipe.decisions(whole.matrix, thin_file(whole.has_profile))
+        adverse_share = sum(d in NEEDS_REASONS for d in decisions) / len(decisions)
         reference = await _reference(env, pipe, whole.matrix, features)
         cprofile: list[dict[str, Any]] = []
         if profile:
@@ -246,7 +283,7 @@ async def _measure(env: BenchEnv, *, rows: int, batches: int, batch_size: int, p
             batch_size=size,
             reasons_method=pipe.reasons_method,
             adverse_share=round(adverse_share, 3),
-            thin_share=round(float((~whole.found).mean()), 3),
+            thin_share=round(float(thin_file(whole.has_profile).mean()), 3),
             reference_us=reference,
             profile=cprofile,
         )
@@ -290,6 +327,7 @@ async def _reference(env: BenchEnv, pipe: _Pipeline, matrix: np.ndarray, feature
     if pipe.tables is not None:
         out["tables_treeshap_1_row"] = _time(lambda: pipe.tables.contributions(one), 100)
         out[f"tables_treeshap_{len(big)}_rows"] = _time(lambda: pipe.tables.contributions(big), 5)
+    out.update(await reader_timings(store, [a["applicant_id"] for a in apps], (1, len(big))))
     client.close()
     return out
 

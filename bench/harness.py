@@ -4,15 +4,20 @@ Stages, each bounded and each recorded in ``results.json`` (a stage that fails i
 its error and the run goes on with the others; the exit status says something failed):
 
 1. environment (``bench.environment``): data, Redis + Feast, MLflow, a trained model, its file;
-2. servers: our predictor and transformer (the containers' commands), the stock ``kserve.Model``
-   predictor and forwarding transformer (``bench/peers``), MLServer in each configuration tried;
+   a PostgreSQL server for the inference log (``bench.postgres``);
+2. servers (``bench.servers``): our predictor and transformers (the containers' commands; one
+   transformer logging to SQLite, one to PostgreSQL), the stock ``kserve.Model`` pair, MLServer in
+   each configuration tried;
 3. parity: every predictor gives the booster file's PD for the same rows, our transformer gives
    well-formed answers, before anything is timed;
-4. MLServer tuning at the top concurrency (interleaved), the best configuration kept;
+4. MLServer tuning at the top concurrency (interleaved), the best configurations kept;
 5. predictor alone, v2 REST: ours, best MLServer, stock kserve, interleaved at each concurrency;
-6. end to end: our transformer (features, reasons, inference log) vs the stock forwarding pair;
-7. batch: ``batch_size`` applications per request through our pair (stock pair as reference);
-8. floor: the same work in this process, no HTTP (``bench.floor``), with a cProfile;
+6. end to end: our transformer (features, reasons, inference log) vs the stock forwarding pair,
+   with the inference log on SQLite (``e2e``) and on PostgreSQL (``e2e_postgres``);
+7. batch: ``batch_size`` applications per request through our pair (stock pair as reference),
+   SQLite (``batch``) and PostgreSQL (``batch_postgres``);
+8. floor: the same work in this process, no HTTP (``bench.floor``), with a cProfile, and the two
+   online-feature readers timed side by side;
 9. profile: py-spy on our predictor and transformer under end-to-end load;
 10. peak RSS of every server process, machine, versions, configurations;
 11. portfolio: synthetic portfolios (100,000 and 1,000,000 applications) through
@@ -38,79 +43,27 @@ import httpx
 import numpy as np
 import orjson
 
-from bench import BenchError, machine, payloads, profiling, stats
+from bench import BenchError, machine, payloads, profiling, stats, targets
 from bench.environment import BenchEnv, build_environment
-from bench.loadgen import LoadResult, Target, build_request, run_load
-from bench.mlserver_peer import CONFIGS, layout
+from bench.loadgen import Target, build_request, run_load
+from bench.mlserver_peer import CONFIGS
+from bench.postgres import PostgresServer, start_postgres
+from bench.runs import MLSERVER_BEST, Bench, Runner, best_of
+from bench.servers import MODEL, REPO, TRANSFORMERS, Servers
 from bench.settings import BenchSettings
-from cli.stack.components import (
-    PREDICTOR_MODEL,
-    TRANSFORMER_MODEL,
-    model_ready_path,
-    predictor_command,
-    transformer_command,
-)
-from cli.stack.supervisor import LOCALHOST, ProcessGroup, Supervised, free_port, http_ready
+from cli.stack.supervisor import LOCALHOST, ProcessGroup, Supervised
 
 __all__ = ["Harness", "run_benchmark"]
 
-REPO = Path(__file__).resolve().parent.parent
-MODEL = "credit-risk"
 _JSON = {"content-type": "application/json"}
-MLSERVER_BEST = "mlserver-best"
 Progress = Callable[[str], None]
 
 
 @dataclass
-class _Bench:
-    """One load target and the servers whose CPU it costs."""
-
-    target: Target
-    servers: list[Supervised]
-    stage_metrics: str | None = None
-    """Our transformer's /metrics: mean time per scoring stage during each run."""
-
-    def cpu(self) -> float:
-        return sum(s.cpu_seconds() for s in self.servers)
-
-
-def _stage_totals(metrics_url: str) -> dict[str, list[float]]:
-    """stage -> [sum of seconds, count] of ``credit_stage_duration_seconds`` (docs/architecture.md)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    totals: dict[str, list[float]] = {}
-    text = httpx.get(metrics_url, timeout=10).text
-    for family in text_string_to_metric_families(text):
-        if family.name != "credit_stage_duration_seconds":
-            continue
-        for sample in family.samples:
-            stage = sample.labels.get("stage")
-            if stage and sample.name.endswith(("_sum", "_count")):
-                pair = totals.setdefault(stage, [0.0, 0.0])
-                pair[0 if sample.name.endswith("_sum") else 1] += sample.value
-    return totals
-
-
-@dataclass
 class _State:
-    servers: dict[str, Supervised] = field(default_factory=dict)
-    configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-
-def _best_of(runs: list[dict[str, Any]], peers: list[str]) -> list[dict[str, Any]]:
-    """For each round and concurrency, a copy of the run of whichever MLServer configuration was
-    fastest then, named ``mlserver-best``: MLServer's best configuration depends on the
-    concurrency (adaptive batching wins under load, but makes a lone request wait), so ours is
-    compared with the best of the configurations kept, round by round."""
-    best = []
-    for rnd in sorted({r["round"] for r in runs}):
-        for c in sorted({r["concurrency"] for r in runs}):
-            mine = [r for r in runs if r["round"] == rnd and r["concurrency"] == c and r["target"] in peers]
-            if mine:
-                top = max(mine, key=lambda r: r["throughput"])
-                best.append({**top, "target": MLSERVER_BEST, "config": top["target"]})
-    return best
+    postgres: PostgresServer | None = None
+    mlserver_kept: list[tuple[Supervised, list[str]]] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -141,7 +94,10 @@ class Harness:
         self.progress = progress
         self.out = settings.out_dir.resolve()
         self.procs = ProcessGroup(self.out / "logs", settings.ready_timeout_seconds)
+        self.servers = Servers(self.procs, settings, self.out, progress)
+        self.runner = Runner(settings, progress)
         self.state = _State()
+        self.env: BenchEnv | None = None
         self.results: dict[str, Any] = {"schema": "credit-scoring-bench/1", "errors": []}
 
     # ------------------------------------------------------------------ entry
@@ -157,40 +113,61 @@ class Harness:
         mlserver_python = s.mlserver_venv / "bin" / "python"
         self.results["versions"] = machine.versions(mlserver_python if "mlserver" in s.peers else None)
         self.results["settings"] = orjson.loads(s.model_dump_json())
-        with self.procs.running():
-            if env is None:
-                with _output_to(self.out / "logs" / "setup.log"):
-                    env = build_environment(
-                        self.out, self.procs, workload_size=s.workload_size, progress=self.progress
-                    )
-            self.env = env
-            self.results["model"] = {
-                **{k: str(v) for k, v in asdict(env.model).items()},
-                "model_uri": env.model_uri,
-                "workload_applications": len(env.workload.applications),
-            }
-            if s.needs_servers:
-                self._start_servers()
-            self._stage("parity", self._parity)
-            if "mlserver" in s.peers:
-                self._stage("mlserver_tuning", self._tune_mlserver)
-            self._stage("predictor", self._predictor_alone)
-            self._stage("e2e", self._end_to_end)
-            self._stage("batch", self._batch)
-            self._stage("floor", self._floor)
-            self._stage("http_floor", self._http_floor)
-            if s.profile:
-                self._stage("profile", self._profile)
-            self._stage("portfolio", self._portfolio)
-            for name, server in self.state.servers.items():
-                self._remember_memory(name, server)
-        self.results["configurations"] = self.state.configurations
+        try:
+            with self.procs.running():
+                if env is None:
+                    with _output_to(self.out / "logs" / "setup.log"):
+                        env = build_environment(
+                            self.out, self.procs, workload_size=s.workload_size, progress=self.progress
+                        )
+                self.env = env
+                self.results["model"] = {
+                    **{k: str(v) for k, v in asdict(env.model).items()},
+                    "model_uri": env.model_uri,
+                    "workload_applications": len(env.workload.applications),
+                }
+                if s.needs_servers:
+                    self._start_servers(env)
+                self._stages(env)
+                for name, server in self.servers.running.items():
+                    self._remember_memory(name, server)
+        finally:
+            if self.state.postgres is not None:
+                self.state.postgres.remove()
+        self.results["configurations"] = self.servers.configurations
         self.results["memory"] = self.state.memory
         self.results["targets"] = stats.target_checks(self.results)
         self.results["load_average_at_end"] = machine.load_average()
         self.results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.results["duration_seconds"] = round(time.time() - started, 1)
         return self.results
+
+    def _start_servers(self, env: BenchEnv) -> None:
+        postgres_url = env.inference_log_postgres
+        if postgres_url is None and self.settings.postgres:
+            self.progress("PostgreSQL for the inference log")
+            self.state.postgres = start_postgres(self.procs)
+            postgres_url = self.state.postgres.url
+        self.servers.start_ours(env, postgres_url)
+        if "kserve" in self.settings.peers:
+            self.servers.start_stock(env)
+
+    def _stages(self, env: BenchEnv) -> None:
+        s = self.settings
+        self._stage("parity", self._parity)
+        if "mlserver" in s.peers:
+            self._stage("mlserver_tuning", self._tune_mlserver)
+        self._stage("predictor", self._predictor_alone)
+        for database in TRANSFORMERS:
+            if TRANSFORMERS[database] not in self.servers.running:
+                continue
+            suffix = "" if database == "sqlite" else f"_{database}"
+            self._stage(f"e2e{suffix}", lambda d=database: self._end_to_end(d))  # type: ignore[misc]
+            self._stage(f"batch{suffix}", lambda d=database: self._batch(d))  # type: ignore[misc]
+        self._stage("floor", self._floor)
+        self._stage("http_floor", self._http_floor)
+        if s.profile:
+            self._stage("profile", self._profile)
 
     def _stage(self, name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
         if name not in self.settings.stages:
@@ -218,144 +195,16 @@ class Harness:
         if usage:
             self.state.memory[name] = usage
 
-    # ------------------------------------------------------------------ servers
-    def _start(
-        self,
-        name: str,
-        argv: list[str],
-        port: int,
-        *,
-        env: dict[str, str] | None = None,
-        description: str,
-        ready_path: str,
-        unset: Sequence[str] = (),
-        cwd: Path | None = None,
-    ) -> Supervised:
-        self.progress(f"starting {name} on {LOCALHOST}:{port}")
-        server = self.procs.start(
-            name,
-            argv,
-            port=port,
-            ready=http_ready(f"http://{LOCALHOST}:{port}{ready_path}"),
-            env=env,
-            unset=unset,
-            cwd=cwd or REPO,
-        )
-        self.state.servers[name] = server
-        self.state.configurations[name] = {
-            "description": description,
-            "command": " ".join(a if a != sys.executable else "python" for a in argv),
-            "env": {k: v for k, v in (env or {}).items() if k.startswith(("OMP_", "CREDIT_NTHREAD"))},
-            "pid": server.pid,
-        }
-        return server
-
-    def _start_servers(self) -> None:
-        env = self.env
-        common = {**env.server_env, "CREDIT_HOME": str(env.home)}
-        p_http, p_grpc = free_port(), free_port()
-        self._start(
-            "ours-predictor",
-            predictor_command(p_http, p_grpc, "--bind_address", LOCALHOST, "--model_uri", env.model_uri),
-            p_http,
-            env=common,
-            description="python -m predictor (container command): XGBoost threads from the CPU limit "
-            "(CREDIT_NTHREAD default), micro-batching, fast v2 route",
-            ready_path=model_ready_path(PREDICTOR_MODEL),
-        )
-        t_http, t_grpc = free_port(), free_port()
-        self._start(
-            "ours-transformer",
-            transformer_command(f"{LOCALHOST}:{p_http}", t_http, t_grpc, "--bind_address", LOCALHOST),
-            t_http,
-            env={
-                **common,
-                "CREDIT_FEATURE_REPO": str(env.feature_repo),
-                "CREDIT_FEATURE_STORE_CONFIG": str(env.feature_store_config),
-                "CREDIT_INFERENCE_LOG": "true",
-            },
-            description="python -m transformer --predictor_protocol v2: Feast features from Redis, TreeSHAP "
-            "reasons for refer/decline, inference log on (SQLite under CREDIT_HOME)",
-            ready_path=model_ready_path(TRANSFORMER_MODEL),
-        )
-        if "kserve" in self.settings.peers:
-            stock_flags = [
-                "--enable_grpc",
-                "false",
-                "--enable_latency_logging",
-                "false",
-                "--configure_logging",
-                "false",
-            ]
-            s_http = free_port()
-            self._start(
-                "stock-predictor",
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.peers.kserve_predictor",
-                    "--model_name",
-                    MODEL,
-                    "--model_file",
-                    str(env.model.booster_file),
-                    "--http_port",
-                    str(s_http),
-                    *stock_flags,
-                ],
-                s_http,
-                env={"OMP_NUM_THREADS": "1"},
-                description="stock kserve.Model + ModelServer (bench/peers/kserve_predictor.py): as_numpy + "
-                "inplace_predict; 1 worker, OMP_NUM_THREADS=1, per-request latency/access logging off",
-                ready_path=f"/v2/models/{MODEL}/ready",
-            )
-            st_http = free_port()
-            self._start(
-                "stock-transformer",
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.peers.kserve_transformer",
-                    "--model_name",
-                    MODEL,
-                    "--predictor_host",
-                    f"{LOCALHOST}:{s_http}",
-                    "--predictor_protocol",
-                    "v2",
-                    "--http_port",
-                    str(st_http),
-                    *stock_flags,
-                ],
-                st_http,
-                env={"OMP_NUM_THREADS": "1"},
-                description="stock kserve.Model transformer (bench/peers/kserve_transformer.py): KServe's "
-                "own predict() forwards v2 REST to stock-predictor; no features, no reasons, no logging",
-                ready_path=f"/v2/models/{MODEL}/ready",
-            )
-
     def _start_mlserver(self, name: str) -> Supervised:
-        config = CONFIGS[name]
-        mlserver = self.settings.mlserver_venv / "bin" / "mlserver"
-        if not mlserver.exists():
-            raise BenchError(f"{mlserver} not found: `make bench` creates {self.settings.mlserver_venv}")
-        http, grpc, metrics = free_port(), free_port(), free_port()
-        folder = layout(
-            self.out / "mlserver", config, MODEL, self.env.model.booster_file, http, grpc, metrics
-        )
-        return self._start(
-            f"mlserver-{name}",
-            [str(mlserver), "start", str(folder)],
-            http,
-            env=dict(config.env),
-            unset=("OMP_NUM_THREADS",) if "OMP_NUM_THREADS" not in config.env else (),
-            description=f"MLServer xgboost runtime: {config.description}",
-            ready_path=f"/v2/models/{MODEL}/ready",
-            cwd=folder,
-        )
+        return self.servers.start_mlserver(name, self.env)
+
+    @property
+    def _env(self) -> BenchEnv:
+        if self.env is None:
+            raise BenchError("the benchmark environment is not built yet")
+        return self.env
 
     # ------------------------------------------------------------------ targets
-    def _rows(self, n: int) -> np.ndarray:
-        return self.env.workload.rows[:n]
-
     def _predictor_target(
         self,
         name: str,
@@ -364,166 +213,73 @@ class Harness:
         check_outputs: Sequence[str],
         servers: list[Supervised] | None = None,
         rows_per_request: int = 1,
-    ) -> _Bench:
-        rows = self.env.workload.rows
-        pool = min(len(rows) // rows_per_request, 512)
-        path = f"/v2/models/{MODEL}/infer"
-        requests = [
-            build_request(
-                LOCALHOST,
-                server.port,
-                path,
-                payloads.predictor_body(rows[k * rows_per_request : (k + 1) * rows_per_request], outputs),
-            )
-            for k in range(pool)
-        ]
-        check = payloads.check_probability(check_outputs, rows_per_request)
-        return _Bench(
-            Target(name, LOCALHOST, server.port, requests, check, rows_per_request), servers or [server]
-        )
+    ) -> Bench:
+        rows = self._env.workload.rows
+        return targets.predictor(name, server, rows, outputs, check_outputs, servers, rows_per_request)
 
-    def _ours_e2e_target(self) -> _Bench:
-        t = self.state.servers["ours-transformer"]
-        apps = self.env.workload.applications[:512]
-        requests = [
-            build_request(
-                LOCALHOST, t.port, "/v2/models/credit-scoring/infer", payloads.transformer_v2_body([a])
-            )
-            for a in apps
-        ]
-        return _Bench(
-            Target("ours-e2e", LOCALHOST, t.port, requests, payloads.check_credit_answer),
-            [t, self.state.servers["ours-predictor"]],
-            f"{t.url}/metrics",
-        )
+    def _stock_pair(self, name: str, rows_per_request: int = 1) -> Bench:
+        return targets.stock_pair(name, self.servers.running, self._env.workload.rows, rows_per_request)
 
-    def _ours_batch_target(self) -> _Bench:
-        t = self.state.servers["ours-transformer"]
-        apps = self.env.workload.applications
-        size = min(self.settings.batch_size, len(apps))
-        doubled = apps * 2
-        requests = [
-            build_request(
-                LOCALHOST,
-                t.port,
-                "/v1/models/credit-scoring:predict",
-                payloads.transformer_v1_body(doubled[k * 131 % len(apps) :][:size]),
-            )
-            for k in range(8)
-        ]
-        return _Bench(
-            Target("ours-batch", LOCALHOST, t.port, requests, payloads.check_batch_answers(size), size),
-            [t, self.state.servers["ours-predictor"]],
-            f"{t.url}/metrics",
-        )
+    def _ours_e2e_target(self, database: str = "sqlite") -> Bench:
+        return targets.ours_e2e(self.servers.running, self._env.workload, database)
 
-    def _run(
-        self,
-        bench: _Bench,
-        concurrency: int,
-        rnd: int,
-        *,
-        duration: float | None = None,
-        check_every: int = 50,
-    ) -> dict[str, Any]:
-        s = self.settings
-        before = _stage_totals(bench.stage_metrics) if bench.stage_metrics else None
-        result: LoadResult = run_load(
-            bench.target,
-            concurrency,
-            duration=duration or s.duration_seconds,
-            warmup=s.warmup_seconds,
-            max_requests=s.max_requests,
-            timeout=s.request_timeout_seconds,
-            check_every=check_every,
-            server_cpu=bench.cpu,
+    def _ours_batch_target(self, database: str = "sqlite") -> Bench:
+        return targets.ours_batch(
+            self.servers.running, self._env.workload, self.settings.batch_size, database
         )
-        row = {**asdict(result), "round": rnd, "load_average": machine.load_average()[0]}
-        if before is not None and bench.stage_metrics:
-            after = _stage_totals(bench.stage_metrics)
-            row["stage_ms"] = {
-                stage: round(
-                    (after[stage][0] - before.get(stage, [0.0, 0.0])[0])
-                    * 1000
-                    / (after[stage][1] - before.get(stage, [0.0, 0.0])[1]),
-                    3,
-                )
-                for stage in after
-                if after[stage][1] > before.get(stage, [0.0, 0.0])[1]
-            }
-        self.progress(
-            f"  round {rnd} c={concurrency:<3} {bench.target.name:<24} {result.throughput:>9.1f} req/s "
-            f"p50 {result.p50_ms:7.2f} ms p99 {result.p99_ms:7.2f} ms errors {result.errors}"
-        )
-        return row
-
-    def _interleave(
-        self,
-        benches: Sequence[_Bench],
-        concurrencies: Sequence[int],
-        rounds: int,
-        *,
-        duration: float | None = None,
-        check_every: int = 50,
-    ) -> list[dict[str, Any]]:
-        """Round r: for each concurrency, every target once (order rotated by round)."""
-        runs = []
-        for rnd in range(1, rounds + 1):
-            for c in concurrencies:
-                k = (rnd - 1) % len(benches)
-                for bench in [*benches[k:], *benches[:k]]:
-                    runs.append(self._run(bench, c, rnd, duration=duration, check_every=check_every))
-        return runs
 
     # ------------------------------------------------------------------ stages
     def _parity(self) -> dict[str, Any]:
-        """Same rows, same PD from every predictor; our transformer's answers well-formed."""
+        """Same rows, same PD from every predictor; our transformers' answers well-formed."""
         import xgboost as xgb
 
-        booster = xgb.Booster(model_file=str(self.env.model.booster_file))
+        env = self._env
+        booster = xgb.Booster(model_file=str(env.model.booster_file))
         booster.set_param({"nthread": 1})
-        rows = self._rows(16)
+        rows = env.workload.rows[:16]
         expected = booster.inplace_predict(rows)
         out: dict[str, Any] = {"rows": len(rows)}
+        running = self.servers.running
         with httpx.Client(timeout=30, headers=_JSON) as client:
 
-            def pds(server: Supervised, outputs: Sequence[str], names: Sequence[str]) -> list[float]:
+            def pds(server: Supervised) -> list[float]:
                 got = []
                 for r in rows:
                     resp = client.post(
                         f"{server.url}/v2/models/{MODEL}/infer",
-                        content=payloads.predictor_body(r[None, :], outputs),
+                        content=payloads.predictor_body(r[None, :], ()),
                     )
                     resp.raise_for_status()
-                    output = next(o for o in resp.json()["outputs"] if o["name"] in names)
+                    output = next(o for o in resp.json()["outputs"] if o["name"] == "probability")
                     got.append(float(output["data"][-1]))
                 return got
 
-            checks = {"ours-predictor": pds(self.state.servers["ours-predictor"], (), ("probability",))}
-            if "stock-predictor" in self.state.servers:
-                checks["stock-predictor"] = pds(self.state.servers["stock-predictor"], (), ("probability",))
-            for name, got in checks.items():
-                diff = float(np.max(np.abs(np.array(got) - expected)))
+            for name in ("ours-predictor", "stock-predictor"):
+                if name not in running:
+                    continue
+                diff = float(np.max(np.abs(np.array(pds(running[name])) - expected)))
                 out[name] = {"max_abs_pd_difference": diff}
                 if diff > 1e-5:
                     raise BenchError(f"{name} disagrees with the booster file (max |dPD| = {diff:.2e})")
-            t = self.state.servers["ours-transformer"]
-            apps = self.env.workload.applications[:16]
-            resp = client.post(
-                f"{t.url}/v1/models/credit-scoring:predict", content=payloads.transformer_v1_body(apps)
-            )
-            resp.raise_for_status()
-            answers = resp.json()["predictions"]
-            problem = payloads.check_batch_answers(len(apps))(resp.content)
-            if problem is not None:
-                raise BenchError(f"our transformer's answers are not well-formed: {problem}")
-            served = np.array([a["pd"] for a in answers])
-            same = np.abs(served - expected) < 1e-5
-            # Equal when the online store holds the profile the workload rows were built from.
-            out["transformer_pd_equals_workload_rows"] = f"{int(same.sum())}/{len(same)}"
-            out["decisions"] = {
-                d: sum(a["decision"] == d for a in answers) for d in ("approve", "refer", "decline")
-            }
+            apps = env.workload.applications[:16]
+            for transformer in (n for n in TRANSFORMERS.values() if n in running):
+                resp = client.post(
+                    f"{running[transformer].url}/v1/models/credit-scoring:predict",
+                    content=payloads.transformer_v1_body(apps),
+                )
+                resp.raise_for_status()
+                problem = payloads.check_batch_answers(len(apps))(resp.content)
+                if problem is not None:
+                    raise BenchError(f"{transformer}'s answers are not well-formed: {problem}")
+                answers = resp.json()["predictions"]
+                same = np.abs(np.array([a["pd"] for a in answers]) - expected) < 1e-5
+                # Equal when the online store holds the profile the workload rows were built from.
+                out[transformer] = {
+                    "pd_equals_workload_rows": f"{int(same.sum())}/{len(same)}",
+                    "decisions": {
+                        d: sum(a["decision"] == d for a in answers) for d in ("approve", "refer", "decline")
+                    },
+                }
         return out
 
     def _tune_mlserver(self) -> dict[str, Any]:
@@ -539,7 +295,7 @@ class Harness:
             self._predictor_target(f"mlserver-{name}", server, outputs, outputs)
             for name, server in started.items()
         ]
-        runs = self._interleave(benches, [top], s.tuning_repeats, duration=s.tuning_duration_seconds)
+        runs = self.runner.interleave(benches, [top], s.tuning_repeats, duration=s.tuning_duration_seconds)
         summary = stats.summarise_runs(runs)
         ok = [r for r in summary if r["errors"] == 0 and r["throughput"]]
         if not ok:
@@ -549,9 +305,8 @@ class Harness:
         for name, server in started.items():
             if name not in kept:
                 self._remember_memory(f"mlserver-{name}", server)
-                self.procs.stop(server)
-                self.state.servers.pop(f"mlserver-{name}", None)
-        self.mlserver_kept = [(started[name], outputs) for name in kept]
+                self.servers.stop(f"mlserver-{name}")
+        self.state.mlserver_kept = [(started[name], outputs) for name in kept]
         return {
             "concurrency": top,
             "configs": {n: CONFIGS[n].description for n in started},
@@ -569,8 +324,9 @@ class Harness:
         then the probability: the parity check below proves it)."""
         import xgboost as xgb
 
-        booster = xgb.Booster(model_file=str(self.env.model.booster_file))
-        rows = self._rows(4)
+        env = self._env
+        booster = xgb.Booster(model_file=str(env.model.booster_file))
+        rows = env.workload.rows[:4]
         expected = booster.inplace_predict(rows)
         for outputs in (["predict_proba"], ["predict"]):
             resp = httpx.post(
@@ -591,17 +347,16 @@ class Harness:
 
     def _predictor_alone(self) -> dict[str, Any]:
         s = self.settings
-        benches = [self._predictor_target("ours", self.state.servers["ours-predictor"], (), ("probability",))]
-        for server, outputs in getattr(self, "mlserver_kept", []):
+        running = self.servers.running
+        benches = [self._predictor_target("ours", running["ours-predictor"], (), ("probability",))]
+        for server, outputs in self.state.mlserver_kept:
             benches.append(self._predictor_target(server.name, server, outputs, outputs))
-        if "stock-predictor" in self.state.servers:
+        if "stock-predictor" in running:
             benches.append(
-                self._predictor_target(
-                    "stock-kserve", self.state.servers["stock-predictor"], (), ("probability",)
-                )
+                self._predictor_target("stock-kserve", running["stock-predictor"], (), ("probability",))
             )
-        runs = self._interleave(benches, s.concurrencies, s.repeats)
-        runs += _best_of(runs, [b.target.name for b in benches if b.target.name.startswith("mlserver-")])
+        runs = self.runner.interleave(benches, s.concurrencies, s.repeats)
+        runs += best_of(runs, [b.target.name for b in benches if b.target.name.startswith("mlserver-")])
         return {
             "top_concurrency": max(s.concurrencies),
             "runs": runs,
@@ -609,22 +364,15 @@ class Harness:
             "targets": [b.target.name for b in benches],
         }
 
-    def _end_to_end(self) -> dict[str, Any]:
+    def _end_to_end(self, database: str) -> dict[str, Any]:
         s = self.settings
-        benches = [self._ours_e2e_target()]
-        if "stock-transformer" in self.state.servers:
-            benches.append(
-                self._predictor_target(
-                    "stock-pair",
-                    self.state.servers["stock-transformer"],
-                    (),
-                    ("probability",),
-                    servers=[self.state.servers["stock-transformer"], self.state.servers["stock-predictor"]],
-                )
-            )
+        benches = [self._ours_e2e_target(database)]
+        if "stock-transformer" in self.servers.running:
+            benches.append(self._stock_pair("stock-pair"))
         # Every 10th answer is decoded and checked (decision, PD, reasons on refer/decline).
-        runs = self._interleave(benches, s.concurrencies, s.repeats, check_every=10)
+        runs = self.runner.interleave(benches, s.concurrencies, s.repeats, check_every=10)
         return {
+            "inference_log": database,
             "top_concurrency": max(s.concurrencies),
             "low_concurrency": min(s.concurrencies),
             "runs": runs,
@@ -632,25 +380,17 @@ class Harness:
             "targets": [b.target.name for b in benches],
         }
 
-    def _batch(self) -> dict[str, Any]:
+    def _batch(self, database: str) -> dict[str, Any]:
         s = self.settings
-        ours = self._ours_batch_target()
+        ours = self._ours_batch_target(database)
         benches = [ours]
         size = ours.target.items_per_request
-        if "stock-transformer" in self.state.servers:
-            benches.append(
-                self._predictor_target(
-                    "stock-pair-batch",
-                    self.state.servers["stock-transformer"],
-                    (),
-                    ("probability",),
-                    servers=[self.state.servers["stock-transformer"], self.state.servers["stock-predictor"]],
-                    rows_per_request=size,
-                )
-            )
+        if "stock-transformer" in self.servers.running:
+            benches.append(self._stock_pair("stock-pair-batch", rows_per_request=size))
         # Every batch answer is checked: all answers present, reasons for every refer/decline.
-        runs = self._interleave(benches, s.batch_concurrencies, s.repeats, check_every=1)
+        runs = self.runner.interleave(benches, s.batch_concurrencies, s.repeats, check_every=1)
         return {
+            "inference_log": database,
             "batch_size": size,
             "runs": runs,
             "summary": stats.summarise_runs(runs),
@@ -661,10 +401,10 @@ class Harness:
         """One HTTP round trip that does nothing (``GET /v2/health/live``, c=1) on each server:
         the transport's share of a 1-row request, measured with the same client."""
         out: dict[str, Any] = {}
-        for name, server in self.state.servers.items():
+        for name, server in self.servers.running.items():
             request = build_request(LOCALHOST, server.port, "/v2/health/live", b"", method="GET")
-            bench = _Bench(Target(f"{name} GET /v2/health/live", LOCALHOST, server.port, [request]), [server])
-            result = self._run(bench, 1, 1, duration=min(self.settings.duration_seconds, 1.5))
+            bench = Bench(Target(f"{name} GET /v2/health/live", LOCALHOST, server.port, [request]), [server])
+            result = self.runner.run(bench, 1, 1, duration=min(self.settings.duration_seconds, 1.5))
             out[name] = {k: result[k] for k in ("p50_ms", "p99_ms", "throughput", "errors", "server_cpu_us")}
         return out
 
@@ -673,7 +413,7 @@ class Harness:
 
         s = self.settings
         floor = measure_floor(
-            self.env, rows=s.floor_rows, batches=s.floor_batches, batch_size=s.batch_size, profile=s.profile
+            self._env, rows=s.floor_rows, batches=s.floor_batches, batch_size=s.batch_size, profile=s.profile
         )
         return asdict(floor)
 
@@ -683,7 +423,7 @@ class Harness:
         from bench.portfolio import measure_portfolio
         from feature_store import open_store
 
-        env, s = self.env, self.settings
+        env, s = self._env, self.settings
         run_env = {
             **os.environ,
             **env.server_env,
@@ -719,43 +459,29 @@ class Harness:
         py_spy = profiling.find_py_spy([s.mlserver_venv / "bin", Path(sys.executable).parent])
         if py_spy is None:
             return {"skipped": "py-spy not found (make bench installs it into bench/.venv-mlserver)"}
-        pids = {name: self.state.servers[name].pid for name in ("ours-transformer", "ours-predictor")}
-        e2e = self._ours_e2e_target()
+        running = self.servers.running
+        pids = {name: running[name].pid for name in ("ours-transformer", "ours-predictor")}
         top = max(s.concurrencies)
         out: dict[str, Any] = {"py_spy": py_spy, "seconds": s.profile_seconds}
-        self.progress(f"  py-spy: end to end at c={top} for {s.profile_seconds:.0f}s")
-        out["e2e"] = profiling.record(
-            py_spy,
-            pids,
-            s.profile_seconds,
-            self.out / "profile" / "e2e",
-            lambda: run_load(
-                e2e.target,
-                top,
-                duration=s.profile_seconds + 1.5,
-                warmup=0.0,
-                max_requests=s.max_requests,
-                timeout=s.request_timeout_seconds,
-            ),
-        )
-        batch = self._ours_batch_target()
-        self.progress(
-            f"  py-spy: batches of {batch.target.items_per_request} at c=1 for {s.profile_seconds:.0f}s"
-        )
-        out["batch"] = profiling.record(
-            py_spy,
-            pids,
-            s.profile_seconds,
-            self.out / "profile" / "batch",
-            lambda: run_load(
-                batch.target,
-                1,
-                duration=s.profile_seconds + 1.5,
-                warmup=0.0,
-                max_requests=s.max_requests,
-                timeout=s.request_timeout_seconds,
-            ),
-        )
+        for scenario, bench, concurrency in (
+            ("e2e", self._ours_e2e_target(), top),
+            ("batch", self._ours_batch_target(), 1),
+        ):
+            self.progress(f"  py-spy: {scenario} at c={concurrency} for {s.profile_seconds:.0f}s")
+            out[scenario] = profiling.record(
+                py_spy,
+                pids,
+                s.profile_seconds,
+                self.out / "profile" / scenario,
+                lambda b=bench, c=concurrency: run_load(  # type: ignore[misc]
+                    b.target,
+                    c,
+                    duration=s.profile_seconds + 1.5,
+                    warmup=0.0,
+                    max_requests=s.max_requests,
+                    timeout=s.request_timeout_seconds,
+                ),
+            )
         return out
 
 

@@ -81,15 +81,22 @@ def _headline(results: dict[str, Any]) -> list[str]:
             "MLServer, fastest of " + " / ".join((results.get("mlserver_tuning") or {}).get("kept", [])),
         )
     add("predictor", "predictor alone (v2, 1 row)", "ours", "stock-kserve", "stock kserve.Model")
-    add("e2e", "end to end (features, reasons, log)", "ours-e2e", "stock-pair", "stock forwarding pair")
-    add(
-        "batch",
-        f"batch ({(results.get('batch') or {}).get('batch_size', '?')} apps/request)",
-        "ours-batch",
-        "stock-pair-batch",
-        "stock forwarding pair (no features/reasons)",
-        unit="apps/s",
-    )
+    for key, name, log in (("", "", "SQLite log"), ("_postgresql", "-postgresql", "PostgreSQL log")):
+        add(
+            f"e2e{key}",
+            f"end to end (features, reasons, {log})",
+            f"ours-e2e{name}",
+            "stock-pair",
+            "stock forwarding pair",
+        )
+        add(
+            f"batch{key}",
+            f"batch ({(results.get(f'batch{key}') or {}).get('batch_size', '?')} apps/request, {log})",
+            f"ours-batch{name}",
+            "stock-pair-batch",
+            "stock forwarding pair (no features/reasons)",
+            unit="apps/s",
+        )
     if not rows:
         return ["(no side-by-side runs completed)"]
     return _table(
@@ -214,14 +221,16 @@ def render(results: dict[str, Any]) -> str:
     )
     sections = [
         ("predictor", "Predictor alone (v2 REST, 1 row per request)", False),
-        ("e2e", "End to end (1 application per request)", False),
-        ("batch", "Batch", True),
+        ("e2e", "End to end (1 application per request, inference log on SQLite)", False),
+        ("batch", "Batch (inference log on SQLite)", True),
+        ("e2e_postgresql", "End to end (1 application per request, inference log on PostgreSQL)", False),
+        ("batch_postgresql", "Batch (inference log on PostgreSQL)", True),
     ]
     for key, title, items in sections:
         data = results.get(key)
         if not data:
             continue
-        extra = f" ({data['batch_size']} applications per request)" if key == "batch" else ""
+        extra = f", {data['batch_size']} applications per request" if key.startswith("batch") else ""
         lines += ["", f"## {title}{extra}", "", *_summary_table(data["summary"], items)]
         staged = [r for r in data["summary"] if r.get("stage_ms")]
         if staged:

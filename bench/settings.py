@@ -73,6 +73,9 @@ class BenchSettings(BaseSettings):
     tuning_repeats: int = Field(default=2, ge=1, le=10)
     profile: bool = True
     """py-spy the servers under load and cProfile the in-process floor."""
+    postgres: bool = True
+    """Also run the end-to-end and batch stages with the inference log on PostgreSQL (the production
+    setting; needs the PostgreSQL server binaries, as the tests do)."""
     profile_seconds: float = Field(default=4.0, gt=0, le=60)
     floor_rows: int = Field(default=400, ge=1)
     """Single-application iterations of the in-process floor."""

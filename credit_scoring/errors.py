@@ -1,18 +1,34 @@
-"""One error tree for the platform; each server maps it to HTTP status in one place."""
+"""One error tree for the platform; the servers map it to HTTP and gRPC in one place
+(``serving.errors``).
+
+Bad input is an ``InvalidApplication`` listing every ``FieldProblem`` found (up to
+``MAX_PROBLEMS``), collected with ``Problems``; a dependency that is down is a 503; an answer
+from the predictor we cannot use is a 502 (a bug, not an outage).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 __all__ = [
+    "MAX_PROBLEMS",
     "CreditScoringError",
     "FeatureStoreUnavailable",
     "FieldProblem",
     "InvalidApplication",
     "ModelNotReady",
+    "PayloadTooLarge",
+    "PredictorRejected",
     "PredictorUnavailable",
+    "Problems",
     "RegistryUnavailable",
+    "UnsupportedMediaType",
+    "fail",
 ]
+
+# Problems listed in one error at most: a 10,000-row request with a bad column must not answer
+# with 10,000 problems (nor spend the time to find them all).
+MAX_PROBLEMS = 50
 
 
 class CreditScoringError(Exception):
@@ -45,7 +61,48 @@ class InvalidApplication(CreditScoringError):
     status_code = 400
 
     def __str__(self) -> str:
-        return "; ".join(str(p) for p in self.problems) or "invalid request"
+        shown = "; ".join(str(p) for p in self.problems[:MAX_PROBLEMS]) or "invalid request"
+        if len(self.problems) > MAX_PROBLEMS:
+            shown += f"; ... and {len(self.problems) - MAX_PROBLEMS} more problems"
+        return shown
+
+
+class UnsupportedMediaType(InvalidApplication):
+    """The body is not JSON (nor a v2 binary-extension body where one is accepted)."""
+
+    status_code = 415
+
+
+class Problems:
+    """Collects field problems (at most ``MAX_PROBLEMS``) and raises them together."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldProblem] = []
+
+    def add(self, index: int | None, field: str, message: str) -> None:
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(FieldProblem(index, field, message))
+
+    def extend(self, problems: list[FieldProblem]) -> None:
+        self.items.extend(problems[: max(0, MAX_PROBLEMS - len(self.items))])
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidApplication(self.items)
+
+
+def fail(field: str, message: str, index: int | None = None) -> InvalidApplication:
+    """One problem as an error, ready to raise."""
+    return InvalidApplication([FieldProblem(index, field, message)])
+
+
+class PayloadTooLarge(CreditScoringError):
+    """The request body is larger than the server accepts (refused before it is read)."""
+
+    status_code = 413
 
 
 class FeatureStoreUnavailable(CreditScoringError):
@@ -54,6 +111,12 @@ class FeatureStoreUnavailable(CreditScoringError):
 
 class PredictorUnavailable(CreditScoringError):
     status_code = 503
+
+
+class PredictorRejected(CreditScoringError):
+    """The predictor answered, but with an error or an answer we cannot use (a bug, not an outage)."""
+
+    status_code = 502
 
 
 class ModelNotReady(CreditScoringError):

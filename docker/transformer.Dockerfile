@@ -10,6 +10,7 @@ RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY requirements/constraints.txt requirements/constraints.txt
 COPY credit_scoring/ credit_scoring/
+COPY serving/ serving/
 COPY transformer/ transformer/
 COPY feature_store/ feature_store/
 COPY inference_log/ inference_log/

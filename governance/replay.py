@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from credit_scoring.policy import Decision
 from credit_scoring.reasons import REASON_CODES, top_reasons_batch
-from credit_scoring.scaling import Decision
 from governance.version import VersionScorer, version_matrix
 from inference_log import LOG_TABLE, InferenceRecord
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from credit_scoring.errors import RegistryUnavailable
 from credit_scoring.features import CATEGORICAL_LEVELS, encode_categorical
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 
 __all__ = ["VersionScorer", "version_matrix"]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["SECRETS_DIR", "InferenceLogSettings"]
+from credit_scoring.settings import SECRETS_DIR
 
-SECRETS_DIR = Path("/var/run/secrets/credit-scoring")
+__all__ = ["SECRETS_DIR", "InferenceLogSettings"]
 
 
 class InferenceLogSettings(BaseSettings):
@@ -19,6 +19,7 @@ class InferenceLogSettings(BaseSettings):
         env_prefix="CREDIT_INFERENCE_LOG_",
         secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
         extra="ignore",
+        use_attribute_docstrings=True,
     )
 
     home: Path = Field(default=Path(".credit-scoring"), validation_alias="CREDIT_HOME")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.features import MODEL_FEATURES, Kind, feature_names
-from credit_scoring.scaling import Decision
+from credit_scoring.policy import Decision
 from monitoring.comparison import compare
 from monitoring.evidently_drift import EvidentlyDrift, run_data_drift
 from monitoring.performance import FairnessView, RealisedPerformance

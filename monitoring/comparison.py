@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credit_scoring.scaling import Decision
+from credit_scoring.policy import Decision
 from monitoring.psi import FixedBins
 
 __all__ = ["Comparison", "PairedComparison", "PopulationComparison", "SideSummary", "compare"]

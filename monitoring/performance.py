@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from scipy import stats
 
 from credit_scoring.audit import AIR_THRESHOLD, AUDIT_ATTRIBUTES, adverse_impact, min_air
-from credit_scoring.scaling import Decision
+from credit_scoring.policy import Decision
 from inference_log import LOG_TABLE, Role
 from monitoring.outcomes import OUTCOMES
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from credit_scoring.errors import RegistryUnavailable
 from credit_scoring.features import feature_names
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 
 __all__ = ["REFERENCE_ARTIFACT", "ModelVersionRef", "ReferenceSample", "live_versions", "load_reference"]
 

@@ -6,14 +6,12 @@ The inference log's location is not repeated here: the job reads ``InferenceLogS
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DriftSettings"]
+from credit_scoring.settings import SECRETS_DIR
 
-SECRETS_DIR = Path("/var/run/secrets/credit-scoring")
+__all__ = ["DriftSettings"]
 
 
 class DriftSettings(BaseSettings):

@@ -1,225 +1,159 @@
-"""Requests in, responses out: Open Inference Protocol v2 (JSON and binary extension) and v1.
+"""Predictor requests in, answers out: v2 (any transport, decoded by ``serving.v2``) and v1 JSON.
 
-Every request becomes one float32 matrix ``[N, 18]`` in ``credit_scoring.features`` order, with
-NaN for missing values, plus the options that were asked for. Anything wrong is collected as
-field-level ``FieldProblem``s and raised as one ``InvalidApplication`` (HTTP 400 /
-INVALID_ARGUMENT), never as a 500.
+Every request becomes a ``Query``: one float32 matrix ``[N, F]`` in ``credit_scoring.features``
+order (NaN = missing), which rows to explain (``credit_scoring.explain.ExplainRows``) and which
+outputs to return. Anything wrong is collected as field-level problems and raised as one
+``InvalidApplication`` (HTTP 400 / INVALID_ARGUMENT), never as a 500.
 
 Accepted inputs:
 
-- one FP32/FP64 tensor ``features`` of shape ``[N, 18]`` (JSON ``null`` = missing), or
+- one FP32/FP64 tensor ``features`` of shape ``[N, F]`` (JSON ``null`` = missing), or
 - with request ``parameters.content_type = "pd"``: one tensor per model feature, shape ``[N]``
-  (or ``[N, 1]``); categoricals as BYTES level strings or as numeric level codes.
+  (or ``[N, 1]``); categoricals as BYTES level strings or as numeric level codes;
+- optionally a BOOL tensor ``explain_rows`` ``[N]``: rows to explain whatever their margin.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import orjson
 
-from credit_scoring.errors import FieldProblem, InvalidApplication
-from credit_scoring.serving import Reply
-from predictor.scoring import LoadedModel, Scores
+from credit_scoring.errors import FieldProblem, InvalidApplication, Problems, fail
+from credit_scoring.explain import ROWS_INPUT, ExplainRows
+from predictor.scoring import LoadedModel, ModelOutputs
 from predictor.tensors import (
     FEATURE_NAMES,
     FEATURE_TENSOR,
     N_FEATURES,
-    Problems,
-    Tensor,
     check_values,
-    fail,
     numbers,
     object_rows,
     require_rows,
     to_matrix,
 )
+from serving.v2 import InferenceRequest, InferenceResponse, Tensor
+from serving.v2.rest import loads
 
 __all__ = [
     "INPUT_METADATA",
     "OUTPUT_METADATA",
-    "Contribs",
-    "Decoded",
-    "decode_infer_request",
-    "decode_v1",
-    "decode_v2",
-    "encode_v1",
-    "encode_v2",
-    "select_outputs",
-    "v1_response",
+    "Query",
+    "query_from_v1",
+    "query_from_v2",
+    "v1_answer",
+    "v1_body",
+    "v2_response",
 ]
 
-BINARY_HEADER = b"inference-header-content-length"
-_OUTPUT_TYPES = {"probability": "FP64", "margin": "FP64", "contributions": "FP32"}
-_MAX_PROBLEMS = 50
+OUTPUT_TYPES = {"probability": "FP64", "margin": "FP64", "contributions": "FP32"}
 
-INPUT_METADATA = [{"name": FEATURE_TENSOR, "datatype": "FP32", "shape": [-1, N_FEATURES]}]
-OUTPUT_METADATA = [
+INPUT_METADATA: list[dict[str, Any]] = [
+    {"name": FEATURE_TENSOR, "datatype": "FP32", "shape": [-1, N_FEATURES]},
+    {"name": ROWS_INPUT, "datatype": "BOOL", "shape": [-1]},  # optional (credit_scoring.explain)
+]
+OUTPUT_METADATA: list[dict[str, Any]] = [
     {"name": "probability", "datatype": "FP64", "shape": [-1]},
     {"name": "margin", "datatype": "FP64", "shape": [-1]},
     {"name": "contributions", "datatype": "FP32", "shape": [-1, N_FEATURES + 1]},
 ]
 
 
-class Contribs(StrEnum):
-    NONE = "none"
-    ALL = "all"
-    ADVERSE = "adverse"
-
-
 @dataclass(frozen=True)
-class Decoded:
+class Query:
+    """One request, whatever its protocol: the matrix and what to answer."""
+
     matrix: np.ndarray
-    contribs: Contribs = Contribs.NONE
+    explain: ExplainRows = field(default_factory=ExplainRows)
     request_id: str | None = None
-    # Requested outputs as (name, binary); None = the default set (contributions only if asked).
+    """The v2 request ``id``, echoed in the response."""
     outputs: tuple[tuple[str, bool], ...] | None = None
+    """Requested outputs as (name, binary); None: the default set (contributions if computed)."""
     binary: bool = False
+    """REST ``binary_data_output``: the default outputs as raw bytes."""
 
 
-# --------------------------------------------------------------------------- v2 decoding
-def _loads(body: bytes | memoryview) -> Any:
+# --------------------------------------------------------------------------- v2
+def query_from_v2(request: InferenceRequest, max_rows: int) -> Query:
+    """A decoded v2 request (REST, binary extension or gRPC) as a ``Query``."""
+    params = request.parameters
+    features = [t for t in request.inputs if t.name != ROWS_INPUT]
+    rows_tensor = request.input(ROWS_INPUT)
+    matrix = to_matrix(features, params, max_rows)
+    rows = None if rows_tensor is None else _explain_rows(rows_tensor, matrix.shape[0])
+    outputs = _requested_outputs(request)
+    explain = ExplainRows.from_parameters(params, rows)
+    if not explain.any and outputs is not None and any(name == "contributions" for name, _ in outputs):
+        explain = ExplainRows(all=True)  # asking for the output is asking for it to be computed
+    return Query(matrix, explain, request.id, outputs, request.binary_outputs)
+
+
+def _explain_rows(t: Tensor, n_rows: int) -> np.ndarray:
+    if t.datatype != "BOOL":
+        raise fail(f"{t.where}.datatype", f"{ROWS_INPUT} must be BOOL, got {t.datatype}")
+    if not (t.shape == [n_rows] or t.shape == [n_rows, 1]):
+        raise fail(f"{t.where}.shape", f"must be [{n_rows}] (one flag per row of {FEATURE_TENSOR})")
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise fail("body", f"is not valid JSON: {exc}") from exc
+        values = t.as_numpy().reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise fail(f"{t.where}.data", f"must hold {n_rows} booleans") from exc
+    if values.dtype != np.bool_:
+        raise fail(f"{t.where}.data", "must hold booleans")
+    return values
 
 
-def decode_v2(body: bytes, headers: Mapping[bytes, bytes], max_rows: int) -> Decoded:
-    """A v2 REST request body: JSON, or JSON header + binary tensors (the binary data extension)."""
-    raw: memoryview | None = None
-    header_len = headers.get(BINARY_HEADER)
-    if header_len is not None:
-        try:
-            n = int(header_len)
-        except ValueError:
-            n = -1
-        if not 0 < n <= len(body):
-            raise fail("inference-header-content-length", f"must be the JSON header length (1..{len(body)})")
-        view = memoryview(body)
-        doc, raw = _loads(view[:n]), view[n:]
-    else:
-        doc = _loads(body)
-    if not isinstance(doc, dict):
-        raise fail("body", "must be a JSON object with 'inputs'")
-    params = doc.get("parameters") or {}
-    if not isinstance(params, dict):
-        raise fail("parameters", "must be an object")
-    inputs = doc.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise fail("inputs", "must be a non-empty list of tensors")
-    problems = Problems()
-    tensors: list[Tensor] = []
-    offset = 0
-    for i, item in enumerate(inputs):
-        where = f"inputs[{i}]"
-        if not isinstance(item, dict):
-            problems.add(None, where, "must be an object with name, datatype, shape and data")
-            continue
-        name, datatype, shape = item.get("name"), item.get("datatype"), item.get("shape")
-        if not isinstance(name, str) or not isinstance(datatype, str):
-            problems.add(None, where, "needs a string 'name' and 'datatype'")
-            continue
-        if not isinstance(shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-        ):
-            problems.add(None, f"{where}.shape", "must be a list of non-negative integers")
-            continue
-        tparams = item.get("parameters") or {}
-        if "data" in item:
-            tensors.append(Tensor(name, datatype, shape, data=item["data"], where=where))
-        elif isinstance(tparams, dict) and "binary_data_size" in tparams and raw is not None:
-            size = tparams["binary_data_size"]
-            if not isinstance(size, int) or size < 0 or offset + size > len(raw):
-                problems.add(None, f"{where}.parameters.binary_data_size", "does not fit the binary body")
-                continue
-            tensors.append(Tensor(name, datatype, shape, raw=raw[offset : offset + size], where=where))
-            offset += size
-        else:
-            problems.add(None, f"{where}.data", "is missing")
-    problems.raise_if_any()
-    outputs = _requested_outputs(doc.get("outputs"), bool(params.get("binary_data_output", False)))
-    request_id = doc.get("id")
-    return Decoded(
-        matrix=to_matrix(tensors, params, max_rows),
-        contribs=_contribs(params.get("pred_contribs"), outputs),
-        request_id=request_id if isinstance(request_id, str) else None,
-        outputs=outputs,
-        binary=bool(params.get("binary_data_output", False)),
-    )
-
-
-def _requested_outputs(raw: Any, binary_default: bool) -> tuple[tuple[str, bool], ...] | None:
-    if raw is None:
+def _requested_outputs(request: InferenceRequest) -> tuple[tuple[str, bool], ...] | None:
+    if request.outputs is None:
         return None
-    if not isinstance(raw, list) or not raw:
-        raise fail("outputs", "must be a non-empty list of {name} objects")
     problems = Problems()
     chosen: list[tuple[str, bool]] = []
-    for i, item in enumerate(raw):
-        name = item.get("name") if isinstance(item, dict) else None
-        if name not in _OUTPUT_TYPES:
-            problems.add(None, f"outputs[{i}].name", f"must be one of {sorted(_OUTPUT_TYPES)}")
+    for i, output in enumerate(request.outputs):
+        if output.name not in OUTPUT_TYPES:
+            problems.add(None, f"outputs[{i}].name", f"must be one of {sorted(OUTPUT_TYPES)}")
             continue
-        params = item.get("parameters") or {}
-        binary = params.get("binary_data", binary_default) if isinstance(params, dict) else binary_default
-        chosen.append((name, bool(binary)))
+        binary = output.binary
+        chosen.append((output.name, request.binary_outputs if binary is None else binary))
     problems.raise_if_any()
     return tuple(chosen)
 
 
-def _contribs(value: Any, outputs: tuple[tuple[str, bool], ...] | None) -> Contribs:
-    if value is None or value is False:
-        mode = Contribs.NONE
-    elif value is True:
-        mode = Contribs.ALL
-    elif isinstance(value, str) and value.lower() in ("true", "false", "adverse"):
-        mode = {"true": Contribs.ALL, "false": Contribs.NONE, "adverse": Contribs.ADVERSE}[value.lower()]
-    else:
-        raise fail("parameters.pred_contribs", 'must be true, false or "adverse"')
-    if mode is Contribs.NONE and outputs is not None and any(name == "contributions" for name, _ in outputs):
-        mode = Contribs.ALL  # asking for the output is asking for it to be computed
-    return mode
-
-
-def decode_infer_request(request: Any, max_rows: int) -> Decoded:
-    """A KServe ``InferRequest`` (gRPC, or REST through KServe's own route)."""
-    from kserve.protocol.infer_type import to_http_parameters
-
-    params = to_http_parameters(request.parameters) if request.parameters else {}
-    problems = Problems()
-    tensors: list[Tensor] = []
-    for i, item in enumerate(request.inputs):
-        where = f"inputs[{i}]"
-        try:
-            data = item.as_numpy()
-        except Exception as exc:  # KServe raises ValueError/InvalidInput for data that misfits shape/type
-            problems.add(
-                None, f"{where}.data", f"cannot be read as {item.datatype} {list(item.shape)}: {exc}"
-            )
-            continue
-        tensors.append(Tensor(item.name, item.datatype, [int(d) for d in item.shape], data=data, where=where))
-    problems.raise_if_any()
-    outputs = None
-    if request.request_outputs:
-        outputs = _requested_outputs([{"name": o.name} for o in request.request_outputs], False)
-    return Decoded(
-        matrix=to_matrix(tensors, params, max_rows),
-        contribs=_contribs(params.get("pred_contribs"), outputs),
-        request_id=request.id or None,
-        outputs=outputs,
+def v2_response(
+    model_name: str, model: LoadedModel, query: Query, outputs: ModelOutputs, request_id: str
+) -> InferenceResponse:
+    """The v2 response: the requested outputs (binary where asked), the version's parameters;
+    its ``id`` echoes the request's ``id``, else the request id."""
+    n = outputs.probability.shape[0]
+    arrays: dict[str, np.ndarray | None] = {
+        "probability": outputs.probability,
+        "margin": outputs.margin,
+        "contributions": outputs.contributions,
+    }
+    wanted = query.outputs
+    if wanted is None:
+        wanted = tuple((name, query.binary) for name, arr in arrays.items() if arr is not None)
+    tensors = []
+    for name, binary in wanted:
+        arr = arrays[name]
+        assert arr is not None  # contributions are computed whenever they are requested
+        shape = [n] if arr.ndim == 1 else [n, arr.shape[1]]
+        tensors.append(Tensor(name, OUTPUT_TYPES[name], shape, data=arr, binary=binary))
+    return InferenceResponse(
+        model_name=model_name,
+        outputs=tensors,
+        model_version=model.version,
+        id=query.request_id or request_id,
+        parameters=model.parameters,
+        parameters_json=model.parameters_json,
     )
 
 
-# --------------------------------------------------------------------------- v1 decoding
-def decode_v1(body: bytes | Mapping[str, Any], max_rows: int) -> Decoded:
-    """``{"instances": [[18 numbers] | {feature: value}, ...], "parameters": {...}}``."""
-    doc = _loads(body) if isinstance(body, bytes | bytearray | memoryview) else body
+# --------------------------------------------------------------------------- v1
+def query_from_v1(body: bytes | Mapping[str, Any], max_rows: int) -> Query:
+    """``{"instances": [[F numbers] | {feature: value}, ...], "parameters": {...}}``."""
+    doc = loads(body) if isinstance(body, bytes | bytearray | memoryview) else body
     if not isinstance(doc, Mapping):
         raise fail("body", "must be a JSON object with 'instances'")
     params = doc.get("parameters") or {}
@@ -232,14 +166,8 @@ def decode_v1(body: bytes | Mapping[str, Any], max_rows: int) -> Decoded:
     if all(isinstance(row, list) for row in instances):
         bad = [i for i, row in enumerate(instances) if len(row) != N_FEATURES]
         if bad:
-            raise InvalidApplication(
-                [
-                    FieldProblem(
-                        i, "instance", f"must hold {N_FEATURES} values in model order: {list(FEATURE_NAMES)}"
-                    )
-                    for i in bad[:_MAX_PROBLEMS]
-                ]
-            )
+            message = f"must hold {N_FEATURES} values in model order: {list(FEATURE_NAMES)}"
+            raise InvalidApplication([FieldProblem(i, "instance", message) for i in bad])
         values = numbers(
             Tensor("instances", "FP64", [len(instances), N_FEATURES], data=instances, where="instances")
         )
@@ -249,71 +177,19 @@ def decode_v1(body: bytes | Mapping[str, Any], max_rows: int) -> Decoded:
     else:
         raise fail("instances", "rows must all be lists (model order) or all be objects (feature: value)")
     check_values(matrix)
-    return Decoded(matrix=matrix, contribs=_contribs(params.get("pred_contribs"), None))
+    return Query(matrix=matrix, explain=ExplainRows.from_parameters(params))
 
 
-# --------------------------------------------------------------------------- encoding
-def select_outputs(decoded: Decoded, scores: Scores) -> list[tuple[str, str, list[int], np.ndarray, bool]]:
-    n = scores.probability.shape[0]
-    arrays: dict[str, np.ndarray | None] = {
-        "probability": scores.probability,
-        "margin": scores.margin,
-        "contributions": scores.contributions,
-    }
-    wanted = decoded.outputs
-    if wanted is None:
-        wanted = tuple((name, decoded.binary) for name, arr in arrays.items() if arr is not None)
-    out = []
-    for name, binary in wanted:
-        arr = arrays[name]
-        assert arr is not None  # contributions are computed whenever they are requested
-        shape = [n] if arr.ndim == 1 else [n, arr.shape[1]]
-        out.append((name, _OUTPUT_TYPES[name], shape, arr, binary))
-    return out
-
-
-def encode_v2(model_name: str, model: LoadedModel, decoded: Decoded, scores: Scores) -> Reply:
-    """The v2 response: JSON, or JSON header + raw tensors when binary outputs were asked for."""
-    outputs = []
-    raw: list[bytes] = []
-    for name, datatype, shape, arr, binary in select_outputs(decoded, scores):
-        item: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
-        if binary:
-            blob = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
-            item["parameters"] = {"binary_data_size": len(blob)}
-            raw.append(blob)
-        else:
-            item["data"] = arr.reshape(-1)
-        outputs.append(item)
-    doc = {
-        "model_name": model_name,
-        "model_version": model.version,
-        "id": decoded.request_id or uuid.uuid4().hex,
-        "parameters": orjson.Fragment(model.parameters_json),
-        "outputs": outputs,
-    }
-    header = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
-    if not raw:
-        return Reply(header)
-    return Reply(
-        b"".join([header, *raw]),
-        content_type=b"application/octet-stream",
-        headers=((BINARY_HEADER, str(len(header)).encode()),),
-    )
-
-
-def v1_response(model_name: str, model: LoadedModel, scores: Scores, parameters: Any) -> dict[str, Any]:
-    """``{"predictions": [{probability, margin[, contributions]}, ...], "model_name", "model_version", ...}``.
-
-    With ``pred_contribs = "adverse"``, rows that were not computed carry ``contributions: null``.
-    """
-    probability = scores.probability.tolist()
-    margin = scores.margin.tolist()
+def v1_answer(model_name: str, model: LoadedModel, outputs: ModelOutputs, parameters: Any) -> dict[str, Any]:
+    """``{"predictions": [{probability, margin[, contributions]}, ...], "model_name", "model_version",
+    "parameters"}``; rows whose contributions were not computed carry ``contributions: null``."""
+    probability = outputs.probability.tolist()
+    margin = outputs.margin.tolist()
     predictions: list[dict[str, Any]] = [
         {"probability": p, "margin": m} for p, m in zip(probability, margin, strict=True)
     ]
-    if scores.contributions is not None:
-        contributions = scores.contributions
+    if outputs.contributions is not None:
+        contributions = outputs.contributions
         computed = ~np.isnan(contributions[:, -1])
         for i, row in enumerate(predictions):
             row["contributions"] = contributions[i].tolist() if computed[i] else None
@@ -325,5 +201,5 @@ def v1_response(model_name: str, model: LoadedModel, scores: Scores, parameters:
     }
 
 
-def encode_v1(model_name: str, model: LoadedModel, scores: Scores) -> Reply:
-    return Reply(orjson.dumps(v1_response(model_name, model, scores, orjson.Fragment(model.parameters_json))))
+def v1_body(model_name: str, model: LoadedModel, outputs: ModelOutputs) -> bytes:
+    return orjson.dumps(v1_answer(model_name, model, outputs, orjson.Fragment(model.parameters_json)))

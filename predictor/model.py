@@ -1,30 +1,47 @@
 """``CreditRiskModel``: the KServe model that serves the registry's current credit-risk booster.
 
-KServe hooks on top (``start``/``stop``/``load``/``predict``/metadata), helpers below. gRPC and
-any REST request KServe routes itself go through ``predict``; the hot REST paths (v2 infer, v1
-predict) are answered by ``infer_v2``/``infer_v1`` as fast routes (see ``credit_scoring.serving``)
-with the same decoding, scoring and encoding.
+One core, ``score``: the version being served scores the query's matrix (micro-batched with
+concurrent requests), explains the rows the caller asked for, and counts the rows. Every
+transport only decodes and encodes around it:
+
+- the fast REST routes (``fast_routes``: v2 infer and v1 predict, answered by ``serving.asgi``
+  from the raw body with ``serving.v2.rest``);
+- KServe's ``predict`` hook, which KServe's own REST routes and its gRPC servicer call with an
+  ``InferRequest`` (converted by ``serving.v2.kserve``) or a v1 dict.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kserve import Model
-from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from credit_scoring.errors import ModelNotReady
-from credit_scoring.serving import FastRoute, Reply
 from predictor import codec
 from predictor.metrics import PredictorMetrics
-from predictor.reloader import ModelWatcher
-from predictor.scoring import LoadedModel, Scorer
+from predictor.scoring import LoadedModel, MicroBatcher, ModelOutputs
+from predictor.watcher import ModelWatcher
+from serving.asgi import FastRoute, HttpRequest, Reply
+from serving.context import REQUEST_ID_HEADER, request_id_from
+from serving.v2 import INFERENCE_HEADER, rest
+from serving.v2.kserve import from_kserve_request, to_kserve_response
 
-__all__ = ["CreditRiskModel"]
+__all__ = ["CreditRiskModel", "VersionedOutputs"]
 
 logger = logging.getLogger(__name__)
+
+_INFERENCE_HEADER = INFERENCE_HEADER.encode()
+
+
+@dataclass(frozen=True)
+class VersionedOutputs:
+    """A query's outputs and the version that produced them."""
+
+    model: LoadedModel
+    outputs: ModelOutputs
 
 
 class CreditRiskModel(Model):
@@ -33,11 +50,16 @@ class CreditRiskModel(Model):
     platform = "xgboost"
 
     def __init__(
-        self, name: str, watcher: ModelWatcher, scorer: Scorer, metrics: PredictorMetrics, max_rows: int
+        self,
+        name: str,
+        watcher: ModelWatcher,
+        batcher: MicroBatcher,
+        metrics: PredictorMetrics,
+        max_rows: int,
     ) -> None:
         super().__init__(name)
         self._watcher = watcher
-        self._scorer = scorer
+        self._batcher = batcher
         self._max_rows = max_rows
         self._rows = metrics.rows.labels(model=watcher.registry.ref.name)
         self.ready = False
@@ -71,61 +93,55 @@ class CreditRiskModel(Model):
     def get_output_types(self) -> list[dict[str, Any]]:
         return codec.OUTPUT_METADATA
 
+    # ------------------------------------------------------------------ the core
+    async def score(self, query: codec.Query) -> VersionedOutputs:
+        """Score ``query`` with the version served now (read once: a hot swap during the request
+        does not change the version that answers it)."""
+        model = self._watcher.current
+        if model is None:
+            raise ModelNotReady(f"model {self.name} is not ready: {self._watcher.last_error}")
+        outputs = await self._batcher.predict(model, query.matrix, query.explain)
+        self._rows.inc(query.matrix.shape[0])
+        return VersionedOutputs(model, outputs)
+
+    # ------------------------------------------------------------------ transports
     def fast_routes(self) -> list[FastRoute]:
         return [
-            FastRoute(f"/v2/models/{self.name}/infer", self.infer_v2),
-            FastRoute(f"/v1/models/{self.name}:predict", self.infer_v1),
+            FastRoute(f"/v2/models/{self.name}/infer", self._v2_route),
+            FastRoute(f"/v1/models/{self.name}:predict", self._v1_route),
         ]
 
-    # ------------------------------------------------------------------ inference
+    async def _v2_route(self, request: HttpRequest) -> Reply:
+        length = rest.json_length(request.headers.get(_INFERENCE_HEADER), len(request.body))
+        query = codec.query_from_v2(rest.decode_request(request.body, length), self._max_rows)
+        scored = await self.score(query)
+        body, header_length = rest.encode_response(
+            codec.v2_response(self.name, scored.model, query, scored.outputs, request.request_id)
+        )
+        if header_length is None:
+            return Reply(body)
+        return Reply(
+            body,
+            content_type=b"application/octet-stream",
+            headers=((_INFERENCE_HEADER, str(header_length).encode()),),
+        )
+
+    async def _v1_route(self, request: HttpRequest) -> Reply:
+        scored = await self.score(codec.query_from_v1(request.body, self._max_rows))
+        return Reply(codec.v1_body(self.name, scored.model, scored.outputs))
+
     async def predict(
         self,
         payload: InferRequest | dict[str, Any],
         headers: dict[str, str] | None = None,
         response_headers: dict[str, str] | None = None,
     ) -> InferResponse | dict[str, Any]:
-        """KServe's path (gRPC v2, and REST requests not taken by the fast routes)."""
-        model = self._serving()
+        """KServe's hook: gRPC v2, and REST requests not taken by the fast routes."""
         if isinstance(payload, InferRequest):
-            decoded = codec.decode_infer_request(payload, self._max_rows)
-            scores = await self._scorer.score(model, decoded.matrix, decoded.contribs.value)
-            self._rows.inc(decoded.matrix.shape[0])
-            outputs = []
-            for name, datatype, shape, arr, _binary in codec.select_outputs(decoded, scores):
-                out = InferOutput(name=name, shape=shape, datatype=datatype)
-                out.set_data_from_numpy(arr.reshape(shape), binary_data=True)
-                outputs.append(out)
-            return InferResponse(
-                response_id=decoded.request_id or "",
-                model_name=self.name,
-                model_version=model.version,
-                infer_outputs=outputs,
-                parameters=dict(model.parameters),
-                from_grpc=payload.from_grpc,
-                use_binary_outputs=payload.from_grpc,
-            )
-        decoded = codec.decode_v1(payload, self._max_rows)
-        scores = await self._scorer.score(model, decoded.matrix, decoded.contribs.value)
-        self._rows.inc(decoded.matrix.shape[0])
-        return codec.v1_response(self.name, model, scores, dict(model.parameters))
-
-    async def infer_v2(self, body: bytes, headers: Mapping[bytes, bytes]) -> Reply:
-        model = self._serving()
-        decoded = codec.decode_v2(body, headers, self._max_rows)
-        scores = await self._scorer.score(model, decoded.matrix, decoded.contribs.value)
-        self._rows.inc(decoded.matrix.shape[0])
-        return codec.encode_v2(self.name, model, decoded, scores)
-
-    async def infer_v1(self, body: bytes, headers: Mapping[bytes, bytes]) -> Reply:
-        model = self._serving()
-        decoded = codec.decode_v1(body, self._max_rows)
-        scores = await self._scorer.score(model, decoded.matrix, decoded.contribs.value)
-        self._rows.inc(decoded.matrix.shape[0])
-        return codec.encode_v1(self.name, model, scores)
-
-    def _serving(self) -> LoadedModel:
-        # Read the reference once: this request finishes on this version even if a reload swaps.
-        model = self._watcher.current
-        if model is None:
-            raise ModelNotReady(f"model {self.name} is not ready: {self._watcher.last_error}")
-        return model
+            query = codec.query_from_v2(from_kserve_request(payload), self._max_rows)
+            scored = await self.score(query)
+            request_id = request_id_from((headers or {}).get(REQUEST_ID_HEADER))
+            response = codec.v2_response(self.name, scored.model, query, scored.outputs, request_id)
+            return to_kserve_response(response, payload)
+        scored = await self.score(codec.query_from_v1(payload, self._max_rows))
+        return codec.v1_answer(self.name, scored.model, scored.outputs, dict(scored.model.parameters))

@@ -2,8 +2,9 @@
 
 The model is loaded with the xgboost flavour as the *native* Booster (a pyfunc of a classifier
 returns labels, not probabilities). The decision policy travels with the version in the MLmodel
-metadata (``credit_policy``); a version without one, or whose booster does not take the declared
-features in the declared order, is refused rather than served.
+metadata (``credit_policy``); a version without a valid one, or whose booster does not take the
+declared features in the declared order, is refused rather than served. The predictor passes the
+policy on to its callers with every answer and never applies it itself.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 
 from credit_scoring.errors import RegistryUnavailable
 from credit_scoring.features import MODEL_FEATURES, Kind, feature_names
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from predictor.scoring import LoadedModel
 from predictor.settings import MODEL_URI_PATTERN
 
@@ -101,17 +102,17 @@ class Registry:
         policy = _policy(metadata, uri)
         _check_booster(booster, metadata, uri)
         booster.set_param({"nthread": 1})
-        wide = booster
+        threaded = booster
         if self._threads > 1:
-            wide = booster.copy()
-            wide.set_param({"nthread": self._threads})
+            threaded = booster.copy()
+            threaded.set_param({"nthread": self._threads})
         model = LoadedModel(
             name=self.ref.name,
             version=str(version),
             alias=self.ref.alias,
-            policy=policy,
+            credit_policy=policy.model_dump_json(),
             booster=booster,
-            wide_booster=wide,
+            threaded_booster=threaded,
             threads=self._threads,
         )
         # A smoke prediction: a version that cannot score an all-missing row is not served.

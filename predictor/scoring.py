@@ -1,4 +1,4 @@
-"""The arithmetic: one loaded model version, and a scorer that batches concurrent requests.
+"""The arithmetic: one loaded model version, and a micro-batcher for concurrent requests.
 
 A 1-row ``inplace_predict`` costs about 0.17 ms here, nearly all of it XGBoost's fixed per-call
 overhead (300 trees or 1 tree cost the same). Under concurrency, the requests that arrive in the
@@ -7,9 +7,10 @@ Nothing waits for a batch to fill: a lone request is predicted on the next loop 
 
 TreeSHAP contributions are different: XGBoost's ``pred_contribs`` costs about 0.4 ms per row, so
 they come from exact look-up tables built at load (``treeshap.py``, about 20x cheaper) and are
-only computed when asked, only for the rows that need them: small blocks on the event loop
-(cheaper than a thread hand-over), big blocks and XGBoost's own TreeSHAP in a worker thread so
-the event loop keeps serving margins meanwhile.
+only computed for the rows the caller asks for (``credit_scoring.explain.ExplainRows``: the
+predictor holds no credit policy and never decides which rows need reasons): small blocks on the
+event loop (cheaper than a thread hand-over), big blocks and XGBoost's own TreeSHAP in a worker
+thread so the event loop keeps serving margins meanwhile.
 """
 
 from __future__ import annotations
@@ -24,31 +25,18 @@ from typing import Any
 import numpy as np
 import orjson
 
-from credit_scoring.features import (
-    AUDIT_ONLY_FIELDS,
-    MODEL_FEATURES,
-    PROFILE_FIELDS,
-    feature_names,
-    feature_types,
-)
-from credit_scoring.scaling import Decision, ScorePolicy
+from credit_scoring.explain import ExplainRows
+from credit_scoring.features import MODEL_FEATURES, feature_names, feature_types
 from predictor import treeshap
 from predictor.treeshap import ShapTables
 
-__all__ = ["PROFILE_COLUMNS", "LoadedModel", "Scorer", "Scores"]
+__all__ = ["LoadedModel", "MicroBatcher", "ModelOutputs"]
 
 logger = logging.getLogger(__name__)
 
-# A thin-file applicant is one the feature store knows nothing about: every profile column missing.
-PROFILE_COLUMNS = np.array(
-    [
-        j
-        for j, f in enumerate(MODEL_FEATURES)
-        if f.name in {p.name for p in PROFILE_FIELDS} - AUDIT_ONLY_FIELDS
-    ]
-)
 _NAMES = feature_names()
 _TYPES = feature_types()
+_EXPLAIN_NONE = ExplainRows()
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,11 +46,12 @@ class LoadedModel:
     name: str
     version: str
     alias: str | None
-    policy: ScorePolicy
+    credit_policy: str
+    """The version's ``ScorePolicy`` as JSON: passed on to callers, never applied here."""
     # Single-threaded booster for small batches on the event loop (no OpenMP team to wake up),
     # and a copy with ``threads`` threads for big batches and contributions in worker threads.
     booster: Any
-    wide_booster: Any
+    threaded_booster: Any
     threads: int = 1
     run_id: str | None = None
     parameters: dict[str, str] = field(init=False)
@@ -75,7 +64,7 @@ class LoadedModel:
             "model_name": self.name,
             "model_version": self.version,
             "model_alias": self.alias or "",
-            "credit_policy": self.policy.model_dump_json(),
+            "credit_policy": self.credit_policy,
         }
         object.__setattr__(self, "parameters", params)
         # Serialised once per version, embedded in every response as an orjson Fragment.
@@ -96,9 +85,9 @@ class LoadedModel:
             )
         return tables
 
-    def margins(self, matrix: np.ndarray, wide: bool = False) -> np.ndarray:
+    def margins(self, matrix: np.ndarray, threaded: bool = False) -> np.ndarray:
         """Log-odds of default, float32 ``[N]``."""
-        booster = self.wide_booster if wide else self.booster
+        booster = self.threaded_booster if threaded else self.booster
         out: np.ndarray = booster.inplace_predict(matrix, predict_type="margin")
         return out
 
@@ -111,34 +100,23 @@ class LoadedModel:
     def _xgboost_contributions(self, matrix: np.ndarray) -> np.ndarray:
         import xgboost as xgb
 
-        wide = matrix.shape[0] >= 8 * self.threads and self.threads > 1
+        threaded = matrix.shape[0] >= 8 * self.threads and self.threads > 1
         dmatrix = xgb.DMatrix(
             matrix,
             feature_names=_NAMES,
             feature_types=_TYPES,
             enable_categorical=True,
-            nthread=self.threads if wide else 1,
+            nthread=self.threads if threaded else 1,
         )
-        booster = self.wide_booster if wide else self.booster
+        booster = self.threaded_booster if threaded else self.booster
         out: np.ndarray = booster.predict(dmatrix, pred_contribs=True)
         return out
 
-    def needs_reasons(self, margin: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        """Rows that may need adverse-action reasons: below the approve cut-off by score, or
-        thin-file (all profile features missing) when the policy refers or declines thin files.
-
-        A superset of the refused rows: when the policy approves thin files, a thin file below
-        the cut-off is approved yet still explained (rare; cheaper than a second policy pass).
-        """
-        score = self.policy.scale.score_from_margin(margin)
-        mask: np.ndarray = score < self.policy.approve_min_score
-        if self.policy.thin_file_decision is not Decision.APPROVE:
-            mask |= np.isnan(matrix[:, PROFILE_COLUMNS]).all(axis=1)
-        return mask
-
 
 @dataclass
-class Scores:
+class ModelOutputs:
+    """What the model says about a batch, row by row."""
+
     probability: np.ndarray  # float64 [N]
     margin: np.ndarray  # float64 [N]
     contributions: np.ndarray | None = None  # float32 [N, F+1]; NaN rows were not asked for
@@ -157,8 +135,8 @@ class _Job:
     future: asyncio.Future[np.ndarray]
 
 
-class Scorer:
-    """Turns matrices into scores; batches concurrent small requests into one booster call."""
+class MicroBatcher:
+    """Predicts matrices; concurrent small requests share one booster call."""
 
     def __init__(self, executor: Executor, inline_max_rows: int = 256) -> None:
         self._executor = executor
@@ -166,28 +144,27 @@ class Scorer:
         self._pending: list[_Job] = []
         self._scheduled = False
 
-    async def score(self, model: LoadedModel, matrix: np.ndarray, contribs: str = "none") -> Scores:
-        """``contribs``: ``none``, ``all`` rows, or ``adverse`` (rows the policy would not approve)."""
+    async def predict(
+        self, model: LoadedModel, matrix: np.ndarray, explain: ExplainRows = _EXPLAIN_NONE
+    ) -> ModelOutputs:
+        """Margins and PD for every row; contributions for the rows ``explain`` selects."""
         loop = asyncio.get_running_loop()
-        if contribs == "all":
-            # Margins and contributions of the same rows: contributions sum to the margin, but
-            # inplace_predict is the reference for PD, so both are computed.
-            margin_f, contrib = await asyncio.gather(
-                self._margins(loop, model, matrix),
-                self._contributions(loop, model, matrix),
+        contributions: np.ndarray | None = None
+        if explain.explains_all(model.version):
+            # Every row: margins and contributions at once. Contributions sum to the margin,
+            # but inplace_predict is the reference for PD, so both are computed.
+            margin, contributions = await asyncio.gather(
+                self._margins(loop, model, matrix), self._contributions(loop, model, matrix)
             )
-            margin = margin_f
-            contributions: np.ndarray | None = contrib
         else:
             margin = await self._margins(loop, model, matrix)
-            contributions = None
-            if contribs == "adverse":
+            if explain.any:
                 contributions = np.full((matrix.shape[0], matrix.shape[1] + 1), np.nan, dtype=np.float32)
-                rows = np.flatnonzero(model.needs_reasons(margin, matrix))
+                rows = np.flatnonzero(explain.select(margin, model.version))
                 if rows.size:
                     subset = np.ascontiguousarray(matrix[rows])
                     contributions[rows] = await self._contributions(loop, model, subset)
-        return Scores(
+        return ModelOutputs(
             probability=_sigmoid(margin), margin=margin.astype(np.float64), contributions=contributions
         )
 

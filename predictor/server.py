@@ -1,4 +1,8 @@
-"""Entry point: flags and settings built once, then the model served over REST and gRPC."""
+"""Entry point: flags and settings built once (``configure``), then the model served (``main``).
+
+``python -m predictor --help`` prints KServe's flags, ours, and every ``CREDIT_*`` setting with its
+default and meaning, and exits without contacting anything.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,15 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from credit_scoring.serving import (
-    ServerOptions,
-    configure_logging,
-    load_settings,
-    serve,
-    server_argument_parser,
-)
+from credit_scoring.settings import load_settings
 from predictor.settings import PredictorSettings
+from serving.settings import ServerOptions, server_argument_parser
 
-__all__ = ["build_parser", "main"]
+__all__ = ["Launch", "build_parser", "configure", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = server_argument_parser(
         "Credit-risk predictor: the MLflow registry's XGBoost booster over KServe v1/v2 REST and gRPC.",
         model_name="credit-risk",
+        settings=(PredictorSettings,),
     )
     parser.add_argument(
         "--model_uri",
@@ -50,7 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+@dataclass(frozen=True)
+class Launch:
+    """Everything ``main`` starts the predictor with."""
+
+    model_name: str
+    settings: PredictorSettings
+    options: ServerOptions
+    log_config_file: str | None = None
+
+
+def configure(argv: Sequence[str] | None = None) -> Launch:
+    """Flags over environment over defaults, checked once (a bad value exits naming it)."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(
@@ -61,7 +73,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     except ValidationError as exc:
         raise SystemExit(f"invalid predictor settings:\n{exc}") from exc
-    configure_logging(args.log_config_file)
+    return Launch(args.model_name, settings, ServerOptions.from_args(args, settings), args.log_config_file)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    launch = configure(argv)
+    settings = launch.settings
+    from serving.server import configure_logging, serve
+
+    configure_logging(launch.log_config_file)
     settings.export_environment()
     threads = settings.threads()
     # Before xgboost (and its OpenMP runtime) is first imported: no pool larger than the CPU limit.
@@ -70,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from predictor.metrics import PredictorMetrics
     from predictor.model import CreditRiskModel
     from predictor.registry import ModelRef, Registry
-    from predictor.reloader import ModelWatcher
-    from predictor.scoring import Scorer
+    from predictor.scoring import MicroBatcher
+    from predictor.watcher import ModelWatcher
 
     metrics = PredictorMetrics.create()
     registry = Registry(
@@ -84,16 +104,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         backoff=settings.startup_backoff_seconds,
         backoff_max=settings.startup_backoff_max_seconds,
     )
-    scorer = Scorer(
+    batcher = MicroBatcher(
         ThreadPoolExecutor(max_workers=threads, thread_name_prefix="score"), settings.inline_max_rows
     )
-    model = CreditRiskModel(args.model_name, watcher, scorer, metrics, settings.max_rows)
-    options = ServerOptions.from_args(args, settings)
+    model = CreditRiskModel(launch.model_name, watcher, batcher, metrics, settings.max_rows)
     logger.info(
         "predictor %s: following %s every %.0fs, %d XGBoost thread(s)",
-        args.model_name,
+        launch.model_name,
         registry.ref,
         settings.poll_interval_seconds,
         threads,
     )
-    serve([model], options, routes=model.fast_routes(), max_body_bytes=settings.max_body_bytes)
+    serve([model], launch.options, routes=model.fast_routes())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
-from credit_scoring.serving import ServerSettings
+from serving.settings import ServerSettings
 
 __all__ = ["MODEL_URI_PATTERN", "PredictorSettings", "cpu_limit"]
 
@@ -81,9 +81,14 @@ class PredictorSettings(ServerSettings):
     )
     max_rows: int = Field(10_000, ge=1, description="Most rows accepted in one request (400 above).")
     startup_backoff_seconds: float = Field(
-        1.0, gt=0, description="First retry delay when the registry is down."
+        1.0,
+        gt=0,
+        description="While nothing is served yet: first retry delay after the registry could not be "
+        "reached or the version could not be downloaded or was refused (doubles on each failure).",
     )
-    startup_backoff_max_seconds: float = Field(30.0, gt=0, description="Longest retry delay.")
+    startup_backoff_max_seconds: float = Field(
+        30.0, gt=0, description="Longest start-up retry delay; also the floor of the reload retry cap."
+    )
     registry_timeout_seconds: float = Field(
         10.0,
         gt=0,
@@ -94,19 +99,29 @@ class PredictorSettings(ServerSettings):
     )
 
     # Standard MLflow / S3 variables (no prefix), also readable from secret files of the same name.
-    mlflow_tracking_uri: str | None = Field(None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI"))
+    mlflow_tracking_uri: str | None = Field(
+        None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI"), description="The MLflow server."
+    )
     mlflow_tracking_username: str | None = Field(
-        None, validation_alias=AliasChoices("MLFLOW_TRACKING_USERNAME")
+        None, validation_alias=AliasChoices("MLFLOW_TRACKING_USERNAME"), description="MLflow basic auth."
     )
     mlflow_tracking_password: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("MLFLOW_TRACKING_PASSWORD")
+        None, validation_alias=AliasChoices("MLFLOW_TRACKING_PASSWORD"), description="MLflow basic auth."
     )
-    mlflow_s3_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("MLFLOW_S3_ENDPOINT_URL"))
-    aws_access_key_id: SecretStr | None = Field(None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID"))
+    mlflow_s3_endpoint_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("MLFLOW_S3_ENDPOINT_URL"),
+        description="S3 endpoint of the model artifacts (MinIO); unset: AWS.",
+    )
+    aws_access_key_id: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID"), description="S3 credentials."
+    )
     aws_secret_access_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY")
+        None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY"), description="S3 credentials."
     )
-    aws_default_region: str | None = Field(None, validation_alias=AliasChoices("AWS_DEFAULT_REGION"))
+    aws_default_region: str | None = Field(
+        None, validation_alias=AliasChoices("AWS_DEFAULT_REGION"), description="S3 region."
+    )
 
     @field_validator("model_uri")
     @classmethod

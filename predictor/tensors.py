@@ -1,7 +1,8 @@
 """Tensors to the model matrix: the validation every protocol shares.
 
-Whatever the protocol, the request's tensors become one float32 matrix ``[N, 18]`` in
-``credit_scoring.features`` order with NaN for missing values. Every problem is collected as a
+Whatever the protocol, the request's tensors (``serving.v2.Tensor``, from REST JSON, the binary
+extension or gRPC alike) become one float32 matrix ``[N, F]`` in ``credit_scoring.features``
+order with NaN for missing values. Every problem is collected as a
 field-level ``FieldProblem`` and raised as one ``InvalidApplication`` (HTTP 400 /
 INVALID_ARGUMENT): numbers must be finite or missing, category codes whole numbers within the
 declared levels, level names known.
@@ -11,22 +12,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from credit_scoring.errors import FieldProblem, InvalidApplication
+from credit_scoring.errors import MAX_PROBLEMS, InvalidApplication, Problems, fail
 from credit_scoring.features import CATEGORICAL_LEVELS, MODEL_FEATURES, Kind, feature_names
+from serving.v2 import DATATYPES, Tensor
+from serving.v2.tensors import unpack_bytes
 
 __all__ = [
     "FEATURE_NAMES",
     "FEATURE_TENSOR",
     "N_FEATURES",
-    "Problems",
-    "Tensor",
     "check_values",
-    "fail",
     "numbers",
     "object_rows",
     "require_rows",
@@ -44,18 +43,8 @@ _CAT_SIZES = np.array(
 _LEVEL_CODES = {
     name: {level: float(i) for i, level in enumerate(levels)} for name, levels in CATEGORICAL_LEVELS.items()
 }
-_RAW_DTYPES: dict[str, np.dtype[Any]] = {
-    "FP32": np.dtype("<f4"),
-    "FP64": np.dtype("<f8"),
-    "INT8": np.dtype("<i1"),
-    "INT16": np.dtype("<i2"),
-    "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"),
-    "UINT8": np.dtype("<u1"),
-    "UINT16": np.dtype("<u2"),
-    "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"),
-}
+# Numbers may come in any numeric datatype (BOOL is not a number here).
+_NUMERIC = frozenset(DATATYPES) - {"BOOL"}
 # Per column: the range of legal values (missing aside). Numbers: any finite float32; category
 # codes: 0 .. levels - 1.
 _LOWER = np.full(_N, -np.finfo(np.float32).max, dtype=np.float32)
@@ -67,36 +56,6 @@ _IS_CATEGORY[_CAT_COLUMNS] = True
 _MATRIX_TYPES = ("FP32", "FP64")
 N_FEATURES = _N
 FEATURE_NAMES = tuple(_NAMES)
-_MAX_PROBLEMS = 50
-
-
-@dataclass(frozen=True)
-class Tensor:
-    """One input tensor as received: JSON data (nested list or array) or raw little-endian bytes."""
-
-    name: str
-    datatype: str
-    shape: list[int]
-    data: Any = None
-    raw: bytes | memoryview | None = None
-    where: str = "inputs[0]"
-
-
-class Problems:
-    def __init__(self) -> None:
-        self.items: list[FieldProblem] = []
-
-    def add(self, index: int | None, field: str, message: str) -> None:
-        if len(self.items) < _MAX_PROBLEMS:
-            self.items.append(FieldProblem(index, field, message))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise InvalidApplication(self.items)
-
-
-def fail(field: str, message: str, index: int | None = None) -> InvalidApplication:
-    return InvalidApplication([FieldProblem(index, field, message)])
 
 
 def to_matrix(tensors: list[Tensor], params: Mapping[str, Any], max_rows: int) -> np.ndarray:
@@ -165,7 +124,7 @@ def _named_matrix(tensors: list[Tensor], max_rows: int) -> np.ndarray:
         try:
             column = _column(t)
         except InvalidApplication as exc:
-            problems.items.extend(exc.problems)
+            problems.extend(exc.problems)
             continue
         if column.size != n:
             problems.add(None, f"{t.where}.data", f"has {column.size} values; shape {t.shape} needs {n}")
@@ -188,7 +147,7 @@ def _column(t: Tensor) -> np.ndarray:
         if not is_category:
             raise fail(f"{t.where}.datatype", f"{t.name} is numeric: use FP32/FP64/INT*, not BYTES")
         return _level_codes(t.name, _strings(t), t.where)
-    if t.datatype not in _RAW_DTYPES:
+    if t.datatype not in _NUMERIC:
         raise fail(
             f"{t.where}.datatype",
             f"must be FP32, FP64, INT* or UINT*{' or BYTES' if is_category else ''}, got {t.datatype}",
@@ -199,7 +158,7 @@ def _column(t: Tensor) -> np.ndarray:
 def numbers(t: Tensor) -> np.ndarray:
     """Flat numeric array from raw bytes or JSON (``null`` becomes NaN)."""
     if t.raw is not None:
-        dtype = _RAW_DTYPES.get(t.datatype)
+        dtype = DATATYPES.get(t.datatype) if t.datatype in _NUMERIC else None
         if dtype is None or len(t.raw) % dtype.itemsize:
             raise fail(
                 f"{t.where}.parameters.binary_data_size", f"is not a whole number of {t.datatype} values"
@@ -234,7 +193,11 @@ def numbers(t: Tensor) -> np.ndarray:
 
 def _strings(t: Tensor) -> list[str | None]:
     if t.raw is not None:
-        return [s.decode("utf-8", errors="replace") for s in _unpack_bytes(t.raw, t.where)]
+        try:
+            elements = unpack_bytes(t.raw)
+        except ValueError as exc:
+            raise fail(f"{t.where}.parameters.binary_data_size", str(exc)) from exc
+        return [s.decode("utf-8", errors="replace") for s in elements]
     data = t.data
     items = data.reshape(-1).tolist() if isinstance(data, np.ndarray) else _flatten(data, t.where)
     out: list[str | None] = []
@@ -257,23 +220,6 @@ def _flatten(data: Any, where: str) -> list[Any]:
             out.extend(_flatten(v, where))
         else:
             out.append(v)
-    return out
-
-
-def _unpack_bytes(raw: bytes | memoryview, where: str) -> list[bytes]:
-    """The binary extension's BYTES layout: each element is a 4-byte little-endian length + bytes."""
-    view = memoryview(raw)
-    out: list[bytes] = []
-    pos = 0
-    while pos < len(view):
-        if pos + 4 > len(view):
-            raise fail(f"{where}.parameters.binary_data_size", "truncated BYTES element")
-        size = int.from_bytes(view[pos : pos + 4], "little")
-        pos += 4
-        if pos + size > len(view):
-            raise fail(f"{where}.parameters.binary_data_size", "truncated BYTES element")
-        out.append(bytes(view[pos : pos + size]))
-        pos += size
     return out
 
 
@@ -310,9 +256,9 @@ def check_values(matrix: np.ndarray) -> None:
     if not (infinite.any() or bad_cat.any()):
         return
     problems = Problems()
-    for row, col in np.argwhere(infinite)[:_MAX_PROBLEMS]:
+    for row, col in np.argwhere(infinite)[:MAX_PROBLEMS]:
         problems.add(int(row), _NAMES[col], "must be a finite number (NaN or null = missing)")
-    for row, k in np.argwhere(bad_cat)[:_MAX_PROBLEMS]:
+    for row, k in np.argwhere(bad_cat)[:MAX_PROBLEMS]:
         name = _NAMES[_CAT_COLUMNS[k]]
         problems.add(
             int(row),

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credit_scoring.scaling import Decision
+from credit_scoring.policy import Decision
 from promotion.compare import ComparisonReport
 
 __all__ = ["CHART_IDS", "render_html"]

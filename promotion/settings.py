@@ -13,9 +13,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["SECRETS_DIR", "PromotionSettings"]
+from credit_scoring.settings import SECRETS_DIR
 
-SECRETS_DIR = Path("/var/run/secrets/credit-scoring")
+__all__ = ["SECRETS_DIR", "PromotionSettings"]
 
 
 class PromotionSettings(BaseSettings):

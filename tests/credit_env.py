@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from feature_store import (
     PRODUCTION_CONFIG,
     default_repo_path,

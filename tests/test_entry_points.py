@@ -212,10 +212,6 @@ def _settings_classes(package: str) -> list[type[BaseSettings]]:
     return list(found.values())
 
 
-# The servers' entry points belong to the serving-core work (issue #10, branch arch-core), which
-# rewrites their settings and argument parsing. Strict: once their --help names every setting this
-# test passes, the xfail becomes a failure, and the mark must go (the coordinator's cue).
-@pytest.mark.xfail(strict=True, reason="enable after arch-core: the servers' --help lacks CREDIT_ settings")
 @pytest.mark.parametrize(
     ("module", "extra"),
     [("predictor", ()), ("transformer", (InferenceLogSettings,))],

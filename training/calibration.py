@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 
 __all__ = [
     "HL_GROUPS",

@@ -27,7 +27,7 @@ from credit_scoring.audit import (
     age_bands,
     min_air,
 )
-from credit_scoring.scaling import Decision, ScorePolicy
+from credit_scoring.policy import Decision, ScorePolicy
 from training.calibration import calibration_by_group
 
 __all__ = [

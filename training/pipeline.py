@@ -29,7 +29,7 @@ import pandas as pd
 import xgboost as xgb
 
 from credit_scoring.features import FEATURE_SERVICE, LABEL, feature_names
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from governance.exception import FairnessException
 from governance.gate import GateDecision
 from training.calibration import CalibrationCheck, check_calibration

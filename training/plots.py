@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 
 __all__ = ["write_plots"]
 

@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from credit_scoring.scaling import Decision, RiskBand, ScorePolicy, ScoreScale
+from credit_scoring.policy import Decision, RiskBand, ScorePolicy
+from credit_scoring.scaling import ScoreScale
 
 __all__ = ["BAND_NAMES", "PolicyTargets", "choose_policy"]
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.features import FEATURE_SERVICE, feature_names
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 
 __all__ = [
     "CHALLENGER",

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from training.bootstrap import PairedDifferences, paired_bootstrap
 from training.calibration import CalibrationCheck, check_calibration
 from training.dataset import Split

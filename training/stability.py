@@ -19,8 +19,8 @@ import numpy as np
 import xgboost as xgb
 
 from credit_scoring.features import feature_names
+from credit_scoring.policy import Decision, ScorePolicy
 from credit_scoring.reasons import top_reasons_batch
-from credit_scoring.scaling import Decision, ScorePolicy
 from training.dataset import Split
 from training.model import ModelConfig, dmatrix, fit
 

@@ -1,9 +1,9 @@
 """The credit answer: PD, score, risk band, decision and adverse-action reasons per application.
 
-Scaling, cut-offs, bands and the thin-file rule come from the model version's ``ScorePolicy``
-(in the predictor's response parameters), never from serving constants; reasons come from the
-shared reason table ranked by TreeSHAP contributions, and only positive contributions can ever be
-cited.
+Scaling, cut-offs, bands and the thin-file rule are the model version's ``ScorePolicy`` (sent by
+the predictor with every answer, ``credit_scoring.policy``), never serving constants; reasons
+come from the shared reason table ranked by TreeSHAP contributions, and only positive
+contributions can ever be cited.
 """
 
 from __future__ import annotations
@@ -15,24 +15,27 @@ from typing import Any
 
 import numpy as np
 
+from credit_scoring.errors import PredictorRejected
+from credit_scoring.explain import ExplainRows
 from credit_scoring.features import feature_names
+from credit_scoring.policy import Decision, ScorePolicy, needs_reasons
 from credit_scoring.reasons import reason_dicts_batch
-from credit_scoring.scaling import Decision, ScorePolicy
 from credit_scoring.schema import Application
-from transformer.predictor_client import Prediction, PredictorRejected
+from transformer.predictor_client import Prediction
 
-__all__ = ["ADVERSE", "PolicyCache", "Scored", "build_answers", "score_batch"]
+__all__ = ["Decisions", "PolicyBook", "build_answers", "decide"]
 
-ADVERSE = frozenset({Decision.REFER, Decision.DECLINE})
 _NAMES = feature_names()
 
 
-class PolicyCache:
-    """Parsed ``ScorePolicy`` per policy text: parsed once per model version, not per request."""
+class PolicyBook:
+    """The policies one predictor's answers carried: parsed once per policy text, and the last
+    version seen with its policy (what the next request asks that predictor to explain with)."""
 
     def __init__(self, size: int = 16) -> None:
         self._size = size
         self._cache: OrderedDict[str, ScorePolicy] = OrderedDict()
+        self.latest: tuple[str, ScorePolicy] | None = None
 
     def get(self, policy_json: str) -> ScorePolicy:
         policy = self._cache.get(policy_json)
@@ -48,42 +51,55 @@ class PolicyCache:
                 self._cache.popitem(last=False)
         return policy
 
+    def explain_rows(self, thin: np.ndarray) -> ExplainRows:
+        """What to ask for: the rows the last version's policy could refuse, for that version
+        (a predictor that moved on explains every row); every row before the first answer."""
+        if self.latest is None:
+            return ExplainRows(all=True)
+        version, policy = self.latest
+        return policy.explain_rows(thin, version)
+
+    def record(self, prediction: Prediction) -> ScorePolicy:
+        """The policy of the version that scored ``prediction``, remembered as the latest."""
+        policy = self.get(prediction.credit_policy)
+        self.latest = (prediction.model_version, policy)
+        return policy
+
 
 @dataclass(frozen=True)
-class Scored:
+class Decisions:
     """Score, decision and band per row, before reasons."""
 
     score: np.ndarray
     decisions: list[Decision]
     bands: list[str]
 
-    def adverse_rows(self) -> np.ndarray:
-        return np.fromiter((d in ADVERSE for d in self.decisions), dtype=bool, count=len(self.decisions))
+    def needs_reasons(self) -> np.ndarray:
+        return needs_reasons(self.decisions)
 
 
-def score_batch(prediction: Prediction, policy: ScorePolicy, thin_file: np.ndarray) -> Scored:
+def decide(prediction: Prediction, policy: ScorePolicy, thin: np.ndarray) -> Decisions:
     # The score from the margin is exact (no clipping of PD near 0 or 1).
     score = policy.scale.score_from_margin(prediction.margin)
-    return Scored(score, policy.decide(score, thin_file), policy.band(score))
+    return Decisions(score, policy.decide(score, thin), policy.band(score))
 
 
 def build_answers(
     applications: Sequence[Application],
     prediction: Prediction,
-    contributions: np.ndarray | None,
-    scored: Scored,
+    decisions: Decisions,
     policy: ScorePolicy,
-    thin_file: np.ndarray,
+    thin: np.ndarray,
     request_id: str,
     missing: np.ndarray | None = None,
     values: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """One answer per application, in request order.
 
-    ``contributions`` must hold a finite row for every refer/decline row (bias in the last column);
-    ``missing`` (bool ``[N, features]``) marks feature values that were missing, which reasons
-    never cite by name; ``values`` (the model matrix) lets a categorical reason name the
-    applicant's own category (see ``credit_scoring.reasons``).
+    The prediction's contributions must hold a finite row for every row that needs reasons (bias
+    in the last column); ``missing`` (bool ``[N, features]``) marks feature values that were
+    missing, which reasons never cite by name; ``values`` (the model matrix) lets a categorical
+    reason name the applicant's own category (see ``credit_scoring.reasons``).
     """
     model = {
         "name": prediction.model_name,
@@ -91,13 +107,13 @@ def build_answers(
         "alias": prediction.model_alias,
     }
     pds = prediction.probability.tolist()
-    scores = scored.score.tolist()
-    bands = scored.bands
-    thin = thin_file.tolist()
-    adverse = scored.adverse_rows()
+    scores = decisions.score.tolist()
+    bands = decisions.bands
+    thin_list = thin.tolist()
     reasons: list[list[dict[str, object]]] = [[] for _ in range(len(applications))]
-    rows = np.flatnonzero(adverse)
+    rows = np.flatnonzero(decisions.needs_reasons())
     if rows.size:
+        contributions = prediction.contributions
         if contributions is None:
             raise PredictorRejected(f"no contributions for row {rows[0]}, which needs adverse-action reasons")
         block = contributions[rows]
@@ -121,9 +137,9 @@ def build_answers(
             "pd": pds[i],
             "score": scores[i],
             "risk_band": bands[i],
-            "decision": scored.decisions[i].value,
+            "decision": decisions.decisions[i].value,
             "reasons": reasons[i],
-            "thin_file": thin[i],
+            "thin_file": thin_list[i],
             "model": model,
             "request_id": request_id,
         }

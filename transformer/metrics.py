@@ -25,6 +25,7 @@ __all__ = [
     "STAGE_DURATION",
     "HttpMetricsMiddleware",
     "observe_answers",
+    "observe_http",
     "stage",
 ]
 
@@ -113,6 +114,12 @@ def observe_answers(answers: Sequence[dict[str, Any]], role: str) -> None:
         histogram = SCORE.labels(model_version=answers[0]["model"]["version"])
         for a in answers:
             histogram.observe(a["score"])
+
+
+def observe_http(route: str, status: int, seconds: float) -> None:
+    """One answer of a fast route (``serving.asgi.Router``); the middleware counts the others."""
+    HTTP_REQUESTS.labels(route=route, status=str(status)).inc()
+    HTTP_DURATION.labels(route=route).observe(seconds)
 
 
 Scope = MutableMapping[str, Any]

@@ -1,10 +1,16 @@
 """The transformer's client for the predictor: Open Inference Protocol v2 over REST or gRPC.
 
-Both clients send the model matrix as one FP32 tensor ``features`` (shape ``[N, F]``, feature
-order from ``credit_scoring.features``) in binary form, so NaN (missing) survives exactly and
-nothing is formatted as text, and both return the same ``Prediction``. Connections are pooled and
-kept alive; every call has a timeout; a predictor that cannot be reached or is not ready raises
-``PredictorUnavailable`` (503) and the next call simply tries again, so recovery needs no restart.
+Both transports send the same ``serving.v2.InferenceRequest``: the model matrix as one FP32 tensor
+``features`` (shape ``[N, F]``, feature order from ``credit_scoring.features``), the rows to
+explain (``credit_scoring.explain.ExplainRows``: request parameters and, for rows known to need
+reasons, a BOOL tensor ``explain_rows``), and both return the same ``Prediction``. REST sends
+binary tensors (NaN travels exactly, nothing is formatted as text) and is encoded by the wire
+module's REST codec; gRPC goes through KServe's own protobuf types.
+
+Connections are pooled and kept alive; every call has a timeout; a predictor that cannot be
+reached or is not ready raises ``PredictorUnavailable`` (503) and the next call simply tries
+again, so recovery needs no restart. An answer that breaks the contract raises
+``PredictorRejected`` (502).
 """
 
 from __future__ import annotations
@@ -12,72 +18,49 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
 
-from credit_scoring.errors import CreditScoringError, PredictorUnavailable
+from credit_scoring.errors import InvalidApplication, PredictorRejected, PredictorUnavailable
+from credit_scoring.explain import ROWS_INPUT, ExplainRows
+from serving.v2 import INFERENCE_HEADER, InferenceRequest, InferenceResponse, Tensor, rest
+from serving.v2.kserve import from_kserve_response, grpc_request
 
 __all__ = [
-    "Contributions",
-    "GrpcV2PredictorClient",
+    "GrpcPredictorClient",
     "Prediction",
     "PredictorClient",
-    "PredictorRejected",
-    "RestV2PredictorClient",
+    "RestPredictorClient",
     "make_predictor_client",
+    "predictor_request",
+    "read_prediction",
 ]
 
 log = logging.getLogger(__name__)
 
-INFERENCE_HEADER = "inference-header-content-length"
-Contributions = Literal["none", "adverse", "all"]
-"""Which rows get TreeSHAP contributions: none, the refer/decline rows, or every row."""
-
-_DTYPES: dict[str, Any] = {
-    "FP32": np.float32,
-    "FP64": np.float64,
-    "FP16": np.float16,
-    "INT8": np.int8,
-    "INT16": np.int16,
-    "INT32": np.int32,
-    "INT64": np.int64,
-    "UINT8": np.uint8,
-    "UINT16": np.uint16,
-    "UINT32": np.uint32,
-    "UINT64": np.uint64,
-    "BOOL": np.bool_,
-}
-
-
-class PredictorRejected(CreditScoringError):
-    """The predictor answered, but with an error or an answer we cannot use (a bug, not an outage)."""
-
-    status_code = 502
-
 
 @dataclass(frozen=True)
 class Prediction:
-    """What the predictor said about a batch."""
+    """The predictor's answer for a batch, checked against the contract."""
 
     probability: np.ndarray
-    """PD per row (float64)."""
+    """float64 ``[N]``."""
     margin: np.ndarray
-    """Log-odds of default per row (float64)."""
+    """float64 ``[N]``, log-odds of default."""
     contributions: np.ndarray | None
-    """Per-feature TreeSHAP contributions, last column the bias (float64 ``[N, F+1]``); rows the
-    predictor did not explain are NaN."""
+    """float64 ``[N, F + 1]`` (bias last); NaN rows were not explained."""
     model_name: str
     model_version: str
     model_alias: str | None
     credit_policy: str
-    """The model version's ``ScorePolicy`` as JSON."""
+    """The scoring version's ``ScorePolicy`` as JSON."""
 
 
 class PredictorClient(Protocol):
     async def infer(
-        self, matrix: np.ndarray, contributions: Contributions, headers: Mapping[str, str]
+        self, matrix: np.ndarray, explain: ExplainRows, headers: Mapping[str, str]
     ) -> Prediction: ...
 
     async def ready(self) -> bool: ...
@@ -85,35 +68,43 @@ class PredictorClient(Protocol):
     async def close(self) -> None: ...
 
 
-def _contribs_parameter(contributions: Contributions) -> str | bool | None:
-    return {"none": None, "adverse": "adverse", "all": True}[contributions]
+def predictor_request(matrix: np.ndarray, explain: ExplainRows, *, binary_outputs: bool) -> InferenceRequest:
+    """The v2 request for ``matrix`` (float32 ``[N, F]``) with ``explain``'s rows."""
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    inputs = [Tensor("features", "FP32", list(matrix.shape), data=matrix)]
+    if explain.rows is not None:
+        inputs.append(
+            Tensor(ROWS_INPUT, "BOOL", [matrix.shape[0]], data=np.asarray(explain.rows, dtype=bool))
+        )
+    parameters = explain.parameters()
+    if binary_outputs:
+        parameters["binary_data_output"] = True
+    return InferenceRequest(inputs=inputs, parameters=parameters)
 
 
-def _prediction(
-    outputs: Mapping[str, np.ndarray],
-    parameters: Mapping[str, Any],
-    n_rows: int,
-    fallback_version: str | None,
-) -> Prediction:
+def read_prediction(response: InferenceResponse, n_rows: int) -> Prediction:
     """Check the answer has what the contract promises, for every row."""
+    arrays: dict[str, np.ndarray] = {}
     try:
-        probability = np.asarray(outputs["probability"], dtype=np.float64).reshape(n_rows)
-        margin = np.asarray(outputs["margin"], dtype=np.float64).reshape(n_rows)
-    except (KeyError, ValueError) as exc:
+        for output in response.outputs:
+            if output.name in ("probability", "margin", "contributions"):
+                arrays[output.name] = np.asarray(output.as_numpy(), dtype=np.float64)
+        probability = arrays["probability"].reshape(n_rows)
+        margin = arrays["margin"].reshape(n_rows)
+    except (KeyError, TypeError, ValueError) as exc:
         raise PredictorRejected(
             f"predictor answer lacks probability/margin for {n_rows} rows: {exc}"
         ) from exc
-    contributions = outputs.get("contributions")
-    if contributions is not None:
-        contributions = np.asarray(contributions, dtype=np.float64)
-        if contributions.ndim != 2 or contributions.shape[0] != n_rows:
-            raise PredictorRejected(
-                f"predictor contributions have shape {contributions.shape}, expected [{n_rows}, features + 1]"
-            )
+    contributions = arrays.get("contributions")
+    if contributions is not None and (contributions.ndim != 2 or contributions.shape[0] != n_rows):
+        raise PredictorRejected(
+            f"predictor contributions have shape {contributions.shape}, expected [{n_rows}, features + 1]"
+        )
+    parameters = dict(response.parameters or {})
     policy = parameters.get("credit_policy")
     if not isinstance(policy, str) or not policy:
         raise PredictorRejected("predictor answer has no credit_policy parameter")
-    version = parameters.get("model_version", fallback_version)
+    version = parameters.get("model_version", response.model_version)
     alias = parameters.get("model_alias")
     return Prediction(
         probability=probability,
@@ -127,7 +118,7 @@ def _prediction(
 
 
 # --------------------------------------------------------------------------- REST v2
-class RestV2PredictorClient:
+class RestPredictorClient:
     """v2 REST with the binary tensor extension (JSON lists as a fallback), over one keep-alive pool.
 
     aiohttp, not httpx: at 32 concurrent requests httpx's connection pool cost 2.4-2.9 ms of CPU
@@ -168,39 +159,21 @@ class RestV2PredictorClient:
             )
         return self._session
 
-    def _encode(self, matrix: np.ndarray, contributions: Contributions) -> tuple[bytes, dict[str, str]]:
-        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-        parameters: dict[str, Any] = {}
-        flag = _contribs_parameter(contributions)
-        if flag is not None:
-            parameters["pred_contribs"] = flag
-        tensor: dict[str, Any] = {"name": "features", "shape": list(matrix.shape), "datatype": "FP32"}
-        if not self._binary:
-            # orjson writes NaN as null; the predictor reads null as missing.
-            tensor["data"] = matrix.ravel()
-            body = orjson.dumps(
-                {"inputs": [tensor], "parameters": parameters}, option=orjson.OPT_SERIALIZE_NUMPY
-            )
-            return body, {"content-type": "application/json"}
-        raw = matrix.tobytes()
-        tensor["parameters"] = {"binary_data_size": len(raw)}
-        parameters["binary_data_output"] = True
-        header = orjson.dumps({"inputs": [tensor], "parameters": parameters})
-        return header + raw, {"content-type": "application/octet-stream", INFERENCE_HEADER: str(len(header))}
-
-    async def infer(
-        self, matrix: np.ndarray, contributions: Contributions, headers: Mapping[str, str]
-    ) -> Prediction:
+    async def infer(self, matrix: np.ndarray, explain: ExplainRows, headers: Mapping[str, str]) -> Prediction:
         import aiohttp
 
-        body, extra = self._encode(matrix, contributions)
-        merged = {**headers, **extra}
+        request = predictor_request(matrix, explain, binary_outputs=self._binary)
+        body, length = rest.encode_request(request, binary=self._binary)
+        merged = {**headers, "content-type": "application/json"}
+        if length is not None:
+            merged["content-type"] = "application/octet-stream"
+            merged[INFERENCE_HEADER] = str(length)
         for attempt in (1, 2):
             try:
                 async with self._client().post(self._url, data=body, headers=merged) as response:
                     content = await response.read()
                     status = response.status
-                    json_length = response.headers.get(INFERENCE_HEADER)
+                    header = response.headers.get(INFERENCE_HEADER)
                 break
             except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 raise PredictorUnavailable(f"predictor at {self._host} did not answer in time") from exc
@@ -221,7 +194,11 @@ class RestV2PredictorClient:
             )
         if status != 200:
             raise PredictorRejected(f"predictor answered HTTP {status}: {_error_text(content)}")
-        return _decode_rest(content, json_length, matrix.shape[0])
+        try:
+            decoded = rest.decode_response(content, rest.json_length(header, len(content)))
+        except InvalidApplication as exc:
+            raise PredictorRejected(f"predictor answer is not a v2 inference response: {exc}") from exc
+        return read_prediction(decoded, matrix.shape[0])
 
     async def ready(self) -> bool:
         import aiohttp
@@ -247,36 +224,8 @@ def _error_text(content: bytes) -> str:
     return str(doc)[:500]
 
 
-def _decode_rest(content: bytes, header_length: str | None, n_rows: int) -> Prediction:
-    try:
-        json_length = int(header_length) if header_length is not None else len(content)
-        doc = orjson.loads(content[:json_length])
-        outputs: dict[str, np.ndarray] = {}
-        offset = json_length
-        for out in doc["outputs"]:
-            dtype = _DTYPES.get(out["datatype"])
-            size = (out.get("parameters") or {}).get("binary_data_size")
-            if dtype is None:
-                offset += int(size or 0)
-                continue
-            if size is not None:
-                values = np.frombuffer(
-                    content, dtype=dtype, count=int(size) // np.dtype(dtype).itemsize, offset=offset
-                )
-                offset += int(size)
-            else:
-                # JSON null (a NaN the predictor could not write as JSON) becomes NaN here.
-                values = np.asarray(
-                    out["data"], dtype=np.float64 if dtype in (np.float32, np.float16) else dtype
-                )
-            outputs[out["name"]] = values.reshape(out["shape"])
-    except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
-        raise PredictorRejected(f"predictor answer is not a v2 inference response: {exc}") from exc
-    return _prediction(outputs, doc.get("parameters") or {}, n_rows, doc.get("model_version"))
-
-
 # --------------------------------------------------------------------------- gRPC v2
-class GrpcV2PredictorClient:
+class GrpcPredictorClient:
     """v2 gRPC over one long-lived channel (HTTP/2 multiplexes concurrent calls)."""
 
     def __init__(
@@ -294,11 +243,11 @@ class GrpcV2PredictorClient:
 
         self._grpc = grpc
         self._pb = pb
+        self._pb_grpc = pb_grpc
         self._host = host
         self._model_name = model_name
         self._timeout = timeout
         self._use_ssl = use_ssl
-        self._pb_grpc = pb_grpc
         self._options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -323,30 +272,13 @@ class GrpcV2PredictorClient:
             self._stub_instance = self._pb_grpc.GRPCInferenceServiceStub(self._channel)
         return self._stub_instance
 
-    async def infer(
-        self, matrix: np.ndarray, contributions: Contributions, headers: Mapping[str, str]
-    ) -> Prediction:
-        pb = self._pb
-        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-        parameters = {}
-        flag = _contribs_parameter(contributions)
-        if isinstance(flag, str):
-            parameters["pred_contribs"] = pb.InferParameter(string_param=flag)
-        elif flag is True:
-            parameters["pred_contribs"] = pb.InferParameter(bool_param=True)
-        request = pb.ModelInferRequest(
-            model_name=self._model_name,
-            inputs=[
-                pb.ModelInferRequest.InferInputTensor(
-                    name="features", datatype="FP32", shape=list(matrix.shape)
-                )
-            ],
-            raw_input_contents=[matrix.tobytes()],
-            parameters=parameters,
-        )
+    async def infer(self, matrix: np.ndarray, explain: ExplainRows, headers: Mapping[str, str]) -> Prediction:
+        from kserve.protocol.infer_type import InferResponse
+
+        message = grpc_request(predictor_request(matrix, explain, binary_outputs=False), self._model_name)
         metadata = tuple((k, v) for k, v in headers.items())
         try:
-            response = await self._stub.ModelInfer(request, timeout=self._timeout, metadata=metadata)
+            response = await self._stub.ModelInfer(message, timeout=self._timeout, metadata=metadata)
         except self._grpc.aio.AioRpcError as exc:
             code = exc.code()
             if code in (self._grpc.StatusCode.UNAVAILABLE, self._grpc.StatusCode.DEADLINE_EXCEEDED):
@@ -354,38 +286,11 @@ class GrpcV2PredictorClient:
                     f"predictor at {self._host} is unavailable ({code.name}): {exc.details()}"
                 ) from exc
             raise PredictorRejected(f"predictor answered {code.name}: {exc.details()}") from exc
-        return self._decode(response, matrix.shape[0])
-
-    def _decode(self, response: Any, n_rows: int) -> Prediction:
-        outputs: dict[str, np.ndarray] = {}
-        raw = list(response.raw_output_contents)
         try:
-            for i, out in enumerate(response.outputs):
-                dtype = _DTYPES.get(out.datatype)
-                if dtype is None:
-                    continue
-                if raw:
-                    values = np.frombuffer(raw[i], dtype=dtype)
-                else:
-                    contents = out.contents
-                    field = {
-                        np.float32: "fp32_contents",
-                        np.float64: "fp64_contents",
-                        np.bool_: "bool_contents",
-                    }
-                    name = field.get(dtype) or (
-                        "uint64_contents" if out.datatype.startswith("U") else "int64_contents"
-                    )
-                    values = np.asarray(list(getattr(contents, name)), dtype=dtype)
-                outputs[out.name] = values.reshape(list(out.shape))
-        except (IndexError, ValueError) as exc:
+            decoded = from_kserve_response(InferResponse.from_grpc(response))
+        except Exception as exc:  # KServe raises InvalidInput/ValueError for a malformed message
             raise PredictorRejected(f"predictor answer is not a v2 inference response: {exc}") from exc
-        parameters: dict[str, Any] = {}
-        for key, param in response.parameters.items():
-            kind = param.WhichOneof("parameter_choice")
-            if kind is not None:
-                parameters[key] = getattr(param, kind)
-        return _prediction(outputs, parameters, n_rows, response.model_version or None)
+        return read_prediction(decoded, matrix.shape[0])
 
     async def ready(self) -> bool:
         try:
@@ -405,13 +310,13 @@ def make_predictor_client(settings: Any, host: str | None = None) -> PredictorCl
     """The client the settings ask for (``TransformerSettings``), to ``host`` or the predictor."""
     host = host or settings.predictor_host
     if settings.predictor_protocol == "grpc-v2":
-        return GrpcV2PredictorClient(
+        return GrpcPredictorClient(
             host,
             settings.predictor_model_name,
             timeout=settings.predictor_timeout_seconds,
             use_ssl=settings.predictor_use_ssl,
         )
-    return RestV2PredictorClient(
+    return RestPredictorClient(
         host,
         settings.predictor_model_name,
         timeout=settings.predictor_timeout_seconds,

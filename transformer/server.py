@@ -1,9 +1,9 @@
-"""Composition root of ``python -m transformer``: flags and settings -> parts -> KServe servers.
+"""Composition root of ``python -m transformer``: flags and settings (``configure``) -> parts -> servers.
 
-Nothing runs at import time; ``main()`` parses the flags, builds the settings once and passes
-them down. The command line is KServe's (``--predictor_host``, ``--predictor_protocol``,
-``--http_port``, ``--grpc_port`` ...) plus ``--bind_address``, exactly what the InferenceService
-and the local stack run.
+Nothing runs at import time. The command line is KServe's (``--predictor_host``,
+``--predictor_protocol``, ``--http_port``, ``--grpc_port`` ...) plus ``--bind_address`` and
+``--max_batch``, exactly what the InferenceService and the local stack run; ``--help`` also lists
+every ``CREDIT_*`` setting and exits without contacting anything.
 """
 
 from __future__ import annotations
@@ -11,28 +11,27 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from credit_scoring.serving import (
-    ServerOptions,
-    configure_logging,
-    load_settings,
-    serve,
-    server_argument_parser,
-)
+from credit_scoring.settings import load_settings
+from serving.settings import ServerOptions, server_argument_parser
 from transformer.settings import TransformerSettings
 
-__all__ = ["build_model", "build_parser", "main"]
+__all__ = ["Launch", "build_model", "build_parser", "configure", "main"]
 
 log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from inference_log import InferenceLogSettings
+
     parser = server_argument_parser(
         "Credit-scoring transformer: validation, Feast features, predictor call, credit answer.",
         model_name="credit-scoring",
+        settings=(TransformerSettings, InferenceLogSettings),
     )
     # KServe's parser defaults these (protocol v1, 600 s); unset here, so settings decide.
     parser.set_defaults(
@@ -45,6 +44,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--max_batch", type=int, default=None, help="Applications per request (CREDIT_MAX_BATCH)"
     )
     return parser
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything ``main`` starts the transformer with."""
+
+    model_name: str
+    settings: TransformerSettings
+    options: ServerOptions
+    log_config_file: str | None = None
+
+
+def configure(argv: Sequence[str] | None = None) -> Launch:
+    """KServe's flags over environment over defaults, checked once (a bad value exits naming it)."""
+    args = build_parser().parse_args(argv)
+    if args.predictor_protocol == "v1":
+        raise SystemExit("--predictor_protocol must be v2 or grpc-v2: the predictor contract is v2")
+    try:
+        settings = load_settings(
+            TransformerSettings,
+            predictor_host=args.predictor_host,
+            predictor_protocol=args.predictor_protocol,
+            predictor_timeout_seconds=args.predictor_request_timeout_seconds,
+            predictor_use_ssl=args.predictor_use_ssl,
+            max_batch=args.max_batch,
+        )
+    except ValidationError as exc:
+        raise SystemExit(f"invalid transformer settings:\n{exc}") from exc
+    return Launch(args.model_name, settings, ServerOptions.from_args(args, settings), args.log_config_file)
 
 
 def build_model(settings: TransformerSettings, model_name: str) -> Any:
@@ -91,30 +119,17 @@ def build_model(settings: TransformerSettings, model_name: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    if args.predictor_protocol == "v1":
-        raise SystemExit("--predictor_protocol must be v2 or grpc-v2: the predictor contract is v2")
-    try:
-        settings = load_settings(
-            TransformerSettings,
-            predictor_host=args.predictor_host,
-            predictor_protocol=args.predictor_protocol,
-            predictor_timeout_seconds=args.predictor_request_timeout_seconds,
-            predictor_use_ssl=args.predictor_use_ssl,
-            max_batch=args.max_batch,
-        )
-    except ValidationError as exc:
-        raise SystemExit(f"invalid transformer settings:\n{exc}") from exc
-    configure_logging(args.log_config_file)
-
-    from fastapi.exceptions import RequestValidationError
+    launch = configure(argv)
+    settings = launch.settings
     from kserve.model_server import app
 
-    from transformer.metrics import HttpMetricsMiddleware
+    from serving.server import configure_logging, serve
+    from transformer.metrics import HttpMetricsMiddleware, observe_http
     from transformer.monitoring_route import add_monitoring_route, challenger_mode
-    from transformer.routes import ScoringRoutes, validation_error_handler
+    from transformer.routes import scoring_routes
 
-    model = build_model(settings, args.model_name)
+    configure_logging(launch.log_config_file)
+    model = build_model(settings, launch.model_name)
     add_monitoring_route(
         app,
         model,
@@ -122,15 +137,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings.predictor_model_name,
     )
     # KServe's remaining routes (health, metadata, /metrics) are counted by the middleware; the
-    # scoring routes are answered ahead of it and count themselves.
+    # scoring routes are answered ahead of it and counted by the router (observe_http).
     app.add_middleware(HttpMetricsMiddleware)
-    app.add_exception_handler(RequestValidationError, validation_error_handler)
-    options = ServerOptions.from_args(args, settings)
     log.info(
-        "transformer %s -> predictor %s over %s, features: %s",
+        "transformer %s -> predictor %s over %s, features: %s read from %s",
         model.name,
         settings.predictor_host,
         settings.predictor_protocol,
+        model.features.read,
         model.features.where,
     )
-    serve([model], options, routes=ScoringRoutes(model).routes(), max_body_bytes=settings.max_body_bytes)
+    serve([model], launch.options, routes=scoring_routes(model), observe=observe_http)

@@ -11,10 +11,11 @@ from bench.environment import BenchEnv, export_booster, make_workload
 
 
 @pytest.fixture(scope="module")
-def bench_env(credit_env: Any, tmp_path_factory: pytest.TempPathFactory) -> BenchEnv:
+def bench_env(credit_env: Any, postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> BenchEnv:
     """The session model (``credit-risk@champion`` in the session MLflow on PostgreSQL + S3), its
     booster file exported as ``make bench`` exports it, the session Redis with materialized
-    features, and real applications from the prepared data."""
+    features, real applications from the prepared data, and a fresh database on the session
+    PostgreSQL for the inference log (``make bench`` starts its own server instead)."""
     base: Path = tmp_path_factory.mktemp("bench-env")
     return BenchEnv(
         home=base / "home",
@@ -30,4 +31,5 @@ def bench_env(credit_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Benc
         feature_store_config=credit_env.feature_store_yaml,
         workload=make_workload(credit_env.profile, credit_env.applications, 256),
         server_env=credit_env.env(),
+        inference_log_postgres=postgres_server.url(postgres_server.create_database()),
     )

@@ -39,8 +39,23 @@ def _rows(section: dict[str, Any], target: str) -> list[dict[str, Any]]:
 def test_every_stage_ran_without_errors(run: tuple[dict[str, Any], Path]) -> None:
     results, _ = run
     assert results["errors"] == []
-    for stage in ("parity", "predictor", "e2e", "batch", "floor", "http_floor", "profile", "portfolio"):
+    for stage in (
+        "parity",
+        "predictor",
+        "e2e",
+        "batch",
+        "e2e_postgresql",
+        "batch_postgresql",
+        "floor",
+        "http_floor",
+        "profile",
+        "portfolio",
+    ):
         assert stage in results, stage
+    assert (results["e2e"]["inference_log"], results["e2e_postgresql"]["inference_log"]) == (
+        "sqlite",
+        "postgresql",
+    )
     assert results["parity"]["ours-predictor"]["max_abs_pd_difference"] < 1e-5
     assert results["parity"]["stock-predictor"]["max_abs_pd_difference"] < 1e-5
 
@@ -51,6 +66,8 @@ def test_every_stage_ran_without_errors(run: tuple[dict[str, Any], Path]) -> Non
         ("predictor", ("ours", "stock-kserve")),
         ("e2e", ("ours-e2e", "stock-pair")),
         ("batch", ("ours-batch", "stock-pair-batch")),
+        ("e2e_postgresql", ("ours-e2e-postgresql", "stock-pair")),
+        ("batch_postgresql", ("ours-batch-postgresql", "stock-pair-batch")),
     ],
 )
 def test_side_by_side_runs_are_complete(
@@ -58,7 +75,7 @@ def test_side_by_side_runs_are_complete(
 ) -> None:
     results, _ = run
     data = results[section]
-    concurrencies = (1,) if section == "batch" else (1, 4)
+    concurrencies = (1,) if section.startswith("batch") else (1, 4)
     for target in targets:
         rows = _rows(data, target)
         assert sorted(r["concurrency"] for r in rows) == list(concurrencies), target
@@ -83,7 +100,12 @@ def test_batches_carry_their_applications(run: tuple[dict[str, Any], Path]) -> N
 
 def test_transformer_stage_timings_are_reported(run: tuple[dict[str, Any], Path]) -> None:
     results, _ = run
-    for section, target in (("e2e", "ours-e2e"), ("batch", "ours-batch")):
+    for section, target in (
+        ("e2e", "ours-e2e"),
+        ("batch", "ours-batch"),
+        ("e2e_postgresql", "ours-e2e-postgresql"),
+        ("batch_postgresql", "ours-batch-postgresql"),
+    ):
         for row in _rows(results[section], target):
             assert set(row["stage_ms"]) >= {"validate", "features", "predict", "answer"}, row
             assert all(v > 0 for v in row["stage_ms"].values()), row
@@ -100,6 +122,10 @@ def test_floor_and_profile(run: tuple[dict[str, Any], Path]) -> None:
     assert floor["profile"][0]["own_ms"] > 0
     assert floor["reference_us"]["xgboost_treeshap_1_row"] > 0
     assert floor["reference_us"]["redis_ping_round_trip"] > 0
+    for reader in ("direct", "feast_async"):  # both online-feature readers, timed side by side
+        timed = {k: v for k, v in floor["reference_us"].items() if k.startswith(f"profiles_{reader}_")}
+        assert len(timed) == 2, timed  # 1 applicant and many
+        assert all(v > 0 for v in timed.values()), timed
     profile = results["profile"]
     if find_py_spy(
         [results["settings"]["mlserver_venv"] and Path(results["settings"]["mlserver_venv"]) / "bin"]
@@ -122,7 +148,13 @@ def test_http_floor_on_every_server(run: tuple[dict[str, Any], Path]) -> None:
 
 def test_memory_machine_versions_configurations(run: tuple[dict[str, Any], Path]) -> None:
     results, _ = run
-    started = {"ours-predictor", "ours-transformer", "stock-predictor", "stock-transformer"}
+    started = {
+        "ours-predictor",
+        "ours-transformer",
+        "ours-transformer-pg",
+        "stock-predictor",
+        "stock-transformer",
+    }
     assert set(results["memory"]) == started
     assert all(p["peak_rss_mib"] > 10 for procs in results["memory"].values() for p in procs)
     assert set(results["configurations"]) == started
@@ -143,10 +175,10 @@ def test_targets_and_report(run: tuple[dict[str, Any], Path]) -> None:
     results, out = run
     checks = {c["name"]: c for c in results["targets"]}
     assert checks["predictor vs best MLServer"]["passed"] is None  # MLServer not run here
-    assert {"end to end vs stock KServe pair at c=4", "end to end p50 at c=1", "end to end errors"} <= set(
-        checks
-    )
-    assert checks["end to end errors"]["passed"] is True
+    for suffix in ("", " (inference log on PostgreSQL)"):
+        names = {f"end to end vs stock KServe pair at c=4{suffix}", f"end to end p50 at c=1{suffix}"}
+        assert names <= set(checks)
+        assert checks[f"end to end errors{suffix}"]["passed"] is True
     saved = json.loads((out / "results.json").read_text())
     assert saved["predictor"]["summary"] == json.loads(json.dumps(results["predictor"]["summary"]))
     report = (out / "report.md").read_text()
@@ -158,7 +190,9 @@ def test_targets_and_report(run: tuple[dict[str, Any], Path]) -> None:
         for line in side_by_side.splitlines()
         if line.startswith(("| predictor", "| end to end", "| batch"))
     ]
-    assert len(headline) == 2 + 2 + 1  # vs stock at c=1 and c=4, e2e at c=1 and c=4, batch at c=1
+    # vs stock at c=1 and c=4; per inference-log database: e2e at c=1 and c=4, batch at c=1.
+    assert len(headline) == 2 + 2 * (2 + 1)
+    assert any("PostgreSQL log" in line for line in headline)
     assert any("stock kserve.Model" in line for line in headline)
     for section in (
         "## Targets",

@@ -7,7 +7,6 @@ on a planted mistake."""
 from __future__ import annotations
 
 import copy
-import types
 from functools import cache
 from typing import Any
 
@@ -150,10 +149,9 @@ def _servers() -> dict[str, Any]:
 
 
 def _accepts(component: str, args: list[str]) -> None:
-    """Parse as the container would, then build the options (where --workers is enforced)."""
-    server = _servers()[component]
-    parsed = server.build_parser().parse_args(args)
-    server.ServerOptions.from_args(parsed, types.SimpleNamespace(bind_address="0.0.0.0", access_log=False))
+    """Parse as the container would: ``configure`` is what ``main()`` runs first (flags, settings,
+    options; --workers is enforced there)."""
+    _servers()[component].configure(args)
 
 
 def _final_args(isvc: dict[str, Any], component: str) -> list[str]:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from credit_scoring.features import feature_names
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from inference_log import (
     ApplicantHasher,
     InferenceLogWriter,

@@ -18,7 +18,7 @@ import pandas as pd
 
 from credit_scoring.audit import age_bands, marital_status
 from credit_scoring.features import APPLICATION_FIELDS, PROFILE_FIELDS, derive, to_matrix
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from inference_log import ApplicantHasher, InferenceRecord, Role, records_from_batch
 
 RAW_FIELDS = [f.name for f in (*PROFILE_FIELDS, *APPLICATION_FIELDS)]

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from credit_scoring.features import MODEL_FEATURES
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from inference_log import LOG_TABLE, Role, create_log_engine
 from inference_log.drift_runs import latest_results
 from inference_log.summary import ServedModel, monitoring_summary

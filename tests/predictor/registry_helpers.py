@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from credit_scoring import features as F
-from credit_scoring.scaling import RiskBand, ScorePolicy, ScoreScale
+from credit_scoring.policy import RiskBand, ScorePolicy
+from credit_scoring.scaling import ScoreScale
 
 
 @functools.cache

@@ -80,6 +80,14 @@ CASES = [
     ("category code not whole", V2, features(data=row_with(HOME, 1.5)), {}, "category code"),
     ("overflow to infinity", V2, features(data=row_with(6, 1e300)), {}, "finite"),
     ("bad pred_contribs", V2, features(parameters={"pred_contribs": "sometimes"}), {}, "pred_contribs"),
+    ("adverse is gone", V2, features(parameters={"pred_contribs": "adverse"}), {}, "explain_margin_above"),
+    (
+        "bad explain margin",
+        V2,
+        features(parameters={"explain_margin_above": "x"}),
+        {},
+        "explain_margin_above",
+    ),
     ("bad content_type", V2, features(parameters={"content_type": "xml"}), {}, "content_type"),
     ("unknown output", V2, features(outputs=[{"name": "score"}]), {}, "outputs[0].name"),
     (

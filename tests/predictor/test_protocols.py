@@ -12,7 +12,7 @@ from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
 from kserve.protocol.infer_type import InferInput, InferRequest
 
 from credit_scoring import features as F
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from tests.predictor.conftest import Predictor
 from tests.predictor.registry_helpers import Registered, credit_data
 
@@ -112,26 +112,48 @@ def test_v2_contributions_plus_bias_equal_margin(predictor, rows, reference_boos
     np.testing.assert_allclose(contributions, expected, atol=1e-6)
 
 
-def test_adverse_contributions_only_for_rows_not_approved(predictor, rows, served_model):
+def test_contributions_only_for_the_rows_the_caller_asks_for(predictor, rows, served_model):
+    """The transformer's request: rows its policy could refuse (margin above the cut-off's) plus
+    rows it knows need reasons (a mask); the predictor applies it and no policy of its own."""
+    policy = served_model.policy
+    assert policy is not None
+    mask = [i < 3 for i in range(rows.shape[0])]
     response = _v2(
         predictor,
         {
-            "parameters": {"pred_contribs": "adverse"},
+            "parameters": {
+                "explain_margin_above": policy.explain_margin_above(),
+                "explain_for_version": served_model.version,
+            },
+            "inputs": [
+                {"name": "features", "datatype": "FP32", "shape": list(rows.shape), "data": _json_rows(rows)},
+                {"name": "explain_rows", "datatype": "BOOL", "shape": [rows.shape[0]], "data": mask},
+            ],
+        },
+    )
+    out = _outputs(response)
+    score = policy.scale.score_from_margin(out["margin"])
+    refused = score < policy.approve_min_score
+    assert refused[3:].any(), "the sample must hold applicants below the approve cut-off"
+    assert not refused[3:].all(), "the sample must hold approved applicants"
+    computed = ~np.isnan(out["contributions"]).all(axis=1)
+    np.testing.assert_array_equal(computed, refused | np.array(mask))
+    np.testing.assert_allclose(out["contributions"][computed].sum(axis=1), out["margin"][computed], atol=1e-4)
+
+
+def test_a_request_derived_for_another_version_gets_every_row_explained(predictor, rows, served_model):
+    response = _v2(
+        predictor,
+        {
+            "parameters": {"explain_margin_above": 1e9, "explain_for_version": "not-" + served_model.version},
             "inputs": [
                 {"name": "features", "datatype": "FP32", "shape": list(rows.shape), "data": _json_rows(rows)}
             ],
         },
     )
     out = _outputs(response)
-    policy = served_model.policy
-    assert policy is not None
-    score = policy.scale.score_from_margin(out["margin"])
-    not_approved = score < policy.approve_min_score
-    assert not_approved.any(), "the sample must hold applicants below the approve cut-off"
-    assert not not_approved.all(), "the sample must hold approved applicants"
-    computed = ~np.isnan(out["contributions"]).all(axis=1)
-    np.testing.assert_array_equal(computed, not_approved)
-    np.testing.assert_allclose(out["contributions"][computed].sum(axis=1), out["margin"][computed], atol=1e-4)
+    assert np.isfinite(out["contributions"]).all()
+    assert response.json()["model_version"] == served_model.version
 
 
 def test_named_tensors_with_level_strings_match_the_matrix(predictor, rows):
@@ -209,7 +231,7 @@ async def test_kserve_rest_client_binary_tensors(predictor, rows, reference_boos
         request = InferRequest(
             model_name="credit-risk",
             infer_inputs=[tensor],
-            parameters={"pred_contribs": "adverse", "binary_data_output": True},
+            parameters={"explain_margin_above": -100.0, "binary_data_output": True},
         )
         response = await client.infer(predictor.url, request, model_name="credit-risk")
     finally:
@@ -246,7 +268,7 @@ async def test_kserve_grpc_client_round_trip(predictor, rows, reference_booster,
     np.testing.assert_allclose(by_name["contributions"].sum(axis=1), by_name["margin"], atol=1e-4)
     assert response.model_version == served_model.version
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert f"[N, {len(F.feature_names())}]" in bad.value.details()
+    assert f"[N, {N_FEATURES}]" in bad.value.details()
 
 
 def test_v2_metadata_lists_real_inputs_and_outputs(predictor, served_model):
@@ -254,7 +276,10 @@ def test_v2_metadata_lists_real_inputs_and_outputs(predictor, served_model):
     assert doc["name"] == "credit-risk"
     assert doc["platform"] == "xgboost"
     assert doc["versions"] == [served_model.version]
-    assert doc["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, N_FEATURES]}]
+    assert doc["inputs"] == [
+        {"name": "features", "datatype": "FP32", "shape": [-1, N_FEATURES]},
+        {"name": "explain_rows", "datatype": "BOOL", "shape": [-1]},
+    ]
     assert {o["name"]: (o["datatype"], o["shape"]) for o in doc["outputs"]} == {
         "probability": ("FP64", [-1]),
         "margin": ("FP64", [-1]),
@@ -287,4 +312,4 @@ def test_metrics_on_the_rest_port(predictor, served_model, rows):
     assert predictor.metric("credit_model_served_version", alias="champion", **labels) == version
     assert predictor.metric("credit_model_registry_version", alias="champion", **labels) == version
     assert predictor.metric("credit_model_reloads_total", outcome="success", **labels) == 1
-    assert predictor.metric("credit_gc_frozen_objects") > 100_000  # credit_scoring.serving.serve
+    assert predictor.metric("credit_gc_frozen_objects") > 100_000  # serving.server.serve

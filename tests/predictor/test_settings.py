@@ -7,9 +7,9 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from credit_scoring.serving import ServerOptions, load_settings
+from credit_scoring.settings import load_settings
 from predictor.registry import ModelRef
-from predictor.server import build_parser
+from predictor.server import configure
 from predictor.settings import PredictorSettings, cpu_limit
 
 CPUS = len(os.sched_getaffinity(0))
@@ -88,13 +88,62 @@ def test_model_ref():
     assert str(ModelRef.parse("models:/credit-risk@challenger")) == "models:/credit-risk@challenger"
 
 
-def test_command_line_is_kserves_plus_ours():
-    args = build_parser().parse_args(
-        ["--http_port", "9001", "--grpc_port", "9002", "--poll_interval", "2", "--bind_address", "127.0.0.1"]
+def _clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CREDIT_MODEL_URI", "CREDIT_POLL_INTERVAL_SECONDS", "CREDIT_NTHREAD", "CREDIT_BIND_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_main_reads_flags_over_environment_over_defaults(monkeypatch: pytest.MonkeyPatch):
+    """``configure`` is what ``main()`` runs first: KServe's flags, ours, then the settings."""
+    _clear(monkeypatch)
+    defaults = configure([])
+    assert defaults.model_name == "credit-risk"
+    assert defaults.settings.model_uri == "models:/credit-risk@champion"
+    assert defaults.settings.poll_interval_seconds == 30
+    assert defaults.options.bind_address == "0.0.0.0"
+    monkeypatch.setenv("CREDIT_MODEL_URI", "models:/credit-risk/3")
+    monkeypatch.setenv("CREDIT_POLL_INTERVAL_SECONDS", "5")
+    monkeypatch.setenv("CREDIT_BIND_ADDRESS", "127.0.0.2")
+    from_env = configure([])
+    assert (from_env.settings.model_uri, from_env.settings.poll_interval_seconds) == (
+        "models:/credit-risk/3",
+        5,
     )
-    assert args.model_name == "credit-risk"
-    options = ServerOptions.from_args(args, PredictorSettings())
-    assert (options.http_port, options.grpc_port, options.bind_address) == (9001, 9002, "127.0.0.1")
-    assert args.poll_interval == 2
+    assert from_env.options.bind_address == "127.0.0.2"
+    launch = configure(
+        [
+            "--model_name",
+            "other",
+            "--http_port",
+            "9001",
+            "--grpc_port",
+            "9002",
+            "--model_uri",
+            "models:/credit-risk@challenger",
+            "--poll_interval",
+            "2",
+            "--nthread",
+            "3",
+            "--bind_address",
+            "127.0.0.1",
+        ]
+    )
+    assert launch.model_name == "other"
+    assert (launch.options.http_port, launch.options.grpc_port, launch.options.bind_address) == (
+        9001,
+        9002,
+        "127.0.0.1",
+    )
+    assert launch.settings.model_uri == "models:/credit-risk@challenger"
+    assert launch.settings.poll_interval_seconds == 2
+    assert launch.settings.nthread == 3
+
+
+def test_main_refuses_bad_values_and_several_workers(monkeypatch: pytest.MonkeyPatch):
+    _clear(monkeypatch)
     with pytest.raises(SystemExit, match="--workers must be 1"):
-        ServerOptions.from_args(build_parser().parse_args(["--workers", "2"]), PredictorSettings())
+        configure(["--workers", "2"])
+    with pytest.raises(SystemExit, match="model_uri"):
+        configure(["--model_uri", "runs:/abc/model"])
+    with pytest.raises(SystemExit, match="poll_interval_seconds"):
+        configure(["--poll_interval", "0"])

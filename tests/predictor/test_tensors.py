@@ -1,8 +1,10 @@
-"""Decoding without a server: the matrix each protocol form yields, and what is refused."""
+"""Decoding without a server: the matrix and explain request each protocol form yields, and what
+is refused."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import orjson
@@ -10,8 +12,9 @@ import pytest
 
 from credit_scoring import features as F
 from credit_scoring.errors import InvalidApplication
-from predictor.codec import Contribs, decode_v1, decode_v2
-from predictor.tensors import Tensor, to_matrix
+from predictor.codec import Query, query_from_v1, query_from_v2
+from predictor.tensors import to_matrix
+from serving.v2 import Tensor, rest
 
 N = len(F.MODEL_FEATURES)
 HOME = F.feature_names().index("home")
@@ -25,6 +28,12 @@ def _matrix(rows: int = 2) -> np.ndarray:
             m[:, j] = rng.integers(0, len(F.CATEGORICAL_LEVELS[f.name]), size=rows)
     m[0, 5] = np.nan
     return m
+
+
+def decode_v2(body: bytes, headers: dict[bytes, bytes], max_rows: int) -> Query:
+    """What the fast v2 route does with a body."""
+    length = rest.json_length(headers.get(b"inference-header-content-length"), len(body))
+    return query_from_v2(rest.decode_request(body, length), max_rows)
 
 
 def _binary_body(matrix: np.ndarray, **parameters: object) -> tuple[bytes, dict[bytes, bytes]]:
@@ -60,13 +69,13 @@ def test_json_and_binary_matrix_decode_to_the_same_float32_matrix():
         }
     )
     from_json = decode_v2(json_body, {}, 100)
-    body, headers = _binary_body(m, pred_contribs="adverse")
+    body, headers = _binary_body(m, explain_margin_above=-0.5)
     from_binary = decode_v2(body, headers, 100)
     for decoded in (from_json, from_binary):
         assert decoded.matrix.dtype == np.float32
         np.testing.assert_array_equal(decoded.matrix, m)
-    assert from_json.contribs is Contribs.NONE
-    assert from_binary.contribs is Contribs.ADVERSE
+    assert not from_json.explain.any
+    assert from_binary.explain.margin_above == -0.5
 
 
 def test_binary_tensor_at_an_odd_offset_is_read_correctly():
@@ -96,7 +105,7 @@ def test_named_tensors_bytes_levels_and_codes_agree():
 
 
 def test_v1_objects_absent_keys_are_missing():
-    decoded = decode_v1(
+    decoded = query_from_v1(
         {"instances": [{"income": 120, "home": "owner"}], "parameters": {"pred_contribs": True}}, 10
     )
     row = decoded.matrix[0]
@@ -104,28 +113,70 @@ def test_v1_objects_absent_keys_are_missing():
     assert row[names.index("income")] == 120
     assert row[names.index("home")] == F.CATEGORICAL_LEVELS["home"].index("owner")
     assert np.isnan(row[names.index("debt")])
-    assert decoded.contribs is Contribs.ALL
+    assert decoded.explain.all
 
 
 @pytest.mark.parametrize(
-    ("value", "mode"),
-    [
-        (None, Contribs.NONE),
-        (False, Contribs.NONE),
-        ("false", Contribs.NONE),
-        (True, Contribs.ALL),
-        ("TRUE", Contribs.ALL),
-        ("adverse", Contribs.ADVERSE),
-    ],
+    ("value", "everything"), [(None, False), (False, False), ("false", False), (True, True), ("TRUE", True)]
 )
-def test_pred_contribs_values(value, mode):
+def test_pred_contribs_values(value, everything):
     body = orjson.dumps(
         {
             "parameters": {"pred_contribs": value},
             "inputs": [{"name": "features", "datatype": "FP32", "shape": [1, N], "data": [0.0] * N}],
         }
     )
-    assert decode_v2(body, {}, 10).contribs is mode
+    assert decode_v2(body, {}, 10).explain.all is everything
+
+
+def test_explain_request_with_rows_margin_and_version():
+    """The caller's explain request: a BOOL row mask, a margin (number, or decimal string as gRPC
+    carries it) and the version it was derived from."""
+    m = _matrix(3)
+    for margin in (-0.25, "-0.25"):
+        body = orjson.dumps(
+            {
+                "parameters": {"explain_margin_above": margin, "explain_for_version": "7"},
+                "inputs": [
+                    {
+                        "name": "features",
+                        "datatype": "FP32",
+                        "shape": [3, N],
+                        "data": np.nan_to_num(m).tolist(),
+                    },
+                    {"name": "explain_rows", "datatype": "BOOL", "shape": [3], "data": [False, True, False]},
+                ],
+            }
+        )
+        explain = decode_v2(body, {}, 10).explain
+        assert (explain.margin_above, explain.for_version) == (-0.25, "7")
+        assert explain.rows is not None
+        assert explain.rows.tolist() == [False, True, False]
+        margins = np.array([-1.0, -1.0, 0.0])
+        assert explain.select(margins, "7").tolist() == [False, True, True]
+        assert explain.select(margins, "8").tolist() == [True, True, True]  # another version: every row
+
+
+@pytest.mark.parametrize(
+    ("parameters", "rows", "expected"),
+    [
+        ({"pred_contribs": "adverse"}, None, '"adverse" is gone'),
+        ({"pred_contribs": "sometimes"}, None, "must be true or false"),
+        ({"explain_margin_above": "high"}, None, "explain_margin_above"),
+        ({"explain_for_version": 7}, None, "explain_for_version"),
+        ({}, {"datatype": "FP32", "shape": [1], "data": [1.0]}, "must be BOOL"),
+        ({}, {"datatype": "BOOL", "shape": [2], "data": [True, False]}, "must be [1]"),
+    ],
+)
+def test_bad_explain_requests_name_the_parameter(parameters, rows, expected):
+    inputs: list[dict[str, object]] = [
+        {"name": "features", "datatype": "FP32", "shape": [1, N], "data": [0.0] * N}
+    ]
+    if rows is not None:
+        inputs.append({"name": "explain_rows", **rows})
+    body = orjson.dumps({"parameters": parameters, "inputs": inputs})
+    with pytest.raises(InvalidApplication, match=re.escape(expected)):
+        decode_v2(body, {}, 10)
 
 
 def test_requesting_the_contributions_output_computes_them():
@@ -136,7 +187,7 @@ def test_requesting_the_contributions_output_computes_them():
         }
     )
     decoded = decode_v2(body, {}, 10)
-    assert decoded.contribs is Contribs.ALL
+    assert decoded.explain.all
     assert decoded.outputs == (("contributions", True),)
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from credit_scoring.audit import AGE_BANDS, adverse_impact, age_bands, min_air
-from credit_scoring.scaling import Decision, ScorePolicy
+from credit_scoring.policy import Decision, ScorePolicy
 from training.evaluation import AIR_THRESHOLD, discrimination, fairness
 from training.policy import PolicyTargets, choose_policy
 

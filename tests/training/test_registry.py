@@ -18,7 +18,7 @@ import xgboost as xgb
 from mlflow import MlflowClient
 
 from credit_scoring.features import FEATURE_SERVICE, feature_names, feature_types
-from credit_scoring.scaling import ScorePolicy
+from credit_scoring.policy import ScorePolicy
 from tests.conftest import S3_BUCKET
 from training.dataset import Split, split_out_of_time, training_frame
 from training.pipeline import REFERENCE_COLUMNS

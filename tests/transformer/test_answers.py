@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from credit_scoring.errors import PredictorRejected
 from credit_scoring.features import feature_names
+from credit_scoring.policy import RiskBand, ScorePolicy
 from credit_scoring.reasons import REASON_CODES
-from credit_scoring.scaling import RiskBand, ScorePolicy
 from credit_scoring.schema import Application
-from transformer.answers import PolicyCache, build_answers, score_batch
-from transformer.predictor_client import Prediction, PredictorRejected
+from transformer.answers import PolicyBook, build_answers, decide
+from transformer.predictor_client import Prediction
 
 NAMES = feature_names()
 POLICY = ScorePolicy(
@@ -26,7 +27,7 @@ POLICY = ScorePolicy(
 )
 
 
-def _prediction(scores: list[float], contributions: np.ndarray | None) -> Prediction:
+def _prediction(scores: list[float], contributions: np.ndarray | None = None) -> Prediction:
     margin = (POLICY.scale.offset - np.asarray(scores)) / POLICY.scale.factor
     return Prediction(
         probability=1 / (1 + np.exp(-margin)),
@@ -52,11 +53,11 @@ def _contributions(n: int, margin: np.ndarray, seed: int = 3) -> np.ndarray:
 
 def test_decisions_bands_and_reasons_follow_the_policy():
     scores = [650.0, 610.0, 580.0, 540.0]
-    pred = _prediction(scores, None)
-    contributions = _contributions(4, pred.margin)
+    margin = _prediction(scores).margin
+    contributions = _contributions(4, margin)
+    pred = _prediction(scores, contributions)
     thin = np.array([False, False, False, False])
-    scored = score_batch(pred, POLICY, thin)
-    answers = build_answers(_apps(4), pred, contributions, scored, POLICY, thin, "req-1")
+    answers = build_answers(_apps(4), pred, decide(pred, POLICY, thin), POLICY, thin, "req-1")
 
     assert [a["decision"] for a in answers] == ["approve", "approve", "refer", "decline"]
     assert [a["risk_band"] for a in answers] == ["A", "B", "C", "D"]
@@ -79,36 +80,47 @@ def test_decisions_bands_and_reasons_follow_the_policy():
 
 def test_thin_file_gets_the_policy_decision_whatever_its_score():
     scores = [700.0, 500.0]
-    pred = _prediction(scores, None)
-    contributions = _contributions(2, pred.margin)
+    pred = _prediction(scores, _contributions(2, _prediction(scores).margin))
     thin = np.array([True, True])
-    scored = score_batch(pred, POLICY, thin)
-    answers = build_answers(_apps(2), pred, contributions, scored, POLICY, thin, "req-2")
+    answers = build_answers(_apps(2), pred, decide(pred, POLICY, thin), POLICY, thin, "req-2")
     assert [a["decision"] for a in answers] == ["refer", "refer"]
     assert all(a["thin_file"] for a in answers)
     assert all(a["reasons"] for a in answers)  # a refer needs its reasons too
 
 
 def test_no_reason_cites_a_feature_that_lowered_risk():
-    pred = _prediction([500.0], None)
     contributions = np.full((1, len(NAMES) + 1), -0.1)
     contributions[0, NAMES.index("debt_to_income")] = 0.8
-    scored = score_batch(pred, POLICY, np.array([False]))
-    answers = build_answers(_apps(1), pred, contributions, scored, POLICY, np.array([False]), "r")
+    pred = _prediction([500.0], contributions)
+    thin = np.array([False])
+    answers = build_answers(_apps(1), pred, decide(pred, POLICY, thin), POLICY, thin, "r")
     assert [r["feature"] for r in answers[0]["reasons"]] == ["debt_to_income"]
 
 
 def test_a_refer_without_contributions_is_an_error_not_a_silent_answer():
-    pred = _prediction([580.0], None)
-    scored = score_batch(pred, POLICY, np.array([False]))
-    with pytest.raises(PredictorRejected, match="reasons"):
-        build_answers(_apps(1), pred, None, scored, POLICY, np.array([False]), "r")
+    thin = np.array([False])
+    for contributions in (None, np.full((1, len(NAMES) + 1), np.nan)):
+        pred = _prediction([580.0], contributions)
+        with pytest.raises(PredictorRejected, match="reasons"):
+            build_answers(_apps(1), pred, decide(pred, POLICY, thin), POLICY, thin, "r")
 
 
 def test_policy_is_parsed_once_per_policy_text():
-    cache = PolicyCache(size=2)
+    book = PolicyBook(size=2)
     text = POLICY.model_dump_json()
-    assert cache.get(text) is cache.get(text)
-    assert cache.get(text) == POLICY
+    assert book.get(text) is book.get(text)
+    assert book.get(text) == POLICY
     with pytest.raises(PredictorRejected, match="credit_policy"):
-        cache.get('{"approve_min_score": "high"}')
+        book.get('{"approve_min_score": "high"}')
+
+
+def test_the_book_asks_for_every_row_until_it_knows_a_version():
+    book = PolicyBook()
+    thin = np.array([False, True])
+    assert book.explain_rows(thin).all
+    book.record(_prediction([600.0]))
+    explain = book.explain_rows(thin)
+    assert (explain.all, explain.for_version) == (False, "4")
+    assert explain.margin_above == POLICY.explain_margin_above()
+    assert explain.rows is not None
+    assert explain.rows.tolist() == [False, True]

@@ -1,6 +1,11 @@
-"""The model's own logic with stand-in dependencies (the real ones run in the HTTP tests):
-header allow-list, the extra call for thin files the predictor did not explain, one model
-version per answer during a reload, and the chunked hand-off to the inference log."""
+"""The model's core with stand-in dependencies (the real ones run in the HTTP tests): header
+allow-list, the request id on every entry point, exactly one predictor call per request (thin
+files included), a version change under the transformer's feet, and the chunked hand-off to the
+inference log.
+
+The stand-in predictor applies the explain request exactly as the real one does
+(``ExplainRows.select``), so what is tested is the contract, not a copy of it.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
 import pytest
 
+from credit_scoring.explain import ExplainRows
 from credit_scoring.features import feature_names
-from credit_scoring.scaling import RiskBand, ScorePolicy
+from credit_scoring.policy import RiskBand, ScorePolicy
 from credit_scoring.schema import Application
+from serving.context import RequestContext
 from transformer.log_buffer import ChunkedSink
 from transformer.model import CreditScoringModel
 from transformer.online_features import FeatureBatch
-from transformer.payloads import ScoringRequest
-from transformer.predictor_client import Contributions, Prediction
+from transformer.payloads import ApplicationBatch, RawBody
+from transformer.predictor_client import Prediction
 
 F = len(feature_names())
 POLICY = ScorePolicy(
@@ -27,48 +35,48 @@ POLICY = ScorePolicy(
     decline_below_score=560.0,
     bands=(RiskBand(name="A", min_score=600.0), RiskBand(name="B", min_score=0.0)),
 )
+# Version 8 approves from 660: a score of 650 is approved by version 7 and referred by version 8.
+STRICTER = POLICY.model_copy(update={"approve_min_score": 660.0})
 
 
 @dataclass
 class Features:
-    """Row i: column 0 holds the score the stand-in predictor gives it, column 1 whether it
-    explains the row when asked for "adverse" contributions."""
+    """Row i scores ``scores[i]`` (column 0 of the matrix) and has a profile when ``has_profile[i]``."""
 
-    found: list[bool]
+    has_profile: list[bool]
     scores: list[float]
-    explained: list[bool]
 
     async def lookup(self, applications):
         matrix = np.zeros((len(applications), F), dtype=np.float32)
         matrix[:, 0] = self.scores
-        matrix[:, 1] = self.explained
-        return FeatureBatch(matrix, np.array(self.found), {})
+        return FeatureBatch(matrix, np.array(self.has_profile), {})
 
 
 @dataclass
 class Predictor:
-    versions: list[str] = field(default_factory=lambda: ["7"])
-    calls: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
+    """Serves ``version`` with ``policies[version]``; explains what the request selects."""
 
-    async def infer(
-        self, matrix: np.ndarray, contributions: Contributions, headers: Mapping[str, str]
-    ) -> Prediction:
-        self.calls.append((len(matrix), contributions, dict(headers)))
-        version = self.versions[min(len(self.calls), len(self.versions)) - 1]
-        margin = (POLICY.scale.offset - matrix[:, 0].astype(np.float64)) / POLICY.scale.factor
-        contribs = np.full((len(matrix), F + 1), np.nan)
-        for i in range(len(matrix)):
-            if contributions == "all" or matrix[i, 1] == 1:
-                contribs[i, :-1] = 0.01
-                contribs[i, -1] = margin[i] - 0.01 * F
+    version: str = "7"
+    policies: dict[str, ScorePolicy] = field(default_factory=lambda: {"7": POLICY, "8": STRICTER})
+    calls: list[tuple[int, ExplainRows, dict[str, str]]] = field(default_factory=list)
+
+    async def infer(self, matrix: np.ndarray, explain: ExplainRows, headers: Mapping[str, str]) -> Prediction:
+        self.calls.append((len(matrix), explain, dict(headers)))
+        scale = self.policies[self.version].scale
+        margin = ((scale.offset - matrix[:, 0].astype(np.float64)) / scale.factor).astype(np.float32)
+        margin = margin.astype(np.float64)
+        contributions = np.full((len(matrix), F + 1), np.nan)
+        rows = explain.select(margin, self.version) if explain.any else np.zeros(len(matrix), dtype=bool)
+        contributions[rows, :-1] = 0.01
+        contributions[rows, -1] = margin[rows] - 0.01 * F
         return Prediction(
             1 / (1 + np.exp(-margin)),
             margin,
-            contribs,
+            contributions,
             "credit-risk",
-            version,
+            self.version,
             "champion",
-            POLICY.model_dump_json(),
+            self.policies[self.version].model_dump_json(),
         )
 
     async def ready(self) -> bool:
@@ -79,26 +87,32 @@ class Predictor:
 
 
 def _model(features: Features, predictor: Predictor, sink=None) -> CreditScoringModel:
-    return CreditScoringModel(
+    model = CreditScoringModel(
         "credit-scoring",
-        features,
+        features,  # type: ignore[arg-type]
         predictor,
-        max_batch=10,  # type: ignore[arg-type]
+        max_batch=10,
         forward_headers=("x-request-id", "traceparent"),
         sink=sink,
         hasher=None,
     )
+    model.load()
+    return model
 
 
-def _request(n: int) -> ScoringRequest:
-    return ScoringRequest(
+def _batch(n: int) -> ApplicationBatch:
+    return ApplicationBatch(
         [Application(applicant_id=f"A{i}", amount=100.0, price=200.0, term=12) for i in range(n)], "v1"
     )
 
 
+def _context(**headers: str) -> RequestContext:
+    return RequestContext.from_headers(headers, ("x-request-id", "traceparent"))
+
+
 async def test_only_allow_listed_headers_reach_the_predictor():
     predictor = Predictor()
-    model = _model(Features([True], [650.0], [False]), predictor)
+    model = _model(Features([True], [650.0]), predictor)
     headers = {
         "x-request-id": "r-1",
         "traceparent": "00-abc-def-01",
@@ -106,41 +120,105 @@ async def test_only_allow_listed_headers_reach_the_predictor():
         "cookie": "session=1",
         "content-type": "application/json",
     }
-    result, _ = await model(_request(1), headers=headers)
-    assert result.answers[0]["decision"] == "approve"
+    answers = await model.score(_batch(1), _context(**headers))
+    assert answers.answers[0]["decision"] == "approve"
     assert predictor.calls[0][2] == {"x-request-id": "r-1", "traceparent": "00-abc-def-01"}
 
 
 @pytest.mark.parametrize("given", ["bad id with spaces", "x" * 129, "a\nb"])
 async def test_an_unsafe_request_id_is_replaced_on_every_entry_point(given):
-    """KServe's own routes and gRPC reach the model hooks without the fast routes' check: the
-    hook must not carry a caller's arbitrary header into logs and the inference log."""
+    """KServe's own routes and gRPC reach the hooks without the router's stamp: the context must
+    not carry a caller's arbitrary header into logs and the inference log."""
     predictor = Predictor()
-    model = _model(Features([True], [650.0], [False]), predictor)
-    result, _ = await model(_request(1), headers={"x-request-id": given})
-    assert result.request_id != given
-    assert re.fullmatch(r"[0-9a-f]{32}", result.request_id)
-    assert predictor.calls[0][2]["x-request-id"] == result.request_id
+    model = _model(Features([True], [650.0]), predictor)
+    call = await model.preprocess(_batch(1), {"x-request-id": given})
+    call = await model.predict(call)
+    assert call.answers is not None
+    assert call.answers.request_id != given
+    assert re.fullmatch(r"[0-9a-f]{32}", call.answers.request_id)
+    assert predictor.calls[0][2]["x-request-id"] == call.answers.request_id
 
 
-async def test_thin_file_refer_the_predictor_did_not_explain_gets_one_small_extra_call():
-    # Row 1 is a thin file the model would approve: policy refers it, so it needs reasons.
+async def test_one_call_per_request_thin_files_included():
+    """Row 1 is a thin file the model would approve: the policy refers it, so it needs reasons.
+    The transformer says so in its one call (the explain mask); no second call fills it in."""
     predictor = Predictor()
-    model = _model(Features([True, False, True], [650.0, 650.0, 540.0], [False, False, True]), predictor)
-    result, _ = await model(_request(3), headers={"x-request-id": "r-2"})
-    decisions = [a["decision"] for a in result.answers]
-    assert decisions == ["approve", "refer", "decline"]
-    assert [(n, mode) for n, mode, _ in predictor.calls] == [(3, "adverse"), (1, "all")]
-    assert result.answers[1]["reasons"]
-    assert result.answers[2]["reasons"]
+    model = _model(Features([True, False, True], [650.0, 650.0, 540.0]), predictor)
+    await model.score(_batch(3), _context())  # learns version 7 and its policy
+    predictor.calls.clear()
+    answers = (await model.score(_batch(3), _context())).answers
+    assert [a["decision"] for a in answers] == ["approve", "refer", "decline"]
+    assert len(predictor.calls) == 1
+    explain = predictor.calls[0][1]
+    assert (explain.all, explain.for_version, explain.margin_above) == (
+        False,
+        "7",
+        POLICY.explain_margin_above(),
+    )
+    assert explain.rows is not None
+    assert explain.rows.tolist() == [False, True, False]
+    assert answers[0]["reasons"] == []
+    assert answers[1]["reasons"]
+    assert answers[2]["reasons"]
 
 
-async def test_a_version_change_between_the_two_calls_rescores_the_whole_batch():
-    predictor = Predictor(versions=["7", "8", "8"])
-    model = _model(Features([True, False], [650.0, 650.0], [False, False]), predictor)
-    result, _ = await model(_request(2), headers={})
-    assert [(n, mode) for n, mode, _ in predictor.calls] == [(2, "adverse"), (1, "all"), (2, "all")]
-    assert {a["model"]["version"] for a in result.answers} == {"8"}
+async def test_before_the_first_answer_every_row_is_explained_in_the_one_call():
+    predictor = Predictor()
+    model = _model(Features([True], [540.0]), predictor)
+    answers = (await model.score(_batch(1), _context())).answers
+    assert len(predictor.calls) == 1
+    assert predictor.calls[0][1].all
+    assert answers[0]["reasons"]
+
+
+async def test_a_version_change_under_the_transformers_feet_costs_no_second_call():
+    """The transformer asks with version 7's cut-off; the predictor now serves version 8, whose
+    cut-off is stricter. Version 8 explains every row (the request named version 7), and the
+    answers are version 8's: its decisions, with the reasons they owe."""
+    predictor = Predictor()
+    model = _model(Features([True, True], [650.0, 700.0]), predictor)
+    first = (await model.score(_batch(2), _context())).answers
+    assert [a["decision"] for a in first] == ["approve", "approve"]
+    predictor.calls.clear()
+    predictor.version = "8"
+    answers = (await model.score(_batch(2), _context())).answers
+    assert len(predictor.calls) == 1
+    assert predictor.calls[0][1].for_version == "7"
+    assert {a["model"]["version"] for a in answers} == {"8"}
+    assert [a["decision"] for a in answers] == ["refer", "approve"]  # 650 < 660: version 8 refers
+    assert answers[0]["reasons"]
+    # The next request asks with version 8's cut-off.
+    predictor.calls.clear()
+    await model.score(_batch(2), _context())
+    assert predictor.calls[0][1].for_version == "8"
+    assert predictor.calls[0][1].margin_above == STRICTER.explain_margin_above()
+
+
+async def test_every_transport_reaches_the_one_core_through_kserves_hooks():
+    """A fast route's raw body, KServe's v1 dict and its InferRequest: the same answers, each
+    rendered in the form it came in."""
+    from kserve.protocol.infer_type import InferInput, InferRequest
+
+    predictor = Predictor()
+    model = _model(Features([True], [650.0]), predictor)
+    app = {"applicant_id": "A0", "amount": 100.0, "price": 200.0, "term": 12}
+    raw, _ = await model(
+        RawBody("v1", orjson.dumps({"instances": [app]}), "application/json"), {"x-request-id": "h-1"}
+    )
+    parsed, _ = await model({"instances": [app]}, {"x-request-id": "h-2"})
+    tensor = InferInput("applications", [1], "BYTES")
+    tensor.set_data_from_numpy(np.array([orjson.dumps(app)], dtype=np.object_), binary_data=False)
+    kserve, _ = await model(
+        InferRequest("credit-scoring", [tensor], request_id="v2-id"), {"x-request-id": "h-3"}
+    )
+    from_raw = orjson.loads(raw)["predictions"][0]
+    from_dict = parsed["predictions"][0]
+    from_kserve = orjson.loads(kserve.get_output_by_name("answers").as_numpy()[0])
+    assert [a["request_id"] for a in (from_raw, from_dict, from_kserve)] == ["h-1", "h-2", "h-3"]
+    strip = [{k: v for k, v in a.items() if k != "request_id"} for a in (from_raw, from_dict, from_kserve)]
+    assert strip[0] == strip[1] == strip[2]
+    assert kserve.id == "v2-id"
+    assert [call[2]["x-request-id"] for call in predictor.calls] == ["h-1", "h-2", "h-3"]
 
 
 @dataclass

@@ -1,9 +1,10 @@
-"""Both feature read paths give exactly Feast's own ``get_online_features`` answer.
+"""Both profile readers give exactly Feast's own answer, from a real Redis.
 
-``direct`` (one pipelined Redis read with Feast's keys + the on-demand view's UDF from the
-registry) is the production fast path; ``feast`` is the online store's own read. Both are
-compared with ``FeatureStore.get_online_features`` on the feature service, for every applicant
-of the prepared data plus unknown ones (thin file), through the session Redis.
+``direct`` (one pipelined Redis read with Feast's keys and value encoding, read by hand) is the
+default; ``feast`` is Feast's own ``get_online_features_async``. Both are compared with each
+other and with ``FeatureStore.get_online_features`` on the feature service, for every applicant
+of the prepared data plus unknown ones (thin files), through the session Redis: a Feast upgrade
+that changes the key layout, the hash fields or the value encoding fails here.
 """
 
 from __future__ import annotations
@@ -62,10 +63,28 @@ async def test_read_path_equals_feast_get_online_features(credit_env: CreditEnv,
         ours = [None if isinstance(v, float) and math.isnan(v) else v for v in list(batch.columns[name])]
         assert ours == answer[name], name
     known = len(apps) - len(UNKNOWN)
-    assert batch.found[:known].all()
-    assert not batch.found[known:].any()
+    assert batch.has_profile[:known].all()
+    assert not batch.has_profile[known:].any()
     profile_columns = [feature_names().index(n) for n in features.profile_features]
     assert np.isnan(batch.matrix[known:][:, profile_columns]).all()
+
+
+async def test_both_readers_read_the_same_profiles(credit_env: CreditEnv):
+    """Reader against reader, before any assembly: values, types and who has a profile."""
+    apps = _applications(credit_env)
+    ids = [a.applicant_id for a in apps]
+    answers = {}
+    for read in ("direct", "feast"):
+        features = OnlineFeatures(credit_env.feature_store(), "credit_model_v1", read=read, timeout=30)
+        try:
+            answers[read] = await features.reader.read(ids)
+        finally:
+            await features.close()
+    direct, feast = answers["direct"], answers["feast"]
+    assert direct.has_profile == feast.has_profile
+    assert direct.values.keys() == feast.values.keys()
+    for name in direct.values:
+        assert [(type(v), v) for v in direct.values[name]] == [(type(v), v) for v in feast.values[name]], name
 
 
 async def test_direct_read_is_one_round_trip_for_the_whole_batch(credit_env: CreditEnv):

@@ -16,13 +16,16 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from credit_scoring.errors import PredictorUnavailable
+from credit_scoring.errors import PredictorRejected, PredictorUnavailable
+from credit_scoring.explain import ExplainRows
 from credit_scoring.features import feature_names
 from tests.servers import free_port
-from transformer.predictor_client import PredictorRejected, RestV2PredictorClient
+from transformer.predictor_client import RestPredictorClient
 
 F = len(feature_names())
 PARAMS = {"model_name": "credit-risk", "model_version": "3", "model_alias": "champion", "credit_policy": "{}"}
+EXPLAIN = ExplainRows(margin_above=-0.5, rows=np.array([True, False]), for_version="3")
+NOTHING = ExplainRows()
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
@@ -50,18 +53,18 @@ def _binary_answer(n: int, contributions: np.ndarray | None) -> web.Response:
 
 
 @pytest_asyncio.fixture(loop_scope="function")
-async def predictor() -> AsyncIterator[Callable[[Handler], Awaitable[RestV2PredictorClient]]]:
+async def predictor() -> AsyncIterator[Callable[[Handler], Awaitable[RestPredictorClient]]]:
     """``await predictor(handler)``: a server answering with ``handler`` and a client pointed at it."""
     servers: list[TestServer] = []
-    clients: list[RestV2PredictorClient] = []
+    clients: list[RestPredictorClient] = []
 
-    async def make(handler: Handler, **kwargs: object) -> RestV2PredictorClient:
+    async def make(handler: Handler, **kwargs: object) -> RestPredictorClient:
         app = web.Application()
         app.router.add_post("/v2/models/credit-risk/infer", handler)
         server = TestServer(app, host="127.0.0.1", port=free_port())
         await server.start_server()
         servers.append(server)
-        client = RestV2PredictorClient(
+        client = RestPredictorClient(
             f"127.0.0.1:{server.port}",
             "credit-risk",
             timeout=kwargs.pop("timeout", 2.0),  # type: ignore[arg-type]
@@ -79,7 +82,7 @@ async def predictor() -> AsyncIterator[Callable[[Handler], Awaitable[RestV2Predi
         await server.close()
 
 
-async def test_binary_request_carries_nan_and_asks_for_adverse_contributions(predictor):
+async def test_binary_request_carries_nan_and_the_rows_to_explain(predictor):
     seen: dict[str, object] = {}
     matrix = np.arange(2 * F, dtype=np.float32).reshape(2, F)
     matrix[1, 3] = np.nan
@@ -91,19 +94,26 @@ async def test_binary_request_carries_nan_and_asks_for_adverse_contributions(pre
         seen["request_id"] = request.headers.get("x-request-id")
         length = int(request.headers["inference-header-content-length"])
         seen["header"] = orjson.loads(body[:length])
-        seen["matrix"] = np.frombuffer(body[length:], dtype=np.float32).reshape(2, F)
+        seen["matrix"] = np.frombuffer(body[length : length + 2 * F * 4], dtype=np.float32).reshape(2, F)
+        seen["rows"] = np.frombuffer(body[length + 2 * F * 4 :], dtype=np.bool_)
         return _binary_answer(2, contributions)
 
     client = await predictor(handler)
-    prediction = await client.infer(matrix, "adverse", {"x-request-id": "r-9"})
+    prediction = await client.infer(matrix, EXPLAIN, {"x-request-id": "r-9"})
 
     assert seen["request_id"] == "r-9"
     header = seen["header"]
-    assert header["parameters"]["pred_contribs"] == "adverse"  # type: ignore[index]
-    assert header["parameters"]["binary_data_output"] is True  # type: ignore[index]
-    assert header["inputs"][0]["name"] == "features"  # type: ignore[index]
-    assert header["inputs"][0]["shape"] == [2, F]  # type: ignore[index]
+    assert header["parameters"] == {  # type: ignore[index]
+        "explain_margin_above": -0.5,
+        "explain_for_version": "3",
+        "binary_data_output": True,
+    }
+    assert [(i["name"], i["datatype"], i["shape"]) for i in header["inputs"]] == [  # type: ignore[index]
+        ("features", "FP32", [2, F]),
+        ("explain_rows", "BOOL", [2]),
+    ]
     np.testing.assert_array_equal(seen["matrix"], matrix)  # NaN travels exactly
+    assert seen["rows"].tolist() == [True, False]
     assert prediction.model_version == "3"
     assert prediction.model_alias == "champion"
     assert prediction.probability.dtype == np.float64
@@ -117,7 +127,7 @@ async def test_json_fallback_sends_null_for_missing_and_reads_json_outputs(predi
     async def handler(request: web.Request) -> web.Response:
         doc = orjson.loads(await request.read())
         assert doc["inputs"][0]["data"][0] is None  # NaN as JSON null
-        assert "pred_contribs" not in doc["parameters"]
+        assert "parameters" not in doc  # nothing to explain, nothing asked
         return web.json_response(
             {
                 "model_name": "credit-risk",
@@ -132,7 +142,7 @@ async def test_json_fallback_sends_null_for_missing_and_reads_json_outputs(predi
     matrix = np.zeros((1, F), dtype=np.float32)
     matrix[0, 0] = np.nan
     client = await predictor(handler, binary=False)
-    prediction = await client.infer(matrix, "none", {})
+    prediction = await client.infer(matrix, NOTHING, {})
     assert prediction.probability.tolist() == [0.25]
     assert prediction.contributions is None
 
@@ -144,16 +154,16 @@ async def test_predictor_not_ready_is_unavailable(predictor, status):
 
     client = await predictor(handler)
     with pytest.raises(PredictorUnavailable, match="not ready"):
-        await client.infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
+        await client.infer(np.zeros((1, F), dtype=np.float32), NOTHING, {})
 
 
 async def test_unreachable_predictor_is_unavailable():
-    client = RestV2PredictorClient(
+    client = RestPredictorClient(
         f"127.0.0.1:{free_port()}", "credit-risk", timeout=2.0, connect_timeout=0.5, max_connections=2
     )
     try:
         with pytest.raises(PredictorUnavailable, match="unreachable"):
-            await client.infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
+            await client.infer(np.zeros((1, F), dtype=np.float32), NOTHING, {})
         assert await client.ready() is False
     finally:
         await client.close()
@@ -168,7 +178,7 @@ async def test_slow_predictor_is_unavailable(predictor):
 
     client = await predictor(handler, timeout=0.3)
     with pytest.raises(PredictorUnavailable, match="in time"):
-        await client.infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
+        await client.infer(np.zeros((1, F), dtype=np.float32), NOTHING, {})
 
 
 async def test_predictor_refusing_our_request_is_a_bad_gateway_not_a_client_error(predictor):
@@ -177,7 +187,7 @@ async def test_predictor_refusing_our_request_is_a_bad_gateway_not_a_client_erro
 
     client = await predictor(handler)
     with pytest.raises(PredictorRejected, match="wrong shape") as caught:
-        await client.infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
+        await client.infer(np.zeros((1, F), dtype=np.float32), NOTHING, {})
     assert caught.value.status_code == 502
 
 
@@ -196,11 +206,11 @@ async def test_answer_without_policy_or_rows_is_rejected(predictor):
 
     client = await predictor(no_policy)
     with pytest.raises(PredictorRejected, match="credit_policy"):
-        await client.infer(np.zeros((1, F), dtype=np.float32), "adverse", {})
+        await client.infer(np.zeros((1, F), dtype=np.float32), NOTHING, {})
 
     async def wrong_rows(request: web.Request) -> web.Response:
         return _binary_answer(3, None)
 
     client = await predictor(wrong_rows)
     with pytest.raises(PredictorRejected, match="2 rows"):
-        await client.infer(np.zeros((2, F), dtype=np.float32), "adverse", {})
+        await client.infer(np.zeros((2, F), dtype=np.float32), NOTHING, {})

@@ -1,6 +1,7 @@
 """A hot reload seen through the transformer: moving the alias switches the answers' model
 version within the predictor's poll interval, with zero failed requests under concurrent load,
-and every answer's decision follows the policy of the version that scored it."""
+every answer's decision follows the policy of the version that scored it, and the predictor is
+called exactly once per request throughout (its row counter equals the applications answered)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def test_alias_move_under_load_switches_version_with_zero_failures(credit_env: C
     body = {"instances": [{"applicant_id": i, "amount": 1000.0, "price": 1500.0, "term": 24} for i in ids]}
     url = f"{transformer.url}/v1/models/credit-scoring:predict"
 
+    rows_metric = {"model": name}
+    rows_before = predictor.metric("credit_predict_rows_total", **rows_metric)
     seen: list[tuple[float, int, list[dict]]] = []
     stop = threading.Event()
 
@@ -62,6 +65,9 @@ def test_alias_move_under_load_switches_version_with_zero_failures(credit_env: C
 
     assert seen
     assert [status for _, status, _ in seen if status != 200] == []
+    answered = sum(len(answers) for _, _, answers in seen)
+    scored = predictor.metric("credit_predict_rows_total", **rows_metric) - rows_before
+    assert scored == answered  # one predictor call per request, the reload included
     versions = {a["model"]["version"] for _, _, answers in seen for a in answers}
     assert versions == {"1", "2"}
     switched = min(at for at, _, answers in seen if answers and answers[0]["model"]["version"] == "2")

@@ -223,13 +223,30 @@ def test_bad_payload_gets_a_4xx_naming_the_problem(transformer: Server, case: Ba
     assert doc["request_id"] == response.headers["x-request-id"]
 
 
-def test_oversized_body_is_413_before_it_is_read(transformer: Server):
+@pytest.mark.parametrize("path", [V1, V2])
+def test_oversized_body_is_413_with_the_error_body_and_request_id(transformer: Server, path: str):
     body = b'{"instances": [' + b" " * 2_100_000 + b"]}"
     response = httpx.post(
-        f"{transformer.url}{V1}", content=body, headers={"content-type": "application/json"}, timeout=30
+        f"{transformer.url}{path}",
+        content=body,
+        headers={"content-type": "application/json", "x-request-id": "too-big-1"},
+        timeout=30,
     )
     assert response.status_code == 413
-    assert "larger than" in response.json()["error"]
+    assert response.json() == {"error": "request body larger than 2000000 bytes", "request_id": "too-big-1"}
+    assert response.headers["x-request-id"] == "too-big-1"
+    made = httpx.post(f"{transformer.url}{path}", content=body, timeout=30)
+    assert made.status_code == 413
+    assert made.json()["request_id"] == made.headers["x-request-id"]
+    assert len(made.json()["request_id"]) == 32
+
+
+def test_errors_on_kserves_own_routes_carry_the_request_id_too(transformer: Server):
+    headers = {"x-request-id": "kserve-route-1"}
+    unknown = httpx.get(f"{transformer.url}/v2/models/no-such-model", headers=headers, timeout=10)
+    assert unknown.status_code == 404
+    assert unknown.json()["request_id"] == "kserve-route-1"
+    assert unknown.headers["x-request-id"] == "kserve-route-1"
 
 
 def test_request_id_is_kept_or_made(transformer: Server, credit_env: CreditEnv):
@@ -323,10 +340,11 @@ def test_kserve_routes_answer_malformed_bodies_with_400_not_422(transformer: Ser
     response = httpx.post(
         f"{transformer.url}/v2/models/credit-scoring/versions/1/infer",
         content=b'{"inputs": [',
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", "x-request-id": "kserve-422"},
         timeout=10,
     )
     assert response.status_code == 400, response.text
     doc = response.json()
     assert doc["problems"]
     assert doc["error"]
+    assert doc["request_id"] == "kserve-422"

@@ -1,44 +1,46 @@
-"""Settings: environment first, the standard KServe flags override it only when given."""
+"""Settings: environment first, the standard KServe flags override it only when given.
+
+Every test goes through ``configure``, the first thing ``main()`` runs, so the flag wiring tested
+is the one the container runs.
+"""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from credit_scoring.serving import load_settings
-from transformer.server import build_parser
+from transformer.server import configure
 from transformer.settings import DEFAULT_FORWARD_HEADERS, TransformerSettings
 
-
-def _settings(argv: list[str]) -> TransformerSettings:
-    args = build_parser().parse_args(argv)
-    return load_settings(
-        TransformerSettings,
-        secrets_dir=None,
-        predictor_host=args.predictor_host,
-        predictor_protocol=args.predictor_protocol,
-        predictor_timeout_seconds=args.predictor_request_timeout_seconds,
-        predictor_use_ssl=args.predictor_use_ssl,
-        max_batch=args.max_batch,
-    )
+ENVIRONMENT = (
+    "CREDIT_PREDICTOR_HOST",
+    "CREDIT_PREDICTOR_PROTOCOL",
+    "CREDIT_PREDICTOR_USE_SSL",
+    "CREDIT_PREDICTOR_TIMEOUT_SECONDS",
+    "CREDIT_MAX_BATCH",
+    "CREDIT_FORWARD_HEADERS",
+)
 
 
-def test_defaults_without_environment_or_flags(monkeypatch: pytest.MonkeyPatch):
-    for name in (
-        "CREDIT_PREDICTOR_HOST",
-        "CREDIT_PREDICTOR_PROTOCOL",
-        "CREDIT_MAX_BATCH",
-        "CREDIT_FORWARD_HEADERS",
-    ):
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
-    settings = _settings([])
+
+
+def test_defaults_without_environment_or_flags():
+    launch = configure([])
+    settings = launch.settings
+    assert launch.model_name == "credit-scoring"
     assert (settings.predictor_host, settings.predictor_protocol, settings.max_batch) == (
         "127.0.0.1:8085",
         "v2",
         1000,
     )
+    assert settings.predictor_timeout_seconds == 5.0
     assert settings.forward_headers == DEFAULT_FORWARD_HEADERS
     assert "authorization" not in settings.forward_headers
+    assert launch.options.max_body_bytes == settings.max_body_bytes
 
 
 def test_environment_is_used_when_flags_are_absent(monkeypatch: pytest.MonkeyPatch):
@@ -46,7 +48,7 @@ def test_environment_is_used_when_flags_are_absent(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CREDIT_PREDICTOR_USE_SSL", "true")
     monkeypatch.setenv("CREDIT_MAX_BATCH", "50")
     monkeypatch.setenv("CREDIT_FORWARD_HEADERS", "X-Request-Id, Traceparent")
-    settings = _settings([])
+    settings = configure([]).settings
     assert settings.predictor_protocol == "grpc-v2"
     assert settings.predictor_use_ssl is True
     assert settings.max_batch == 50
@@ -56,7 +58,8 @@ def test_environment_is_used_when_flags_are_absent(monkeypatch: pytest.MonkeyPat
 def test_kserve_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CREDIT_PREDICTOR_PROTOCOL", "grpc-v2")
     monkeypatch.setenv("CREDIT_PREDICTOR_USE_SSL", "true")
-    settings = _settings(
+    monkeypatch.setenv("CREDIT_PREDICTOR_TIMEOUT_SECONDS", "9")
+    launch = configure(
         [
             "--predictor_host",
             "predictor.ns:80",
@@ -68,19 +71,25 @@ def test_kserve_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch):
             "3",
             "--max_batch",
             "7",
+            "--http_port",
+            "9100",
+            "--bind_address",
+            "127.0.0.1",
         ]
     )
+    settings = launch.settings
     assert settings.predictor_host == "predictor.ns:80"
     assert settings.predictor_protocol == "v2"
     assert settings.predictor_use_ssl is False
     assert settings.predictor_timeout_seconds == 3
     assert settings.max_batch == 7
+    assert (launch.options.http_port, launch.options.bind_address) == (9100, "127.0.0.1")
 
 
-def test_v1_towards_the_predictor_is_refused(monkeypatch: pytest.MonkeyPatch):
+def test_v1_towards_the_predictor_is_refused():
     with pytest.raises(ValidationError, match="predictor_protocol"):
         TransformerSettings(predictor_protocol="v1")  # type: ignore[arg-type]
-    from transformer.server import main
-
     with pytest.raises(SystemExit, match="v2 or grpc-v2"):
-        main(["--predictor_protocol", "v1"])
+        configure(["--predictor_protocol", "v1"])
+    with pytest.raises(SystemExit, match="max_batch"):
+        configure(["--max_batch", "0"])

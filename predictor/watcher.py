@@ -5,6 +5,14 @@ in that thread while the current one keeps serving; then one reference assignmen
 current. Requests read the reference once when they start, so in-flight requests finish on the
 version they started with. A version that fails to load is never swapped in: the current one
 keeps serving, the failure is logged and counted, and the version is retried with backoff.
+
+Two backoffs, one per situation:
+
+- nothing served yet (start-up): every failure, whether the registry cannot be reached or the
+  version cannot be downloaded or is refused, is retried after ``backoff`` seconds, doubling up
+  to ``backoff_max`` (``CREDIT_STARTUP_BACKOFF_SECONDS`` / ``..._MAX_SECONDS``);
+- a version is served: the registry is asked again every poll interval; a new version that fails
+  to load is retried after one poll interval, doubling up to max(``backoff_max``, 10 polls).
 """
 
 from __future__ import annotations
@@ -106,7 +114,8 @@ class ModelWatcher:
             self._failures.clear()
             return
         failure = self._failures.get(version)
-        if failure is not None and time.monotonic() < failure.retry_at:
+        # While nothing is served, the start-up loop in _run paces the retries.
+        if current is not None and failure is not None and time.monotonic() < failure.retry_at:
             return
         try:
             loaded = self.registry.load(version)
@@ -116,15 +125,17 @@ class ModelWatcher:
             self._failures[version] = _Failure(attempts, time.monotonic() + wait)
             self._metrics.reloads.labels(model=ref.name, outcome="failure").inc()
             self.last_error = f"loading version {version} failed: {exc}"
-            serving = f"still serving version {current.version}" if current else "nothing served yet"
+            if current is None:  # the start-up loop logs the retry
+                logger.error("loading %s version %s failed (attempt %d): %s", ref, version, attempts, exc)
+                return
             logger.error(
-                "reload of %s version %s failed (attempt %d, next in %.0fs): %s; %s",
+                "reload of %s version %s failed (attempt %d, next in %.0fs): %s; still serving version %s",
                 ref,
                 version,
                 attempts,
                 wait,
                 exc,
-                serving,
+                current.version,
             )
             return
         self._swap(loaded, previous=current)

@@ -1,0 +1,194 @@
+"""The servers of a benchmark run and how each is started.
+
+Ours: ``python -m predictor`` and ``python -m transformer`` with the containers' command lines, the
+transformer twice when PostgreSQL is available (inference log on SQLite, the embedded default,
+and on PostgreSQL, the production setting). The stock KServe pair (``bench/peers``) and MLServer
+in each configuration tried (``bench/mlserver_peer.py``, its own virtualenv).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import BenchError
+from bench.environment import BenchEnv
+from bench.mlserver_peer import CONFIGS, layout
+from bench.settings import BenchSettings
+from cli.stack.components import (
+    PREDICTOR_MODEL,
+    TRANSFORMER_MODEL,
+    model_ready_path,
+    predictor_command,
+    transformer_command,
+)
+from cli.stack.supervisor import LOCALHOST, ProcessGroup, Supervised, free_port, http_ready
+
+__all__ = ["MODEL", "REPO", "TRANSFORMERS", "Servers"]
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = PREDICTOR_MODEL
+# Our transformers by inference-log database: the name of the server and of the stages' targets.
+TRANSFORMERS = {"sqlite": "ours-transformer", "postgresql": "ours-transformer-pg"}
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Servers:
+    """Starts the run's servers through ``procs`` and remembers how each was configured."""
+
+    procs: ProcessGroup
+    settings: BenchSettings
+    out: Path
+    progress: Progress
+    running: dict[str, Supervised] = field(default_factory=dict)
+    configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        port: int,
+        *,
+        env: dict[str, str] | None = None,
+        description: str,
+        ready_path: str,
+        unset: Sequence[str] = (),
+        cwd: Path | None = None,
+    ) -> Supervised:
+        self.progress(f"starting {name} on {LOCALHOST}:{port}")
+        server = self.procs.start(
+            name,
+            argv,
+            port=port,
+            ready=http_ready(f"http://{LOCALHOST}:{port}{ready_path}"),
+            env=env,
+            unset=unset,
+            cwd=cwd or REPO,
+        )
+        self.running[name] = server
+        self.configurations[name] = {
+            "description": description,
+            "command": " ".join(a if a != sys.executable else "python" for a in argv),
+            "env": {k: v for k, v in (env or {}).items() if k.startswith(("OMP_", "CREDIT_NTHREAD"))},
+            "pid": server.pid,
+        }
+        return server
+
+    def stop(self, name: str) -> None:
+        server = self.running.pop(name, None)
+        if server is not None:
+            self.procs.stop(server)
+
+    # ------------------------------------------------------------------ ours
+    def start_ours(self, env: BenchEnv, postgres_url: str | None) -> None:
+        common = {**env.server_env, "CREDIT_HOME": str(env.home)}
+        p_http, p_grpc = free_port(), free_port()
+        self.start(
+            "ours-predictor",
+            predictor_command(p_http, p_grpc, "--bind_address", LOCALHOST, "--model_uri", env.model_uri),
+            p_http,
+            env=common,
+            description="python -m predictor (container command): XGBoost threads from the CPU limit "
+            "(CREDIT_NTHREAD default), micro-batching, fast v2 route",
+            ready_path=model_ready_path(PREDICTOR_MODEL),
+        )
+        databases = {"sqlite": None, "postgresql": postgres_url} if postgres_url else {"sqlite": None}
+        for database, url in databases.items():
+            t_http, t_grpc = free_port(), free_port()
+            log = {"CREDIT_INFERENCE_LOG_URL": url} if url else {}
+            self.start(
+                TRANSFORMERS[database],
+                transformer_command(f"{LOCALHOST}:{p_http}", t_http, t_grpc, "--bind_address", LOCALHOST),
+                t_http,
+                env={
+                    **common,
+                    "CREDIT_FEATURE_REPO": str(env.feature_repo),
+                    "CREDIT_FEATURE_STORE_CONFIG": str(env.feature_store_config),
+                    "CREDIT_INFERENCE_LOG": "true",
+                    **log,
+                },
+                description="python -m transformer --predictor_protocol v2: Feast features from Redis, "
+                "TreeSHAP reasons for refer/decline, inference log on "
+                + ("PostgreSQL (COPY)" if url else "SQLite under CREDIT_HOME"),
+                ready_path=model_ready_path(TRANSFORMER_MODEL),
+            )
+
+    # ------------------------------------------------------------------ stock KServe
+    def start_stock(self, env: BenchEnv) -> None:
+        flags = [
+            "--enable_grpc",
+            "false",
+            "--enable_latency_logging",
+            "false",
+            "--configure_logging",
+            "false",
+        ]
+        s_http = free_port()
+        self.start(
+            "stock-predictor",
+            [
+                sys.executable,
+                "-m",
+                "bench.peers.kserve_predictor",
+                "--model_name",
+                MODEL,
+                "--model_file",
+                str(env.model.booster_file),
+                "--http_port",
+                str(s_http),
+                *flags,
+            ],
+            s_http,
+            env={"OMP_NUM_THREADS": "1"},
+            description="stock kserve.Model + ModelServer (bench/peers/kserve_predictor.py): as_numpy + "
+            "inplace_predict; 1 worker, OMP_NUM_THREADS=1, per-request latency/access logging off",
+            ready_path=f"/v2/models/{MODEL}/ready",
+        )
+        st_http = free_port()
+        self.start(
+            "stock-transformer",
+            [
+                sys.executable,
+                "-m",
+                "bench.peers.kserve_transformer",
+                "--model_name",
+                MODEL,
+                "--predictor_host",
+                f"{LOCALHOST}:{s_http}",
+                "--predictor_protocol",
+                "v2",
+                "--http_port",
+                str(st_http),
+                *flags,
+            ],
+            st_http,
+            env={"OMP_NUM_THREADS": "1"},
+            description="stock kserve.Model transformer (bench/peers/kserve_transformer.py): KServe's "
+            "own predict() forwards v2 REST to stock-predictor; no features, no reasons, no logging",
+            ready_path=f"/v2/models/{MODEL}/ready",
+        )
+
+    # ------------------------------------------------------------------ MLServer
+    def start_mlserver(self, name: str, env: BenchEnv | None) -> Supervised:
+        config = CONFIGS[name]
+        mlserver = self.settings.mlserver_venv / "bin" / "mlserver"
+        if not mlserver.exists():
+            raise BenchError(f"{mlserver} not found: `make bench` creates {self.settings.mlserver_venv}")
+        if env is None:
+            raise BenchError("the benchmark environment (model file) is not built yet")
+        http, grpc, metrics = free_port(), free_port(), free_port()
+        folder = layout(self.out / "mlserver", config, MODEL, env.model.booster_file, http, grpc, metrics)
+        return self.start(
+            f"mlserver-{name}",
+            [str(mlserver), "start", str(folder)],
+            http,
+            env=dict(config.env),
+            unset=("OMP_NUM_THREADS",) if "OMP_NUM_THREADS" not in config.env else (),
+            description=f"MLServer xgboost runtime: {config.description}",
+            ready_path=f"/v2/models/{MODEL}/ready",
+            cwd=folder,
+        )

@@ -1,0 +1,115 @@
+"""Settings and flags every server shares: ``ServerSettings``, KServe's command line, ``ServerOptions``.
+
+The command line is KServe's (``kserve.model_server.parser``: ``--http_port``, ``--grpc_port``,
+``--workers`` ...) plus ``--bind_address``; ``--help`` also lists the server's settings (its
+``CREDIT_*`` variables) from their declaration. Settings and options are built once in ``main()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from credit_scoring.settings_help import environment_help
+
+__all__ = ["ServerOptions", "ServerSettings", "server_argument_parser"]
+
+
+class ServerSettings(BaseSettings):
+    """Settings every KServe server of the platform shares (prefix ``CREDIT_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDIT_", extra="ignore")
+
+    bind_address: str = Field(
+        "0.0.0.0",  # noqa: S104 - containers must listen on every interface; local runs set 127.0.0.1
+        description="Address the REST and gRPC servers listen on (127.0.0.1 for local runs).",
+    )
+    access_log: bool = Field(
+        False,
+        description="Log one line per HTTP request (uvicorn access log); off by default for throughput.",
+    )
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, gt=0, description="Largest request body the fast routes accept (413 above)."
+    )
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Flag defaults shown, and the settings epilog kept as laid out."""
+
+
+def server_argument_parser(
+    description: str, model_name: str, settings: Sequence[type[BaseSettings]]
+) -> argparse.ArgumentParser:
+    """KServe's standard flags + ``--bind_address``; ``--help`` ends with the variables that the
+    ``settings`` classes read."""
+    from kserve import model_server  # kserve parses sys.argv when imported; keep it out of module import
+
+    parser = argparse.ArgumentParser(
+        description=description,
+        parents=[model_server.parser],
+        formatter_class=_HelpFormatter,
+        epilog="\n".join(environment_help(*settings)),
+    )
+    parser.set_defaults(model_name=model_name, enable_latency_logging=False)
+    parser.add_argument(
+        "--bind_address",
+        default=None,
+        help="Address to listen on for REST and gRPC (overrides CREDIT_BIND_ADDRESS; default 0.0.0.0).",
+    )
+    return parser
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How to run the servers; built from the parsed flags and the settings."""
+
+    http_port: int
+    grpc_port: int
+    bind_address: str = "127.0.0.1"
+    enable_grpc: bool = True
+    grpc_max_threads: int = 4
+    grpc_max_send_bytes: int = 8 * 1024 * 1024
+    grpc_max_receive_bytes: int = 8 * 1024 * 1024
+    max_asyncio_workers: int | None = None
+    timeout_keep_alive: int = 65
+    event_loop: str = "auto"
+    grace_period: int = 30
+    access_log: bool = False
+    enable_latency_logging: bool = False
+    enable_docs_url: bool = False
+    log_config_file: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    max_body_bytes: int = 32 * 1024 * 1024
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, settings: ServerSettings, **extra: Any) -> ServerOptions:
+        if args.workers != 1:
+            # Each uvicorn worker would be a spawned copy of the model with its own registry
+            # watcher and its own metrics; scale replicas (pods) instead.
+            raise SystemExit("--workers must be 1: scale with replicas, one server process per pod")
+        return cls(
+            http_port=args.http_port,
+            grpc_port=args.grpc_port,
+            bind_address=args.bind_address or settings.bind_address,
+            enable_grpc=args.enable_grpc,
+            grpc_max_threads=args.max_threads,
+            grpc_max_send_bytes=args.grpc_max_send_message_length,
+            grpc_max_receive_bytes=args.grpc_max_receive_message_length,
+            max_asyncio_workers=args.max_asyncio_workers,
+            timeout_keep_alive=args.timeout_keep_alive,
+            event_loop=args.event_loop,
+            access_log=settings.access_log,
+            enable_latency_logging=args.enable_latency_logging,
+            enable_docs_url=args.enable_docs_url,
+            log_config_file=args.log_config_file,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+            max_body_bytes=settings.max_body_bytes,
+            **extra,
+        )
