@@ -108,7 +108,11 @@ class LogStore:
         self.bind_time: Callable[[datetime], Any] = processor if processor is not None else _same
 
     def create_table(self) -> None:
-        LOG_TABLE.create(self.engine, checkfirst=True)
+        """The schema at this code's revision: migrations, never ``create_all`` (rows of an
+        earlier schema are upgraded in place, ``inference_log.migrations``)."""
+        from inference_log.migrations import upgrade
+
+        upgrade(self.engine)
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
         """All ``rows`` in one transaction."""
