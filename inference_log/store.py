@@ -21,7 +21,15 @@ from sqlalchemy.dialects import postgresql
 
 from inference_log.records import InferenceRecord
 
-__all__ = ["COLUMNS", "LOG_TABLE", "LogStore", "create_log_engine", "iter_rows"]
+__all__ = [
+    "ADDED_COLUMNS",
+    "COLUMNS",
+    "LOG_TABLE",
+    "LogStore",
+    "create_log_engine",
+    "create_schema",
+    "iter_rows",
+]
 
 _METADATA = sa.MetaData()
 _JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -45,8 +53,17 @@ LOG_TABLE = sa.Table(
     sa.Column("reason_codes", _JSON, nullable=False),
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("thin_file", sa.Boolean, nullable=False),
+    # Added for outcome and fairness monitoring (nullable: older rows and clients have none).
+    sa.Column("application_id", sa.String(64)),
+    sa.Column("age_band", sa.String(16)),
+    sa.Column("marital", sa.String(16)),
     sa.Index("ix_inference_log_model", "model_name", "model_version", "logged_at"),
+    sa.Index("ix_inference_log_application", "application_id"),
+    sa.Index("ix_inference_log_applicant", "applicant_hash"),
 )
+ADDED_COLUMNS = ("application_id", "age_band", "marital")
+"""Columns added after the table first shipped (revision 0002 of ``inference_log.migrations``
+adds them to an existing table: nullable, so old rows and old writers stay valid)."""
 
 
 def create_log_engine(url: str, connect_timeout: int = 5, statement_timeout: int = 10) -> sa.Engine:
@@ -108,11 +125,7 @@ class LogStore:
         self.bind_time: Callable[[datetime], Any] = processor if processor is not None else _same
 
     def create_table(self) -> None:
-        """The schema at this code's revision: migrations, never ``create_all`` (rows of an
-        earlier schema are upgraded in place, ``inference_log.migrations``)."""
-        from inference_log.migrations import upgrade
-
-        upgrade(self.engine)
+        create_schema(self.engine)
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
         """All ``rows`` in one transaction."""
@@ -123,6 +136,15 @@ class LogStore:
                 conn.exec_driver_sql(_SQLITE_INSERT, rows)  # a list of tuples: executemany
             else:
                 _copy_merge(conn, rows)
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Bring the database to this code's schema through the migrations (``inference_log.migrations``):
+    an empty database gets every table; one made by earlier code, with rows, is upgraded in place
+    (the nullable columns and indexes it lacks are added, rows kept)."""
+    from inference_log.migrations import upgrade
+
+    upgrade(engine)
 
 
 def _same(value: datetime) -> datetime:

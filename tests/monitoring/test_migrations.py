@@ -18,7 +18,8 @@ from alembic.script import ScriptDirectory
 from inference_log import LOG_TABLE, InferenceRecord, iter_rows
 from inference_log.drift_runs import DRIFT_RUNS, latest_results, record_result
 from inference_log.migrations import HEAD, VERSION_TABLE, _config, current_revision, upgrade
-from inference_log.store import LogStore, create_log_engine
+from inference_log.store import ADDED_COLUMNS, LogStore, create_log_engine
+from monitoring.outcomes import OUTCOMES
 
 MakeRecords = Callable[..., list[InferenceRecord]]
 EXAMPLE = Path(__file__).parent / "migrations_example"
@@ -36,10 +37,19 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> sa.Engine:
     made.dispose()
 
 
-def _previous_schema(engine: sa.Engine) -> None:
-    """What the code before migrations did: ``create`` the tables from their definitions."""
-    LOG_TABLE.create(engine)
+def _previous_schema(engine: sa.Engine, era: str) -> sa.Table:
+    """What the code before migrations did: ``create`` the tables from their definitions, as the
+    first release (without the audit columns and outcomes) or the governance release had them."""
     DRIFT_RUNS.create(engine)
+    if era == "governance":
+        LOG_TABLE.create(engine)
+        OUTCOMES.create(engine)
+        return LOG_TABLE
+    legacy = sa.Table(
+        LOG_TABLE.name, sa.MetaData(), *(c.copy() for c in LOG_TABLE.columns if c.name not in ADDED_COLUMNS)
+    )
+    legacy.create(engine)
+    return legacy
 
 
 def _result(version: str) -> dict[str, object]:
@@ -52,13 +62,14 @@ def _result(version: str) -> dict[str, object]:
     }
 
 
-def test_a_database_of_the_previous_schema_keeps_its_rows_through_the_upgrade(
-    engine: sa.Engine, make_records: MakeRecords
+@pytest.mark.parametrize("era", ["first", "governance"])
+def test_a_database_of_a_previous_schema_keeps_its_rows_through_the_upgrade(
+    engine: sa.Engine, make_records: MakeRecords, era: str
 ):
-    _previous_schema(engine)
-    store = LogStore(engine)
+    table = _previous_schema(engine, era)
     before = make_records(25, seed=3)
-    store.insert([r.values(store.bind_time) for r in before])
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{k: v for k, v in r.to_row().items() if k in table.c} for r in before])
     with engine.begin() as conn:
         conn.execute(
             DRIFT_RUNS.insert().values(run_at=datetime.now(UTC), result=_result("1"), **_result("1"))
@@ -71,18 +82,19 @@ def test_a_database_of_the_previous_schema_keeps_its_rows_through_the_upgrade(
 
     # A later revision adding nullable columns (as governance and the router will) on top.
     upgrade(engine, extra_locations=(EXAMPLE,))
-    assert current_revision(engine) == "0002_example"
+    assert current_revision(engine) == "0003_example"
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT request_id, outcome, served FROM inference_log")).all()
+        rows = conn.execute(sa.text("SELECT request_id, route, served, age_band FROM inference_log")).all()
     assert len(rows) == 25
-    assert {(r.outcome, r.served) for r in rows} == {(None, None)}
+    assert {(r.route, r.served, r.age_band) for r in rows} == {(None, None, None)}
     assert list(iter_rows(engine)) == sorted(before, key=lambda r: r.logged_at)  # old readers still read
     assert [r["model_version"] for r in latest_results(engine)] == ["1"]
 
     # The code of this revision keeps writing into the upgraded table (a rollback after an
     # upgrade): an unknown newer revision is left alone, rows still go in.
     upgrade(engine)
-    assert current_revision(engine) == "0002_example"
+    assert current_revision(engine) == "0003_example"
+    store = LogStore(engine)
     more = make_records(5, seed=4, request_id="after-upgrade")
     store.insert([r.values(store.bind_time) for r in more])
     record_result(engine, _result("2"), None)
@@ -94,8 +106,8 @@ def test_an_empty_database_gets_exactly_the_tables_the_code_writes(engine: sa.En
     upgrade(engine)  # idempotent
     assert current_revision(engine) == HEAD
     metadata = sa.MetaData()
-    LOG_TABLE.to_metadata(metadata)
-    DRIFT_RUNS.to_metadata(metadata)
+    for table in (LOG_TABLE, DRIFT_RUNS, OUTCOMES):
+        table.to_metadata(metadata)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         differences = [d for d in compare_metadata(context, metadata) if d[0] != "remove_table"]
