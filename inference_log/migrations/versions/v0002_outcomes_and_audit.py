@@ -16,11 +16,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-_COLUMNS = (
-    sa.Column("application_id", sa.String(64)),
-    sa.Column("age_band", sa.String(16)),
-    sa.Column("marital", sa.String(16)),
-)
+_COLUMNS = {"application_id": sa.String(64), "age_band": sa.String(16), "marital": sa.String(16)}
 _INDEXES = {
     "ix_inference_log_application": ["application_id"],
     "ix_inference_log_applicant": ["applicant_hash"],
@@ -30,11 +26,11 @@ _INDEXES = {
 def upgrade() -> None:
     inspector = sa.inspect(op.get_bind())
     present = {c["name"] for c in inspector.get_columns("inference_log")}
-    missing = [c for c in _COLUMNS if c.name not in present]
+    missing = [name for name in _COLUMNS if name not in present]
     if missing:
         with op.batch_alter_table("inference_log") as batch:
-            for column in missing:
-                batch.add_column(column.copy())
+            for name in missing:
+                batch.add_column(sa.Column(name, _COLUMNS[name], nullable=True))
     indexes = {i["name"] for i in inspector.get_indexes("inference_log")}
     for name, columns in _INDEXES.items():
         if name not in indexes:
@@ -54,5 +50,5 @@ def downgrade() -> None:
     for name in _INDEXES:
         op.drop_index(name, "inference_log")
     with op.batch_alter_table("inference_log") as batch:
-        for column in reversed(_COLUMNS):
-            batch.drop_column(column.name)
+        for name in reversed(list(_COLUMNS)):
+            batch.drop_column(name)
