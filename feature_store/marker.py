@@ -96,10 +96,14 @@ class RedisAddress:
         return f"{self.host}:{self.port}"
 
     def client(self, timeout: float = 2.0) -> Any:
-        """A synchronous redis-py client (jobs and the transformer's periodic check)."""
+        """A synchronous redis-py client (jobs and the transformer's periodic check) that fails
+        within ``timeout``: redis-py 7 otherwise retries a refused connection for ~9 s."""
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         return redis.Redis(
+            retry=Retry(NoBackoff(), 0),
             host=self.host,
             port=self.port,
             db=self.db,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -90,5 +91,8 @@ def test_background_check_follows_a_real_redis(redis_factory):
     assert verdict.ok
     assert watch.ok
     server.stop()
+    started = time.monotonic()
     assert watch.check_now() is None  # an outage is not judged: lookups report it
+    # Within the client timeout (1 s): redis-py's default retries took ~9 s on a refused port.
+    assert time.monotonic() - started < 3.0
     assert watch.ok
