@@ -194,8 +194,11 @@ def check_reasons_against_xgboost(
         cited = [
             (float(v), n) for v, n, m in zip(contribs[k], names, missing, strict=True) if v > 0 and not m
         ]
-        pooled = [(float(v), n) for v, n, m in zip(contribs[k], names, missing, strict=True) if v > 0 and m]
-        expected = cited + ([(sum(v for v, _ in pooled), ",".join(n for _, n in pooled))] if pooled else [])
+        # R00 pools every missing feature by its net contribution (one that lowered the risk
+        # offsets one that raised it) and is a reason only when the net pushes toward default.
+        pooled = [(float(v), n) for v, n, m in zip(contribs[k], names, missing, strict=True) if m]
+        net = sum(v for v, _ in pooled)
+        expected = cited + ([(net, ",".join(n for _, n in pooled))] if pooled and net > 0 else [])
         expected.sort(key=lambda item: -item[0])
         got = [(r["contribution"], r["feature"]) for r in reasons]
         expected = expected[: len(got)]
