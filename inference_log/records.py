@@ -52,6 +52,9 @@ class InferenceRecord:
     reason_codes: tuple[str, ...]
     latency_ms: float
     thin_file: bool
+    served: bool | None = None
+    """The answer went to the client (False: a shadow's, logged for comparison only); None in rows
+    logged before the column existed, which were served exactly when their role is champion."""
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class InferenceRecord:
             "reason_codes": list(self.reason_codes),
             "latency_ms": self.latency_ms,
             "thin_file": self.thin_file,
+            "served": self.served,
         }
 
     def values(self, bind_time: Callable[[datetime], Any]) -> tuple[Any, ...]:
@@ -92,6 +96,7 @@ class InferenceRecord:
             orjson.dumps(list(self.reason_codes)).decode(),
             self.latency_ms,
             self.thin_file,
+            self.served,
         )
 
     @classmethod
@@ -118,6 +123,7 @@ class InferenceRecord:
             reason_codes=tuple(row["reason_codes"] or ()),
             latency_ms=float(row["latency_ms"]),
             thin_file=bool(row["thin_file"]),
+            served=None if row.get("served") is None else bool(row["served"]),
         )
 
 
@@ -181,6 +187,11 @@ class RecordBatch:
     thin_file: np.ndarray
     first_row: int = 0
     """``row_index`` of the first row (a slice keeps its rows' indexes)."""
+    row_indexes: np.ndarray | None = None
+    """``row_index`` of each row when they are not consecutive (a split request's part: the
+    rows one side decided, under their index in the request); overrides ``first_row``."""
+    served: bool | None = True
+    """The answers went to the client (False: a shadow's)."""
 
     @classmethod
     def from_scored(
@@ -202,8 +213,11 @@ class RecordBatch:
         role: Role,
         latency_ms: float,
         logged_at: datetime | None = None,
+        row_indexes: Sequence[int] | np.ndarray | None = None,
+        served: bool = True,
     ) -> RecordBatch:
-        """One scored request; ``matrix`` is the model input in ``feature_names()`` order."""
+        """One scored request (or one side's rows of it, at ``row_indexes``); ``matrix`` is the
+        model input in ``feature_names()`` order."""
         n = len(applicant_ids)
         values = np.asarray(matrix, dtype=np.float64)
         if values.ndim != 2 or values.shape != (n, len(feature_names())):
@@ -216,6 +230,8 @@ class RecordBatch:
             "thin_file": thin_file,
             "risk_bands": [None] * n if risk_bands is None else risk_bands,
         }
+        if row_indexes is not None:
+            columns["row_indexes"] = row_indexes
         wrong = [name for name, column in columns.items() if len(column) != n]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} must hold one value per applicant ({n})")
@@ -235,6 +251,8 @@ class RecordBatch:
             risk_band=risk_bands,
             reason_codes=reason_codes,
             thin_file=np.asarray(thin_file, dtype=bool),
+            row_indexes=None if row_indexes is None else np.asarray(row_indexes, dtype=np.int64),
+            served=served,
         )
 
     def __len__(self) -> int:
@@ -256,7 +274,14 @@ class RecordBatch:
             reason_codes=self.reason_codes[start:stop],
             thin_file=self.thin_file[start:stop],
             first_row=self.first_row + start,
+            row_indexes=None if self.row_indexes is None else self.row_indexes[start:stop],
         )
+
+    def _row_indexes(self) -> list[int]:
+        if self.row_indexes is not None:
+            indexes: list[int] = self.row_indexes.tolist()
+            return indexes
+        return list(range(self.first_row, self.first_row + len(self)))
 
     def _feature_rows(self) -> list[list[float | None]]:
         cells = self.features.astype(object)
@@ -278,7 +303,7 @@ class RecordBatch:
         return list(
             zip(
                 repeat(self.request_id, n),
-                range(self.first_row, self.first_row + n),
+                self._row_indexes(),
                 repeat(self.role.value, n),
                 repeat(when, n),
                 self.applicant_hash,
@@ -293,6 +318,7 @@ class RecordBatch:
                 codes,
                 repeat(self.latency_ms, n),
                 self.thin_file.tolist(),
+                repeat(self.served, n),
                 strict=True,
             )
         )
@@ -306,7 +332,7 @@ class RecordBatch:
         return [
             InferenceRecord(
                 request_id=self.request_id,
-                row_index=self.first_row + i,
+                row_index=row_index,
                 logged_at=self.logged_at,
                 applicant_hash=hash_,
                 model_name=self.model_name,
@@ -321,19 +347,19 @@ class RecordBatch:
                 reason_codes=tuple(codes),
                 latency_ms=self.latency_ms,
                 thin_file=thin,
+                served=self.served,
             )
-            for i, (hash_, features, pd, score, decision, band, codes, thin) in enumerate(
-                zip(
-                    self.applicant_hash,
-                    self._feature_rows(),
-                    self.pd.tolist(),
-                    self.score.tolist(),
-                    self.decision,
-                    self._bands(),
-                    self.reason_codes,
-                    self.thin_file.tolist(),
-                    strict=True,
-                )
+            for row_index, hash_, features, pd, score, decision, band, codes, thin in zip(
+                self._row_indexes(),
+                self.applicant_hash,
+                self._feature_rows(),
+                self.pd.tolist(),
+                self.score.tolist(),
+                self.decision,
+                self._bands(),
+                self.reason_codes,
+                self.thin_file.tolist(),
+                strict=True,
             )
         ]
 

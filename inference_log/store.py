@@ -45,6 +45,9 @@ LOG_TABLE = sa.Table(
     sa.Column("reason_codes", _JSON, nullable=False),
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("thin_file", sa.Boolean, nullable=False),
+    # Added with the split router: nullable, so rows written before it stay valid (NULL: served
+    # exactly when role is champion, since a challenger then only ever shadowed).
+    sa.Column("served", sa.Boolean, nullable=True),
     sa.Index("ix_inference_log_model", "model_name", "model_version", "logged_at"),
 )
 
@@ -108,7 +111,25 @@ class LogStore:
         self.bind_time: Callable[[datetime], Any] = processor if processor is not None else _same
 
     def create_table(self) -> None:
+        """The table, created or brought up to date: columns added since a table was created are
+        added (all nullable), so an existing log keeps its rows. The project has no migration
+        tool; this is its one schema change so far (``served``)."""
         LOG_TABLE.create(self.engine, checkfirst=True)
+        present = {c["name"] for c in sa.inspect(self.engine).get_columns(LOG_TABLE.name)}
+        missing = [c for c in LOG_TABLE.columns if c.name not in present]
+        postgres = self.engine.dialect.name == "postgresql"
+        for column in missing:
+            kind = column.type.compile(dialect=self.engine.dialect)
+            # Names and types from the table definition above, never from input. Two replicas
+            # may start together: PostgreSQL skips a column that exists, SQLite says so.
+            guard = "IF NOT EXISTS " if postgres else ""
+            statement = f"ALTER TABLE {LOG_TABLE.name} ADD COLUMN {guard}{column.name} {kind}"
+            try:
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(statement)
+            except sa.exc.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
         """All ``rows`` in one transaction."""
