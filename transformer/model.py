@@ -235,7 +235,9 @@ class CreditScoringModel(Model):
         """Each side's predictor once, concurrently: the champion (this transformer's role) for
         every applicant, or in ``split`` mode the champion and the challenger for theirs."""
         if self.split is None:
-            scoring = await self.call_predictor(self.predictor, self.policies, features, context)
+            scoring = await self.call_predictor(
+                self.predictor, self.policies, features, context, dependency="predictor"
+            )
             return [_Part(self.role, batch, None, scoring)]
         split = self.split
         try:
@@ -247,11 +249,13 @@ class CreditScoringModel(Model):
         whole = len(sides) == 1
         calls = []
         for role, rows in sides:
-            client, policies = (
-                (self.predictor, self.policies) if role is Role.CHAMPION else (split.client, split.policies)
+            client, policies, dependency = (
+                (self.predictor, self.policies, "predictor")
+                if role is Role.CHAMPION
+                else (split.client, split.policies, "challenger_predictor")
             )
             part_features = features if whole else take_rows(features, rows)
-            calls.append(self.call_predictor(client, policies, part_features, context, role))
+            calls.append(self.call_predictor(client, policies, part_features, context, dependency=dependency))
         scorings = await asyncio.gather(*calls)
         parts = []
         for (role, rows), scoring in zip(sides, scorings, strict=True):
@@ -268,18 +272,18 @@ class CreditScoringModel(Model):
         policies: PolicyBook,
         features: FeatureBatch,
         context: RequestContext,
-        role: Role | None = None,
+        *,
+        dependency: str | None = None,
     ) -> Scoring:
         """Exactly one call. The predictor explains the rows the last version's policy could refuse
         (or every row, when it scores with another version: ``credit_scoring.explain``), and the
-        decisions use the policy of the version that actually scored. A ``role`` given counts a
-        failure against that side's predictor (the shadow counts its own)."""
+        decisions use the policy of the version that actually scored. An unavailable predictor is
+        counted as ``dependency`` when given (the shadow counts its own failures)."""
         thin = thin_file(features.has_profile)
         try:
             prediction = await client.infer(features.matrix, policies.explain_rows(thin), context.forward)
         except PredictorUnavailable:
-            if role is not None:
-                dependency = "predictor" if role is Role.CHAMPION else "challenger_predictor"
+            if dependency is not None:
                 metrics.DEPENDENCY_FAILURES.labels(dependency=dependency).inc()
             raise
         policy = policies.record(prediction)

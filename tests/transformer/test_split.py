@@ -140,3 +140,27 @@ def test_split_and_shadow_are_not_both_configured():
             shadow=Predictor(),
             split=Split(Predictor(), 10),
         )
+
+
+@pytest.mark.parametrize("percent", [None, 30])
+async def test_an_unreachable_champion_is_counted_against_the_predictor(percent: int | None):
+    class Down(Predictor):
+        async def infer(self, *args, **kwargs):
+            raise PredictorUnavailable("predictor is unreachable")
+
+    counter = metrics.DEPENDENCY_FAILURES.labels(dependency="predictor")
+    before = counter._value.get()
+    if percent is None:
+        model = CreditScoringModel(
+            "credit-scoring",
+            Features([True] * len(IDS), [650.0] * len(IDS)),  # type: ignore[arg-type]
+            Down(),
+            max_batch=100,
+            forward_headers=(),
+        )
+        model.load()
+    else:
+        model = _split_model(percent, Down(version="7"), Predictor(version="8"))
+    with pytest.raises(PredictorUnavailable):
+        await model.score(_batch(IDS), _context())
+    assert counter._value.get() - before == 1
