@@ -21,8 +21,11 @@ import pytest
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from mlflow import MlflowClient
 
+from credit_scoring.errors import PredictorUnavailable
 from tests.credit_env import CreditEnv
+from tests.servers import free_port
 from tests.transformer.conftest import Launcher, Server
+from transformer.predictor_client import GrpcPredictorClient, RestPredictorClient
 from transformer.routing import challenger_rows
 
 V1 = "/v1/models/credit-scoring:predict"
@@ -173,3 +176,31 @@ def test_shadow_copies_are_logged_as_not_served(
         [(i, "champion", 1, credit_env.model_version) for i in range(len(apps))]
         + [(i, "challenger", 0, challenger_version) for i in range(len(apps))]
     )
+
+
+async def test_the_challengers_version_is_read_over_both_protocols(
+    challenger: Server, challenger_version: str
+):
+    """The router's salt before the challenger's first answer: its v2 metadata, over REST and
+    over gRPC (whose metadata KServe's own servicer returns without versions)."""
+    clients = [
+        RestPredictorClient(
+            f"127.0.0.1:{challenger.http_port}",
+            "credit-risk",
+            timeout=10,
+            connect_timeout=2,
+            max_connections=2,
+        ),
+        GrpcPredictorClient(challenger.grpc_target, "credit-risk", timeout=10),
+    ]
+    try:
+        assert [await c.served_version() for c in clients] == [challenger_version] * 2
+    finally:
+        for c in clients:
+            await c.close()
+    nowhere = RestPredictorClient(
+        f"127.0.0.1:{free_port()}", "credit-risk", timeout=2, connect_timeout=1, max_connections=1
+    )
+    with pytest.raises(PredictorUnavailable, match="unreachable"):
+        await nowhere.served_version()
+    await nowhere.close()
