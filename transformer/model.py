@@ -292,10 +292,11 @@ class CreditScoringModel(Model):
     def merge(
         self, batch: ApplicationBatch, parts: list[_Part], context: RequestContext
     ) -> list[dict[str, Any]]:
-        """Every part's answers in request order; each part counted, logged (served) and remembered."""
+        """Every part's answers in request order; then each part counted, logged (served) and
+        remembered (only once all answers exist: a request that fails logs nothing)."""
+        per_part = [self.answers(p.batch, p.scoring, context.request_id, p.role) for p in parts]
         merged: list[dict[str, Any]] = [] if parts[0].rows is None else [{}] * len(batch)
-        for part in parts:
-            answers = self.answers(part.batch, part.scoring, context.request_id, part.role)
+        for part, answers in zip(parts, per_part, strict=True):
             metrics.observe_answers(answers, part.role.value)
             self.log_answers(part.batch, part.scoring, answers, context, part.role, rows=part.rows)
             self.remember(part.role, part.scoring.prediction)
