@@ -52,6 +52,12 @@ class InferenceRecord:
     reason_codes: tuple[str, ...]
     latency_ms: float
     thin_file: bool
+    application_id: str | None = None
+    """The lender's application id, when the request carried one (to match outcomes later)."""
+    age_band: str | None = None
+    """Audit attribute from the profile (``credit_scoring.audit``), never a model input."""
+    marital: str | None = None
+    """Audit attribute from the profile, never a model input."""
     served: bool | None = None
     """The answer went to the client (False: a shadow's, logged for comparison only); None in rows
     logged before the column existed, which were served exactly when their role is champion."""
@@ -74,6 +80,9 @@ class InferenceRecord:
             "reason_codes": list(self.reason_codes),
             "latency_ms": self.latency_ms,
             "thin_file": self.thin_file,
+            "application_id": self.application_id,
+            "age_band": self.age_band,
+            "marital": self.marital,
             "served": self.served,
         }
 
@@ -96,6 +105,9 @@ class InferenceRecord:
             orjson.dumps(list(self.reason_codes)).decode(),
             self.latency_ms,
             self.thin_file,
+            self.application_id,
+            self.age_band,
+            self.marital,
             self.served,
         )
 
@@ -123,6 +135,10 @@ class InferenceRecord:
             reason_codes=tuple(row["reason_codes"] or ()),
             latency_ms=float(row["latency_ms"]),
             thin_file=bool(row["thin_file"]),
+            # Absent from rows (and spill lines) written before these columns existed.
+            application_id=row.get("application_id"),
+            age_band=row.get("age_band"),
+            marital=row.get("marital"),
             served=None if row.get("served") is None else bool(row["served"]),
         )
 
@@ -187,6 +203,9 @@ class RecordBatch:
     thin_file: np.ndarray
     first_row: int = 0
     """``row_index`` of the first row (a slice keeps its rows' indexes)."""
+    application_id: Sequence[str | None] | None = None
+    age_band: Sequence[str | None] | None = None
+    marital: Sequence[str | None] | None = None
     row_indexes: np.ndarray | None = None
     """``row_index`` of each row when they are not consecutive (a split request's part: the
     rows one side decided, under their index in the request); overrides ``first_row``."""
@@ -213,11 +232,18 @@ class RecordBatch:
         role: Role,
         latency_ms: float,
         logged_at: datetime | None = None,
+        application_ids: Sequence[str | None] | None = None,
+        age_bands: Sequence[str | None] | None = None,
+        marital: Sequence[str | None] | None = None,
         row_indexes: Sequence[int] | np.ndarray | None = None,
         served: bool = True,
     ) -> RecordBatch:
         """One scored request (or one side's rows of it, at ``row_indexes``); ``matrix`` is the
-        model input in ``feature_names()`` order."""
+        model input in ``feature_names()`` order.
+
+        ``application_ids`` (the request's own ids) and the audit attributes ``age_bands`` and
+        ``marital`` are optional, one per applicant when given; ``served`` is False for a
+        shadow's answers."""
         n = len(applicant_ids)
         values = np.asarray(matrix, dtype=np.float64)
         if values.ndim != 2 or values.shape != (n, len(feature_names())):
@@ -229,6 +255,15 @@ class RecordBatch:
             "reason_codes": reason_codes,
             "thin_file": thin_file,
             "risk_bands": [None] * n if risk_bands is None else risk_bands,
+            **{
+                name: column
+                for name, column in (
+                    ("application_ids", application_ids),
+                    ("age_bands", age_bands),
+                    ("marital", marital),
+                )
+                if column is not None
+            },
         }
         if row_indexes is not None:
             columns["row_indexes"] = row_indexes
@@ -251,6 +286,9 @@ class RecordBatch:
             risk_band=risk_bands,
             reason_codes=reason_codes,
             thin_file=np.asarray(thin_file, dtype=bool),
+            application_id=application_ids,
+            age_band=age_bands,
+            marital=marital,
             row_indexes=None if row_indexes is None else np.asarray(row_indexes, dtype=np.int64),
             served=served,
         )
@@ -274,6 +312,9 @@ class RecordBatch:
             reason_codes=self.reason_codes[start:stop],
             thin_file=self.thin_file[start:stop],
             first_row=self.first_row + start,
+            application_id=None if self.application_id is None else self.application_id[start:stop],
+            age_band=None if self.age_band is None else self.age_band[start:stop],
+            marital=None if self.marital is None else self.marital[start:stop],
             row_indexes=None if self.row_indexes is None else self.row_indexes[start:stop],
         )
 
@@ -291,6 +332,9 @@ class RecordBatch:
 
     def _bands(self) -> Sequence[str | None]:
         return self.risk_band if self.risk_band is not None else [None] * len(self)
+
+    def _optional(self, column: Sequence[str | None] | None) -> Sequence[str | None]:
+        return column if column is not None else [None] * len(self)
 
     def values(self, bind_time: Callable[[datetime], Any]) -> list[tuple[Any, ...]]:
         """Table rows as DBAPI parameters in ``store.COLUMNS`` order (JSON columns as text)."""
@@ -318,6 +362,9 @@ class RecordBatch:
                 codes,
                 repeat(self.latency_ms, n),
                 self.thin_file.tolist(),
+                self._optional(self.application_id),
+                self._optional(self.age_band),
+                self._optional(self.marital),
                 repeat(self.served, n),
                 strict=True,
             )
@@ -347,9 +394,25 @@ class RecordBatch:
                 reason_codes=tuple(codes),
                 latency_ms=self.latency_ms,
                 thin_file=thin,
+                application_id=application_id,
+                age_band=age_band,
+                marital=marital,
                 served=self.served,
             )
-            for row_index, hash_, features, pd, score, decision, band, codes, thin in zip(
+            for (
+                row_index,
+                hash_,
+                features,
+                pd,
+                score,
+                decision,
+                band,
+                codes,
+                thin,
+                application_id,
+                age_band,
+                marital,
+            ) in zip(
                 self._row_indexes(),
                 self.applicant_hash,
                 self._feature_rows(),
@@ -359,6 +422,9 @@ class RecordBatch:
                 self._bands(),
                 self.reason_codes,
                 self.thin_file.tolist(),
+                self._optional(self.application_id),
+                self._optional(self.age_band),
+                self._optional(self.marital),
                 strict=True,
             )
         ]
