@@ -89,12 +89,15 @@ def _logged(server: Server, request_id: str, expected: int) -> list[tuple]:
     rows: list[tuple] = []
     while time.monotonic() < deadline:
         if database.exists():
-            with sqlite3.connect(database) as conn:
-                rows = conn.execute(
-                    "select row_index, role, served, model_name, model_version, decision, pd "
-                    "from inference_log where request_id = ? order by row_index, role",
-                    (request_id,),
-                ).fetchall()
+            try:
+                with sqlite3.connect(database) as conn:
+                    rows = conn.execute(
+                        "select row_index, role, served, model_name, model_version, decision, pd "
+                        "from inference_log where request_id = ? order by row_index, role",
+                        (request_id,),
+                    ).fetchall()
+            except sqlite3.OperationalError:  # the writer has opened the file, not made the table yet
+                rows = []
             if len(rows) >= expected:
                 break
         time.sleep(0.2)
