@@ -17,6 +17,7 @@ __all__ = [
     "FieldProblem",
     "InvalidApplication",
     "ModelNotReady",
+    "OnlineStoreNotReady",
     "PayloadTooLarge",
     "PredictorRejected",
     "PredictorUnavailable",
@@ -35,6 +36,8 @@ class CreditScoringError(Exception):
     """Base of every error the platform raises on purpose."""
 
     status_code = 500
+    code: str | None = None
+    """A stable machine-readable code for clients and runbooks (rendered as ``code`` when set)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,16 @@ class PayloadTooLarge(CreditScoringError):
 
 class FeatureStoreUnavailable(CreditScoringError):
     status_code = 503
+
+
+class OnlineStoreNotReady(FeatureStoreUnavailable):
+    """The online store answers but cannot be trusted: it lost the materialized profiles
+    (``online_store_empty``: no materialization marker) or they are older than allowed
+    (``online_store_stale``). Scoring would answer known applicants as thin files."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class PredictorUnavailable(CreditScoringError):

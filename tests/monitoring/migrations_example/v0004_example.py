@@ -1,0 +1,22 @@
+"""A later revision as the next one will be: a nullable column on ``inference_log`` (rows
+already stored stay valid), on top of the router's 0003. Used only by the migration tests."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004_example"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("inference_log") as batch:
+        batch.add_column(sa.Column("route", sa.String(16), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("inference_log") as batch:
+        batch.drop_column("route")
