@@ -58,6 +58,9 @@ class InferenceRecord:
     """Audit attribute from the profile (``credit_scoring.audit``), never a model input."""
     marital: str | None = None
     """Audit attribute from the profile, never a model input."""
+    served: bool | None = None
+    """The answer went to the client (False: a shadow's, logged for comparison only); None in rows
+    logged before the column existed, which were served exactly when their role is champion."""
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -80,6 +83,7 @@ class InferenceRecord:
             "application_id": self.application_id,
             "age_band": self.age_band,
             "marital": self.marital,
+            "served": self.served,
         }
 
     def values(self, bind_time: Callable[[datetime], Any]) -> tuple[Any, ...]:
@@ -104,6 +108,7 @@ class InferenceRecord:
             self.application_id,
             self.age_band,
             self.marital,
+            self.served,
         )
 
     @classmethod
@@ -134,6 +139,7 @@ class InferenceRecord:
             application_id=row.get("application_id"),
             age_band=row.get("age_band"),
             marital=row.get("marital"),
+            served=None if row.get("served") is None else bool(row["served"]),
         )
 
 
@@ -200,6 +206,11 @@ class RecordBatch:
     application_id: Sequence[str | None] | None = None
     age_band: Sequence[str | None] | None = None
     marital: Sequence[str | None] | None = None
+    row_indexes: np.ndarray | None = None
+    """``row_index`` of each row when they are not consecutive (a split request's part: the
+    rows one side decided, under their index in the request); overrides ``first_row``."""
+    served: bool | None = True
+    """The answers went to the client (False: a shadow's)."""
 
     @classmethod
     def from_scored(
@@ -224,11 +235,15 @@ class RecordBatch:
         application_ids: Sequence[str | None] | None = None,
         age_bands: Sequence[str | None] | None = None,
         marital: Sequence[str | None] | None = None,
+        row_indexes: Sequence[int] | np.ndarray | None = None,
+        served: bool = True,
     ) -> RecordBatch:
-        """One scored request; ``matrix`` is the model input in ``feature_names()`` order.
+        """One scored request (or one side's rows of it, at ``row_indexes``); ``matrix`` is the
+        model input in ``feature_names()`` order.
 
         ``application_ids`` (the request's own ids) and the audit attributes ``age_bands`` and
-        ``marital`` are optional, one per applicant when given."""
+        ``marital`` are optional, one per applicant when given; ``served`` is False for a
+        shadow's answers."""
         n = len(applicant_ids)
         values = np.asarray(matrix, dtype=np.float64)
         if values.ndim != 2 or values.shape != (n, len(feature_names())):
@@ -250,6 +265,8 @@ class RecordBatch:
                 if column is not None
             },
         }
+        if row_indexes is not None:
+            columns["row_indexes"] = row_indexes
         wrong = [name for name, column in columns.items() if len(column) != n]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} must hold one value per applicant ({n})")
@@ -272,6 +289,8 @@ class RecordBatch:
             application_id=application_ids,
             age_band=age_bands,
             marital=marital,
+            row_indexes=None if row_indexes is None else np.asarray(row_indexes, dtype=np.int64),
+            served=served,
         )
 
     def __len__(self) -> int:
@@ -296,7 +315,14 @@ class RecordBatch:
             application_id=None if self.application_id is None else self.application_id[start:stop],
             age_band=None if self.age_band is None else self.age_band[start:stop],
             marital=None if self.marital is None else self.marital[start:stop],
+            row_indexes=None if self.row_indexes is None else self.row_indexes[start:stop],
         )
+
+    def _row_indexes(self) -> list[int]:
+        if self.row_indexes is not None:
+            indexes: list[int] = self.row_indexes.tolist()
+            return indexes
+        return list(range(self.first_row, self.first_row + len(self)))
 
     def _feature_rows(self) -> list[list[float | None]]:
         cells = self.features.astype(object)
@@ -321,7 +347,7 @@ class RecordBatch:
         return list(
             zip(
                 repeat(self.request_id, n),
-                range(self.first_row, self.first_row + n),
+                self._row_indexes(),
                 repeat(self.role.value, n),
                 repeat(when, n),
                 self.applicant_hash,
@@ -339,6 +365,7 @@ class RecordBatch:
                 self._optional(self.application_id),
                 self._optional(self.age_band),
                 self._optional(self.marital),
+                repeat(self.served, n),
                 strict=True,
             )
         )
@@ -352,7 +379,7 @@ class RecordBatch:
         return [
             InferenceRecord(
                 request_id=self.request_id,
-                row_index=self.first_row + i,
+                row_index=row_index,
                 logged_at=self.logged_at,
                 applicant_hash=hash_,
                 model_name=self.model_name,
@@ -370,8 +397,10 @@ class RecordBatch:
                 application_id=application_id,
                 age_band=age_band,
                 marital=marital,
+                served=self.served,
             )
-            for i, (
+            for (
+                row_index,
                 hash_,
                 features,
                 pd,
@@ -383,23 +412,20 @@ class RecordBatch:
                 application_id,
                 age_band,
                 marital,
-            ) in (
-                enumerate(
-                    zip(
-                        self.applicant_hash,
-                        self._feature_rows(),
-                        self.pd.tolist(),
-                        self.score.tolist(),
-                        self.decision,
-                        self._bands(),
-                        self.reason_codes,
-                        self.thin_file.tolist(),
-                        self._optional(self.application_id),
-                        self._optional(self.age_band),
-                        self._optional(self.marital),
-                        strict=True,
-                    )
-                )
+            ) in zip(
+                self._row_indexes(),
+                self.applicant_hash,
+                self._feature_rows(),
+                self.pd.tolist(),
+                self.score.tolist(),
+                self.decision,
+                self._bands(),
+                self.reason_codes,
+                self.thin_file.tolist(),
+                self._optional(self.application_id),
+                self._optional(self.age_band),
+                self._optional(self.marital),
+                strict=True,
             )
         ]
 

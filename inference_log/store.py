@@ -57,13 +57,17 @@ LOG_TABLE = sa.Table(
     sa.Column("application_id", sa.String(64)),
     sa.Column("age_band", sa.String(16)),
     sa.Column("marital", sa.String(16)),
+    # Added with the split router: nullable, so rows written before it stay valid (NULL: served
+    # exactly when role is champion, since a challenger then only ever shadowed).
+    sa.Column("served", sa.Boolean, nullable=True),
     sa.Index("ix_inference_log_model", "model_name", "model_version", "logged_at"),
     sa.Index("ix_inference_log_application", "application_id"),
     sa.Index("ix_inference_log_applicant", "applicant_hash"),
 )
-ADDED_COLUMNS = ("application_id", "age_band", "marital")
-"""Columns added after the table first shipped (revision 0002 of ``inference_log.migrations``
-adds them to an existing table: nullable, so old rows and old writers stay valid)."""
+ADDED_COLUMNS = ("application_id", "age_band", "marital", "served")
+"""Columns added after the table first shipped (revisions 0002 and 0003 of
+``inference_log.migrations`` add them to an existing table: nullable, so old rows and old writers
+stay valid)."""
 
 
 def create_log_engine(url: str, connect_timeout: int = 5, statement_timeout: int = 10) -> sa.Engine:

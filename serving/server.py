@@ -55,6 +55,7 @@ KSERVE_INTERNALS: tuple[tuple[str, str, str], ...] = (
     ("kserve.protocol.grpc.server:GRPCServer", "_server", "instance"),
     ("kserve.protocol.grpc.server:GRPCServer", "__init__", "signature"),
     ("kserve.protocol.grpc.servicer:InferenceServicer", "__init__", "signature"),
+    ("kserve.protocol.grpc.servicer:InferenceServicer", "ModelMetadata", "signature"),
     ("kserve.protocol.grpc.interceptors:ExceptionToStatusInterceptor", "handle_exception", "signature"),
     ("kserve.protocol.dataplane:DataPlane", "model_registry", "instance"),
     ("kserve.protocol.dataplane:DataPlane", "get_model_from_registry", "class"),
@@ -148,13 +149,27 @@ def _model_server_class() -> Any:
                 observe=self._observe,
             )
 
+    class VersionedServicer(InferenceServicer):
+        """KServe's servicer, whose ``ModelMetadata`` also lists the versions served, as the REST
+        metadata does (KServe's own drops them): the split router's salt over gRPC."""
+
+        def __init__(self, data_plane: DataPlane, repository: Any) -> None:
+            super().__init__(data_plane, repository)
+            self._plane = data_plane
+
+        async def ModelMetadata(self, request: Any, context: Any) -> Any:
+            response = await super().ModelMetadata(request, context)
+            metadata = await self._plane.model_metadata(request.name)
+            response.versions.extend(str(v) for v in metadata.get("versions") or ())
+            return response
+
     class BoundGRPCServer(GRPCServer):
         def __init__(self, options: ServerOptions, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._options = options
 
         async def start(self, max_workers: int) -> None:
-            servicer = InferenceServicer(self._data_plane, self._model_repository_extension)
+            servicer = VersionedServicer(self._data_plane, self._model_repository_extension)
             # No per-call INFO log interceptor: at thousands of calls per second it costs more
             # than the inference itself.
             self._server = aio.server(

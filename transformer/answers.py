@@ -93,18 +93,22 @@ def build_answers(
     request_id: str,
     missing: np.ndarray | None = None,
     values: np.ndarray | None = None,
+    role: str = "champion",
 ) -> list[dict[str, Any]]:
     """One answer per application, in request order.
 
     The prediction's contributions must hold a finite row for every row that needs reasons (bias
     in the last column); ``missing`` (bool ``[N, features]``) marks feature values that were
     missing, which reasons never cite by name; ``values`` (the model matrix) lets a categorical
-    reason name the applicant's own category (see ``credit_scoring.reasons``).
+    reason name the applicant's own category (see ``credit_scoring.reasons``). ``role``
+    (``champion`` or ``challenger``) says which side of the champion-challenger setup decided,
+    beside the version that did.
     """
     model = {
         "name": prediction.model_name,
         "version": prediction.model_version,
         "alias": prediction.model_alias,
+        "role": role,
     }
     pds = prediction.probability.tolist()
     scores = decisions.score.tolist()

@@ -13,10 +13,11 @@ form the request came in.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,6 +42,7 @@ from transformer.payloads import ApplicationBatch, RawBody, decode
 from transformer.predictor_client import Prediction, PredictorClient
 from transformer.rendering import OUTPUT_TYPES, v1_body, v2_response
 from transformer.shadow import Shadow
+from transformer.split import Split, take_rows
 
 __all__ = ["CreditAnswers", "CreditScoringModel", "InferenceSink", "Scoring"]
 
@@ -67,6 +69,17 @@ class Scoring:
     policy: ScorePolicy
     decisions: Decisions
     thin: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One side's share of a request: its applications, their rows in the request (None: every
+    row, in order) and what its predictor answered."""
+
+    role: Role
+    batch: ApplicationBatch
+    rows: np.ndarray | None
+    scoring: Scoring
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,7 @@ class CreditScoringModel(Model):
         hasher: ApplicantHasher | None = None,
         shadow: PredictorClient | None = None,
         shadow_max_in_flight: int = 4,
+        split: Split | None = None,
     ) -> None:
         super().__init__(name)
         self.features = features
@@ -113,6 +127,9 @@ class CreditScoringModel(Model):
         self.hasher = hasher
         self.policies = PolicyBook()
         self.shadow = Shadow(self, shadow, shadow_max_in_flight) if shadow is not None else None
+        if split is not None and shadow is not None:
+            raise ValueError("split and shadow are two challenger modes: configure one")
+        self.split = split
         # role -> (model name, version, alias) of the predictor that answered last (for /monitoring).
         self.last_served: dict[str, tuple[str, str, str]] = {}
 
@@ -204,20 +221,16 @@ class CreditScoringModel(Model):
                     metrics.DEPENDENCY_FAILURES.labels(dependency="feature_store").inc()
                     raise
             with metrics.stage("predict"):
-                try:
-                    scoring = await self.call_predictor(self.predictor, self.policies, features, context)
-                except PredictorUnavailable:
-                    metrics.DEPENDENCY_FAILURES.labels(dependency="predictor").inc()
-                    raise
+                parts = await self.decide(batch, features, context)
             with metrics.stage("answer"):
-                answers = self.answers(batch, scoring, context.request_id)
-                metrics.observe_answers(answers, self.role.value)
-                self.log_answers(batch, scoring, answers, context, self.role)
+                answers = self.merge(batch, parts, context)
             if self.shadow is not None:
                 self.shadow.start(batch, features, context)
-            self.remember(self.role, scoring.prediction)
             status = 200
-            return CreditAnswers(answers, batch, context.request_id, scoring.prediction.model_version)
+            # The response's version: the champion's when it decided any application (each
+            # answer carries its own).
+            version = parts[0].scoring.prediction.model_version
+            return CreditAnswers(answers, batch, context.request_id, version)
         except CreditScoringError as exc:
             status = exc.status_code
             raise
@@ -231,18 +244,87 @@ class CreditScoringModel(Model):
                 (time.perf_counter() - context.started) * 1000,
             )
 
+    async def decide(
+        self, batch: ApplicationBatch, features: FeatureBatch, context: RequestContext
+    ) -> list[_Part]:
+        """Each side's predictor once, concurrently: the champion (this transformer's role) for
+        every applicant, or in ``split`` mode the champion and the challenger for theirs."""
+        if self.split is None:
+            scoring = await self.call_predictor(
+                self.predictor, self.policies, features, context, dependency="predictor"
+            )
+            return [_Part(self.role, batch, None, scoring)]
+        split = self.split
+        try:
+            to_challenger = await split.challenger_rows([a.applicant_id for a in batch.applications])
+        except PredictorUnavailable:
+            metrics.DEPENDENCY_FAILURES.labels(dependency="challenger_predictor").inc()
+            raise
+        sides = Split.roles(to_challenger)
+        whole = len(sides) == 1
+        calls = []
+        for role, rows in sides:
+            client, policies, dependency = (
+                (self.predictor, self.policies, "predictor")
+                if role is Role.CHAMPION
+                else (split.client, split.policies, "challenger_predictor")
+            )
+            part_features = features if whole else take_rows(features, rows)
+            calls.append(self.call_predictor(client, policies, part_features, context, dependency=dependency))
+        scorings = await asyncio.gather(*calls)
+        parts = []
+        for (role, rows), scoring in zip(sides, scorings, strict=True):
+            if role is Role.CHALLENGER:
+                split.answered(scoring.prediction.model_version)
+            applications = batch.applications
+            part_batch = batch if whole else replace(batch, applications=[applications[i] for i in rows])
+            parts.append(_Part(role, part_batch, None if whole else rows, scoring))
+        return parts
+
     async def call_predictor(
-        self, client: PredictorClient, policies: PolicyBook, features: FeatureBatch, context: RequestContext
+        self,
+        client: PredictorClient,
+        policies: PolicyBook,
+        features: FeatureBatch,
+        context: RequestContext,
+        *,
+        dependency: str | None = None,
     ) -> Scoring:
         """Exactly one call. The predictor explains the rows the last version's policy could refuse
         (or every row, when it scores with another version: ``credit_scoring.explain``), and the
-        decisions use the policy of the version that actually scored."""
+        decisions use the policy of the version that actually scored. An unavailable predictor is
+        counted as ``dependency`` when given (the shadow counts its own failures)."""
         thin = thin_file(features.has_profile)
-        prediction = await client.infer(features.matrix, policies.explain_rows(thin), context.forward)
+        try:
+            prediction = await client.infer(features.matrix, policies.explain_rows(thin), context.forward)
+        except PredictorUnavailable:
+            if dependency is not None:
+                metrics.DEPENDENCY_FAILURES.labels(dependency=dependency).inc()
+            raise
         policy = policies.record(prediction)
         return Scoring(features, prediction, policy, decide(prediction, policy, thin), thin)
 
-    def answers(self, batch: ApplicationBatch, scoring: Scoring, request_id: str) -> list[dict[str, Any]]:
+    def merge(
+        self, batch: ApplicationBatch, parts: list[_Part], context: RequestContext
+    ) -> list[dict[str, Any]]:
+        """Every part's answers in request order; then each part counted, logged (served) and
+        remembered (only once all answers exist: a request that fails logs nothing)."""
+        per_part = [self.answers(p.batch, p.scoring, context.request_id, p.role) for p in parts]
+        merged: list[dict[str, Any]] = [] if parts[0].rows is None else [{}] * len(batch)
+        for part, answers in zip(parts, per_part, strict=True):
+            metrics.observe_answers(answers, part.role.value)
+            self.log_answers(part.batch, part.scoring, answers, context, part.role, rows=part.rows)
+            self.remember(part.role, part.scoring.prediction)
+            if part.rows is None:
+                merged = answers
+            else:
+                for i, answer in zip(part.rows.tolist(), answers, strict=True):
+                    merged[i] = answer
+        return merged
+
+    def answers(
+        self, batch: ApplicationBatch, scoring: Scoring, request_id: str, role: Role
+    ) -> list[dict[str, Any]]:
         return build_answers(
             batch.applications,
             scoring.prediction,
@@ -252,6 +334,7 @@ class CreditScoringModel(Model):
             request_id,
             missing=np.isnan(scoring.features.matrix),
             values=scoring.features.matrix,
+            role=role.value,
         )
 
     def log_answers(
@@ -261,8 +344,15 @@ class CreditScoringModel(Model):
         answers: list[dict[str, Any]],
         context: RequestContext,
         role: Role,
+        *,
+        rows: np.ndarray | None = None,
+        served: bool = True,
     ) -> None:
-        """Hand the batch to the inference log (non-blocking; the writer batches off the request path)."""
+        """Hand the batch to the inference log (non-blocking; the writer batches off the request path).
+
+        ``rows``: the request rows ``batch`` holds (a split request's part), logged under their
+        index in the request; ``served``: whether these answers went to the client (False for a
+        shadow's)."""
         if self.sink is None or self.hasher is None:
             return
         prediction = scoring.prediction
@@ -288,6 +378,8 @@ class CreditScoringModel(Model):
                 # Audit attributes from the profile, for fairness monitoring; never scored on.
                 age_bands=age_bands(columns["age"]) if "age" in columns else None,
                 marital=[marital_status(v) for v in columns["marital"]] if "marital" in columns else None,
+                row_indexes=rows,
+                served=served,
             )
         )
 

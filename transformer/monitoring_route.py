@@ -1,8 +1,8 @@
 """``GET /monitoring``: what this platform serves and how it is doing, as JSON.
 
 The gateway routes ``/monitoring`` here. The transformer knows which model versions answered
-(champion) and shadow-scored (challenger) most recently; ``inference_log.summary`` adds traffic and
-the last drift result from the inference-log database. It never fails the caller: an unreadable
+most recently, by role (the challenger's in shadow or split mode); ``inference_log.summary`` adds
+traffic and the last drift result from the inference-log database. It never fails the caller: an unreadable
 database gives a ``degraded`` body with the reason (still 200, so probes of the route stay simple).
 """
 
@@ -20,7 +20,8 @@ __all__ = ["add_monitoring_route", "challenger_mode"]
 
 
 def challenger_mode(configured: str | None, shadow_enabled: bool) -> str:
-    """``off``, ``shadow`` or ``canary``: as configured, else shadow exactly when a shadow host is set."""
+    """``off``, ``shadow``, ``split`` or ``canary``: as configured, else shadow exactly when a
+    shadow host is set."""
     if configured:
         return configured
     return "shadow" if shadow_enabled else "off"

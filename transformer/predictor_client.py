@@ -65,6 +65,10 @@ class PredictorClient(Protocol):
 
     async def ready(self) -> bool: ...
 
+    async def served_version(self) -> str:
+        """The model version the predictor serves now (its v2 metadata's ``versions``)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -140,6 +144,7 @@ class RestPredictorClient:
         scheme = "https" if use_ssl else "http"
         self._url = f"{scheme}://{host}/v2/models/{model_name}/infer"
         self._ready_url = f"{scheme}://{host}/v2/models/{model_name}/ready"
+        self._metadata_url = f"{scheme}://{host}/v2/models/{model_name}"
         self._host = host
         self._binary = binary
         self._timeout = timeout
@@ -209,9 +214,37 @@ class RestPredictorClient:
         except (TimeoutError, aiohttp.ClientError):
             return False
 
+    async def served_version(self) -> str:
+        import aiohttp
+
+        try:
+            async with self._client().get(self._metadata_url) as response:
+                content = await response.read()
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise PredictorUnavailable(
+                f"predictor at {self._host} is unreachable ({type(exc).__name__})"
+            ) from exc
+        if status != 200:
+            raise PredictorUnavailable(
+                f"predictor at {self._host} has no model metadata (HTTP {status}): {_error_text(content)}"
+            )
+        try:
+            versions = orjson.loads(content).get("versions")
+        except (orjson.JSONDecodeError, AttributeError) as exc:
+            raise PredictorRejected(f"predictor metadata is not a JSON object: {exc}") from exc
+        return _one_version(versions, self._host)
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _one_version(versions: Any, host: str) -> str:
+    if not versions or not isinstance(versions, list | tuple):
+        # A predictor that is still loading lists no version: not ready yet.
+        raise PredictorUnavailable(f"predictor at {host} serves no model version yet")
+    return str(versions[0])
 
 
 def _error_text(content: bytes) -> str:
@@ -300,6 +333,17 @@ class GrpcPredictorClient:
         except self._grpc.aio.AioRpcError:
             return False
         return bool(answer.ready)
+
+    async def served_version(self) -> str:
+        try:
+            answer = await self._stub.ModelMetadata(
+                self._pb.ModelMetadataRequest(name=self._model_name), timeout=self._timeout
+            )
+        except self._grpc.aio.AioRpcError as exc:
+            raise PredictorUnavailable(
+                f"predictor at {self._host} has no model metadata ({exc.code().name}): {exc.details()}"
+            ) from exc
+        return _one_version(list(answer.versions), self._host)
 
     async def close(self) -> None:
         if self._channel is not None:

@@ -84,6 +84,7 @@ def build_model(settings: TransformerSettings, model_name: str) -> Any:
     from transformer.model import CreditScoringModel
     from transformer.online_features import OnlineFeatures
     from transformer.predictor_client import make_predictor_client
+    from transformer.split import Split
 
     features = OnlineFeatures.from_repo(
         settings.feature_repo,
@@ -115,6 +116,14 @@ def build_model(settings: TransformerSettings, model_name: str) -> Any:
             else None
         ),
         shadow_max_in_flight=settings.shadow_max_in_flight,
+        split=(
+            Split(
+                make_predictor_client(settings, settings.challenger_predictor_host),
+                settings.challenger_percent,
+            )
+            if settings.challenger_mode == "split" and settings.challenger_predictor_host
+            else None
+        ),
     )
     model.load()
     return model
@@ -149,4 +158,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         model.features.read,
         model.features.where,
     )
+    if model.split is not None:
+        log.info(
+            "split: challenger predictor %s decides %d%% of applicants",
+            settings.challenger_predictor_host,
+            settings.challenger_percent,
+        )
     serve([model], launch.options, routes=scoring_routes(model), observe=observe_http)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from serving.settings import ServerSettings
@@ -59,6 +59,13 @@ class TransformerSettings(ServerSettings):
     background for comparison; its answers go to the inference log only (role challenger)."""
     shadow_max_in_flight: int = Field(default=4, ge=1)
     """Shadow calls running at once at most; batches beyond that are not shadowed (counted)."""
+    challenger_predictor_host: str | None = None
+    """``split`` mode: the challenger predictor (``host:port``, same protocol) that decides
+    ``challenger_percent`` of applicants."""
+    challenger_percent: int = Field(default=0, ge=0, le=100)
+    """``split`` mode: the share of applicants (integer percent) the challenger decides, chosen
+    by a sticky hash of the applicant id salted with the challenger's version
+    (``transformer.routing``); raising it keeps the applicants already on the challenger."""
 
     # ----------------------------------------------------------------- requests
     max_batch: int = Field(default=1000, ge=1)
@@ -93,12 +100,27 @@ class TransformerSettings(ServerSettings):
     # ----------------------------------------------------------------- answers
     role: Literal["champion", "challenger"] = "champion"
     """Role of the answers this transformer gives (metrics label and inference log)."""
-    challenger_mode: Literal["off", "shadow", "canary"] | None = None
-    """How a challenger takes part, reported on ``/monitoring``: ``shadow`` (scores copies in the
-    background), ``canary`` (the gateway/KServe sends it a share of traffic) or ``off``; default:
-    ``shadow`` when a shadow predictor host is set, else ``off``."""
+    challenger_mode: Literal["off", "shadow", "split", "canary"] | None = None
+    """How a challenger takes part: ``shadow`` (scores copies in the background; needs
+    ``shadow_predictor_host``), ``split`` (decides ``challenger_percent`` of applicants; needs
+    ``challenger_predictor_host``), ``canary`` (KServe sends it a share of requests; reported on
+    ``/monitoring`` only) or ``off``; default: ``shadow`` when a shadow predictor host is set,
+    else ``off``."""
     inference_log: bool = True
     """Hand every answer to the inference log (configured by ``CREDIT_INFERENCE_LOG_*``)."""
+
+    @model_validator(mode="after")
+    def _one_challenger(self) -> TransformerSettings:
+        mode = self.challenger_mode
+        if mode == "split" and not self.challenger_predictor_host:
+            raise ValueError("challenger_mode split needs challenger_predictor_host (its predictor)")
+        if mode == "split" and self.shadow_predictor_host:
+            raise ValueError("challenger_mode split decides with the challenger: unset shadow_predictor_host")
+        if mode == "shadow" and not self.shadow_predictor_host:
+            raise ValueError("challenger_mode shadow needs shadow_predictor_host (the challenger predictor)")
+        if mode in ("off", "canary") and self.shadow_predictor_host:
+            raise ValueError(f"challenger_mode {mode} runs no shadow: unset shadow_predictor_host")
+        return self
 
     @field_validator("forward_headers", mode="before")
     @classmethod

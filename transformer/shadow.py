@@ -1,10 +1,11 @@
 """Shadow scoring: the challenger predictor scores a copy of each batch in the background.
 
-Its answers go to the inference log (role ``challenger``) and the answer metrics, never to the
-client, who never waits for it. It is the same ``call_predictor`` as the champion's (one call,
-the challenger's own policy), with its own ``PolicyBook``. Bounded: when ``max_in_flight``
-shadow calls are already running, a batch is not shadowed (counted), so a slow challenger can
-never build up memory or latency.
+Its answers go to the inference log (role ``challenger``, ``served`` false) and the answer
+metrics, never to the client, who never waits for it. It is the same ``call_predictor`` as the
+champion's (one call, the challenger's own policy), with its own ``PolicyBook``. Bounded: when
+``max_in_flight`` shadow calls are already running, a batch is not shadowed (counted), so a slow
+challenger can never build up
+memory or latency.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Shadow:
         model = self.model
         try:
             scoring = await model.call_predictor(self.client, self.policies, features, context)
-            answers = model.answers(batch, scoring, context.request_id)
+            answers = model.answers(batch, scoring, context.request_id, Role.CHALLENGER)
         except CreditScoringError as exc:
             metrics.DEPENDENCY_FAILURES.labels(dependency="shadow_predictor").inc()
             now = time.monotonic()
@@ -62,7 +63,7 @@ class Shadow:
             return
         metrics.observe_answers(answers, Role.CHALLENGER.value)
         model.remember(Role.CHALLENGER, scoring.prediction)
-        model.log_answers(batch, scoring, answers, context, Role.CHALLENGER)
+        model.log_answers(batch, scoring, answers, context, Role.CHALLENGER, served=False)
 
     def cancel(self) -> None:
         for task in list(self._tasks):

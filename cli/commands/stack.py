@@ -30,19 +30,31 @@ app = typer.Typer(help="Run MLflow, Redis, predictor and transformer locally.", 
 _EPILOG = settings_epilog(StackSettings)
 
 
-def stack_settings() -> StackSettings:
+def stack_settings(challenger: str | None = None) -> StackSettings:
+    """The settings from the environment; ``challenger`` (``--challenger``) overrides theirs."""
     try:
-        return StackSettings()
+        return StackSettings(challenger=challenger) if challenger else StackSettings()
     except ValidationError as exc:
         typer.secho(f"error: invalid CREDIT_STACK_ settings: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from exc
 
 
 @app.command("up", epilog=_EPILOG)
-def up_command() -> None:
+def up_command(
+    challenger: Annotated[
+        str | None,
+        typer.Option(
+            "--challenger",
+            metavar="off|shadow|split:PERCENT",
+            help="Also start a predictor following models:/credit-risk@challenger: shadow scores a "
+            "copy of every batch, split:PERCENT decides that sticky share of applicants "
+            "(CREDIT_STACK_CHALLENGER).",
+        ),
+    ] = None,
+) -> None:
     """Start the stack (transformer on 127.0.0.1:8080 by default) and return; it keeps running."""
     console = Console()
-    stack = LocalStack(stack_settings())
+    stack = LocalStack(stack_settings(challenger))
     try:
         state = stack.up(lambda line: console.print(f"[dim]>[/] {line}"))
     except StackError as exc:
@@ -109,6 +121,8 @@ def demo_settings() -> StackSettings:
         "predictor_grpc_port",
         "transformer_http_port",
         "transformer_grpc_port",
+        "challenger_http_port",
+        "challenger_grpc_port",
     )
     free = {name: free_port() for name in ports if name not in settings.model_fields_set}
     return settings.model_copy(update=free)

@@ -9,6 +9,9 @@ predictor 8085/8086, MLflow 5000, Redis 6379; see docs/architecture.md "Ports"):
 - Features: Redis when ``redis-server`` is on PATH (the Feast repo applied and materialized into
   it through a generated profile), else the embedded SQLite online store.
 - The predictor serves ``models:/credit-risk@champion``; the transformer is the public entry point.
+- With a challenger (``stack up --challenger shadow|split:PERCENT``, ``CREDIT_STACK_CHALLENGER``)
+  a second predictor serves ``models:/credit-risk@challenger`` (on 8087/8088) and the
+  transformer shadows every batch to it or lets it decide that sticky share of applicants.
 
 Processes run detached (own session, log file each) under the one supervisor
 (``cli.stack.supervisor``); what was started is kept in ``$CREDIT_HOME/stack/state.json``
@@ -96,13 +99,18 @@ class LocalStack:
             "CREDIT_STACK_TRANSFORMER_HTTP_PORT": s.transformer_http_port,
             "CREDIT_STACK_TRANSFORMER_GRPC_PORT": s.transformer_grpc_port,
         }
+        if s.challenger_mode != "off":
+            ports["CREDIT_STACK_CHALLENGER_HTTP_PORT"] = s.challenger_http_port
+            ports["CREDIT_STACK_CHALLENGER_GRPC_PORT"] = s.challenger_grpc_port
         taken = [f"{port} ({name})" for name, port in ports.items() if port_open(port)]
         if taken:
             raise StackError(f"ports in use: {', '.join(taken)}; stop what uses them or choose other ports")
 
         tracking_uri = self._mlflow(state, progress)
         state.mlflow_tracking_uri = tracking_uri
-        self._check_model(tracking_uri)
+        self._check_model(tracking_uri, s.model_uri)
+        if s.challenger_mode != "off":
+            self._check_model(tracking_uri, s.challenger_model_uri)
         profile = self._features(state, data_dir, progress)
         save_state(self.state_file, state)
 
@@ -115,6 +123,27 @@ class LocalStack:
             env={"MLFLOW_TRACKING_URI": tracking_uri, "CREDIT_MODEL_URI": s.model_uri},
             ready_path=model_ready_path(PREDICTOR_MODEL),
         )
+        started = [predictor]
+        transformer_env = {
+            "CREDIT_FEATURE_STORE_CONFIG": str(profile),
+            "CREDIT_FEATURE_REPO": str(self._repo()),
+        }
+        if s.challenger_mode != "off":
+            progress(
+                f"challenger predictor on {LOCALHOST}:{s.challenger_http_port} serving "
+                f"{s.challenger_model_uri} ({s.challenger})"
+            )
+            started.append(
+                self._start(
+                    state,
+                    "challenger-predictor",
+                    predictor_command(s.challenger_http_port, s.challenger_grpc_port),
+                    port=s.challenger_http_port,
+                    env={"MLFLOW_TRACKING_URI": tracking_uri, "CREDIT_MODEL_URI": s.challenger_model_uri},
+                    ready_path=model_ready_path(PREDICTOR_MODEL),
+                )
+            )
+            transformer_env.update(_challenger_env(s))
         progress(f"transformer on {s.transformer_url}")
         transformer = self._start(
             state,
@@ -123,11 +152,11 @@ class LocalStack:
                 f"{LOCALHOST}:{s.predictor_http_port}", s.transformer_http_port, s.transformer_grpc_port
             ),
             port=s.transformer_http_port,
-            env={"CREDIT_FEATURE_STORE_CONFIG": str(profile), "CREDIT_FEATURE_REPO": str(self._repo())},
+            env=transformer_env,
             ready_path=model_ready_path(TRANSFORMER_MODEL),
         )
-        for started in (predictor, transformer):
-            self._wait(started, http_ready(f"{started.url}{started.ready_path}"))
+        for part in (*started, transformer):
+            self._wait(part, http_ready(f"{part.url}{part.ready_path}"))
         save_state(self.state_file, state)
 
     def _repo(self) -> Path:
@@ -154,12 +183,11 @@ class LocalStack:
         self._wait(started, http_ready(f"{embedded.url}/health"))
         return embedded.url
 
-    def _check_model(self, tracking_uri: str) -> None:
+    def _check_model(self, tracking_uri: str, uri: str) -> None:
         """Fail now, naming the fix, rather than wait for a predictor that can never get ready."""
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
-        uri = self.settings.model_uri
         name, _, alias = uri.removeprefix("models:/").partition("@")
         if not alias:
             return
@@ -280,3 +308,15 @@ class LocalStack:
             yield state
         finally:
             self.down(progress)
+
+
+def _challenger_env(s: StackSettings) -> dict[str, str]:
+    """The transformer's challenger settings for ``s.challenger`` (what the chart sets too)."""
+    host = f"{LOCALHOST}:{s.challenger_http_port}"
+    if s.challenger_mode == "shadow":
+        return {"CREDIT_CHALLENGER_MODE": "shadow", "CREDIT_SHADOW_PREDICTOR_HOST": host}
+    return {
+        "CREDIT_CHALLENGER_MODE": "split",
+        "CREDIT_CHALLENGER_PERCENT": str(s.challenger_percent),
+        "CREDIT_CHALLENGER_PREDICTOR_HOST": host,
+    }

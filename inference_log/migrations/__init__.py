@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["HEAD", "VERSION_TABLE", "current_revision", "upgrade"]
 
 VERSION_TABLE = "inference_log_schema_version"
-HEAD = "0002"
+HEAD = "0003"
 """The newest revision this code writes with (checked against ``versions/`` by the tests)."""
 _LOCK_KEY = 0x1C0_5C0_2E  # pg_advisory_xact_lock key of inference-log migrations
 _HERE = Path(__file__).resolve().parent

@@ -23,6 +23,7 @@ from cli.stack.settings import StackSettings
 from cli.stack.supervisor import Supervised
 from tests.credit_env import CreditEnv
 from tests.servers import free_port
+from transformer.routing import challenger_rows
 
 CLI = [str(Path(sys.executable).parent / "credit-scoring")]
 
@@ -40,6 +41,8 @@ def _stack_env(credit_env: CreditEnv, tmp_path: Path, redis: str = "auto") -> di
         "CREDIT_STACK_PREDICTOR_GRPC_PORT": str(free_port()),
         "CREDIT_STACK_TRANSFORMER_HTTP_PORT": str(free_port()),
         "CREDIT_STACK_TRANSFORMER_GRPC_PORT": str(free_port()),
+        "CREDIT_STACK_CHALLENGER_HTTP_PORT": str(free_port()),
+        "CREDIT_STACK_CHALLENGER_GRPC_PORT": str(free_port()),
     }
 
 
@@ -83,8 +86,10 @@ def _expect(name: str, reply) -> None:
 
 
 def test_cli_stack_up_score_status_down(credit_env: CreditEnv, tmp_path: Path):
+    """With a split challenger (the session's @challenger is the champion's version, so every
+    example keeps its documented outcome whichever side decides it)."""
     env = _stack_env(credit_env, tmp_path)
-    up = _cli(env, "stack", "up")
+    up = _cli(env, "stack", "up", "--challenger", "split:50")
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         url = f"http://127.0.0.1:{env['CREDIT_STACK_TRANSFORMER_HTTP_PORT']}"
@@ -93,7 +98,12 @@ def test_cli_stack_up_score_status_down(credit_env: CreditEnv, tmp_path: Path):
         status = _cli(env, "stack", "status", "--json")
         assert status.returncode == 0, status.stdout + status.stderr
         summary = json.loads(status.stdout)
-        assert [p["name"] for p in summary["processes"]] == ["redis", "predictor", "transformer"]
+        assert [p["name"] for p in summary["processes"]] == [
+            "redis",
+            "predictor",
+            "challenger-predictor",
+            "transformer",
+        ]
         assert all(p["alive"] and p["ready"] for p in summary["processes"])
         assert summary["feature_store"].startswith("Redis at 127.0.0.1:")
         transformer = next(p for p in summary["processes"] if p["name"] == "transformer")
@@ -118,9 +128,20 @@ def test_cli_stack_up_score_status_down(credit_env: CreditEnv, tmp_path: Path):
         for example in sorted(EXAMPLES.glob("v*/*.json")):
             _expect(example.stem, send_file(example, url))
 
-        # The servers' own metrics are on /metrics (not diverted to multiprocess files).
+        # The split: each applicant on the side the routing hash gives it, salted with the
+        # challenger's version, and both sides present.
+        ids = credit_env.applicant_ids[:60]
+        instances = [{"applicant_id": a, "amount": 1000.0, "price": 1200.0, "term": 24} for a in ids]
         import httpx
 
+        predictions = httpx.post(
+            f"{url}/v1/models/credit-scoring:predict", json={"instances": instances}, timeout=60
+        ).json()["predictions"]
+        sides = challenger_rows(ids, 50, salt=credit_env.model_version)
+        assert [p["model"]["role"] for p in predictions] == ["challenger" if c else "champion" for c in sides]
+        assert 0 < sides.sum() < len(ids)
+
+        # The servers' own metrics are on /metrics (not diverted to multiprocess files).
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
         assert 'credit_http_requests_total{route="/v1/models/credit-scoring:predict",status="200"}' in metrics
         predictor_url = f"http://127.0.0.1:{env['CREDIT_STACK_PREDICTOR_HTTP_PORT']}"
@@ -138,7 +159,7 @@ def test_cli_stack_up_score_status_down(credit_env: CreditEnv, tmp_path: Path):
     finally:
         down = _cli(env, "stack", "down")
     assert down.returncode == 0, down.stderr
-    assert "stopped: transformer, predictor, redis" in down.stdout
+    assert "stopped: transformer, challenger-predictor, predictor, redis" in down.stdout
     for p in summary["processes"]:
         assert not Supervised.attach(p).alive(), p["name"]
     assert _cli(env, "stack", "status").returncode == 1
@@ -160,3 +181,18 @@ def test_demo_ends_with_the_examples_on_the_embedded_online_store(
         assert f"v1/{name}.json" in text
         assert f"v2/{name}.json" in text
     assert not (tmp_path / "stack" / "state.json").exists()  # stopped what it started
+
+
+@pytest.mark.parametrize(
+    ("given", "mode", "percent"),
+    [("off", "off", 0), ("shadow", "shadow", 0), ("split:10", "split", 10), ("split:100", "split", 100)],
+)
+def test_challenger_setting(given: str, mode: str, percent: int):
+    settings = StackSettings(challenger=given)
+    assert (settings.challenger_mode, settings.challenger_percent) == (mode, percent)
+
+
+@pytest.mark.parametrize("given", ["split", "split:101", "split:-1", "shadow:5", "canary", "split:ten"])
+def test_bad_challenger_setting_is_refused(given: str):
+    with pytest.raises(ValueError, match="split:PERCENT"):
+        StackSettings(challenger=given)

@@ -29,6 +29,7 @@ EXPECTED_SCENARIOS = {
     "prod-like",
     "canary",
     "shadow",
+    "split",
     "knative",
     "knative-canary",
     "promotion-hook",

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.rendering import NAMESPACE, RELEASE, render, render_scenario
+from tests.deploy.rendering import CHART, NAMESPACE, RELEASE, render, render_scenario
+from transformer.routing import challenger_rows
 
 
 def _of_kind(docs: Any, kind: str) -> list[dict[str, Any]]:
@@ -50,6 +51,37 @@ def test_split_renders_the_challenger_behind_its_own_service_and_the_router_sett
         for peer in policy["spec"]["egress"][0]["to"]
     ]
     assert targets == ["predictor", "challenger"]
+
+
+@pytest.mark.parametrize(("transformers", "challengers"), [(2, 1), (2, 2), (5, 1), (3, 4)])
+def test_split_share_is_the_setting_at_every_replica_count(transformers: int, challengers: int):
+    """The chart hands every transformer replica the same percentage and the challenger's one
+    Service; the router's hash (a pure function of applicant, percentage and challenger version)
+    then gives the same share whatever the replica counts: nothing is split by pods or routes."""
+    docs = render(
+        "--values",
+        str(CHART / "ci" / "split-values.yaml"),
+        "--set",
+        f"transformer.minReplicas={transformers}",
+        "--set",
+        f"transformer.maxReplicas={max(transformers, 4)}",
+        "--set",
+        f"challenger.replicas={challengers}",
+    )
+    isvc = _isvc(docs)
+    assert isvc["spec"]["transformer"]["minReplicas"] == transformers
+    assert "canary" not in isvc["spec"]
+    assert not [s for s in _of_kind(docs, "Service") if s["metadata"]["name"].endswith("predictor-pool")]
+    challenger = _isvc(docs, f"{RELEASE}-challenger")["spec"]["predictor"]
+    assert challenger["minReplicas"] == challenger["maxReplicas"] == challengers
+    env = _env(isvc["spec"]["transformer"]["containers"][0])
+    assert env["CREDIT_CHALLENGER_MODE"] == "split"
+    assert env["CREDIT_CHALLENGER_PREDICTOR_HOST"] == f"{RELEASE}-challenger-predictor.{NAMESPACE}:80"
+    percent = int(env["CREDIT_CHALLENGER_PERCENT"])
+    assert percent == 10
+    ids = [f"applicant-{i:05d}" for i in range(10_000)]
+    share = challenger_rows(ids, percent, salt="2").mean() * 100
+    assert abs(share - percent) <= 1.0, share
 
 
 def test_promotion_hook_is_off_by_default_and_locked_down_when_on():

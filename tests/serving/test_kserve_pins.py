@@ -58,6 +58,7 @@ SIGNATURES = {
         "data_plane",
         "model_repository_extension",
     },
+    ("kserve.protocol.grpc.servicer:InferenceServicer", "ModelMetadata"): {"request", "context"},
     ("kserve.protocol.grpc.interceptors:ExceptionToStatusInterceptor", "handle_exception"): {
         "ex",
         "request_or_iterator",

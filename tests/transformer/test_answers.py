@@ -75,7 +75,12 @@ def test_decisions_bands_and_reasons_follow_the_policy():
             assert r["contribution"] > 0
             assert (r["code"], r["text"]) == REASON_CODES[r["feature"]]
     assert {a["request_id"] for a in answers} == {"req-1"}
-    assert answers[0]["model"] == {"name": "credit-risk", "version": "4", "alias": "champion"}
+    assert answers[0]["model"] == {
+        "name": "credit-risk",
+        "version": "4",
+        "alias": "champion",
+        "role": "champion",
+    }
 
 
 def test_thin_file_gets_the_policy_decision_whatever_its_score():

@@ -61,6 +61,7 @@ class Predictor:
     version: str = "7"
     policies: dict[str, ScorePolicy] = field(default_factory=lambda: {"7": POLICY, "8": STRICTER})
     calls: list[tuple[int, ExplainRows, dict[str, str]]] = field(default_factory=list)
+    metadata_calls: int = 0
 
     async def infer(self, matrix: np.ndarray, explain: ExplainRows, headers: Mapping[str, str]) -> Prediction:
         self.calls.append((len(matrix), explain, dict(headers)))
@@ -83,6 +84,10 @@ class Predictor:
 
     async def ready(self) -> bool:
         return True
+
+    async def served_version(self) -> str:
+        self.metadata_calls += 1
+        return self.version
 
     async def close(self) -> None:
         return None

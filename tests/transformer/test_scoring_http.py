@@ -74,7 +74,12 @@ def test_v1_round_trip(transformer: Server, credit_env: CreditEnv):
     for a in answers:
         assert 0.0 < a["pd"] < 1.0
         assert a["thin_file"] is False
-        assert a["model"] == {"name": "credit-risk", "version": credit_env.model_version, "alias": "champion"}
+        assert a["model"] == {
+            "name": "credit-risk",
+            "version": credit_env.model_version,
+            "alias": "champion",
+            "role": "champion",
+        }
         expected = (
             "approve"
             if a["score"] >= policy.approve_min_score

@@ -93,3 +93,45 @@ def test_v1_towards_the_predictor_is_refused():
         configure(["--predictor_protocol", "v1"])
     with pytest.raises(SystemExit, match="max_batch"):
         configure(["--max_batch", "0"])
+
+
+def test_split_settings_reach_the_transformer(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CREDIT_CHALLENGER_MODE", "split")
+    monkeypatch.setenv("CREDIT_CHALLENGER_PERCENT", "25")
+    monkeypatch.setenv("CREDIT_CHALLENGER_PREDICTOR_HOST", "challenger:80")
+    settings = configure([]).settings
+    assert (settings.challenger_mode, settings.challenger_percent) == ("split", 25)
+    assert settings.challenger_predictor_host == "challenger:80"
+
+
+@pytest.mark.parametrize(
+    ("environment", "complaint"),
+    [
+        ({"CREDIT_CHALLENGER_MODE": "split"}, "needs challenger_predictor_host"),
+        (
+            {
+                "CREDIT_CHALLENGER_MODE": "split",
+                "CREDIT_CHALLENGER_PREDICTOR_HOST": "c:80",
+                "CREDIT_SHADOW_PREDICTOR_HOST": "s:80",
+            },
+            "unset shadow_predictor_host",
+        ),
+        ({"CREDIT_CHALLENGER_MODE": "shadow"}, "needs shadow_predictor_host"),
+        ({"CREDIT_CHALLENGER_MODE": "off", "CREDIT_SHADOW_PREDICTOR_HOST": "s:80"}, "runs no shadow"),
+        (
+            {
+                "CREDIT_CHALLENGER_MODE": "split",
+                "CREDIT_CHALLENGER_PREDICTOR_HOST": "c:80",
+                "CREDIT_CHALLENGER_PERCENT": "101",
+            },
+            "challenger_percent",
+        ),
+    ],
+)
+def test_a_challenger_mode_without_its_predictor_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], complaint: str
+):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match=complaint):
+        configure([])
