@@ -47,8 +47,12 @@ NOT_RUN = {
         "transformer.metrics",
         # training is copied for `credit-scoring data prepare` (training.data) only.
         "training.evaluation",
+        "training.evidence",
         "training.pipeline",
         "training.plots",
+        "training.release",
+        "training.report",
+        "training.search",
     },
 }
 
