@@ -17,11 +17,16 @@ __all__ = [
     "FieldProblem",
     "InvalidApplication",
     "ModelNotReady",
+    "NotServed",
+    "Overloaded",
     "PayloadTooLarge",
     "PredictorRejected",
     "PredictorUnavailable",
     "Problems",
+    "RateLimited",
     "RegistryUnavailable",
+    "RouteClosed",
+    "Unauthenticated",
     "UnsupportedMediaType",
     "fail",
 ]
@@ -35,6 +40,8 @@ class CreditScoringError(Exception):
     """Base of every error the platform raises on purpose."""
 
     status_code = 500
+    retry_after_seconds: int | None = None
+    """When set, the answer carries ``Retry-After`` (429 and shed 503s)."""
 
 
 @dataclass(frozen=True)
@@ -125,3 +132,48 @@ class ModelNotReady(CreditScoringError):
 
 class RegistryUnavailable(CreditScoringError):
     status_code = 503
+
+
+class Unauthenticated(CreditScoringError):
+    """No credential, or one that matches no key. The message is a fixed code: a 401 says
+    nothing about which keys exist or why the one given failed."""
+
+    status_code = 401
+
+    def __init__(self) -> None:
+        super().__init__("unauthenticated")
+
+
+class RateLimited(CreditScoringError):
+    """The client spent its request budget; it may retry after ``retry_after_seconds``."""
+
+    status_code = 429
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("rate_limited")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class Overloaded(CreditScoringError):
+    """The process already serves as many requests as it may; shed before latency runs away."""
+
+    status_code = 503
+
+    def __init__(self, retry_after_seconds: int = 1) -> None:
+        super().__init__("overloaded")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class RouteClosed(CreditScoringError):
+    """A route KServe would serve that this platform closes (model repository load/unload)."""
+
+    status_code = 404
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"not found: {path}")
+
+
+class NotServed(CreditScoringError):
+    """A protocol verb the platform does not implement (answered 501 with the reason)."""
+
+    status_code = 501

@@ -43,14 +43,18 @@ def panel_queries() -> list[tuple[str, str, str]]:
 
 
 def send_load(
-    transformer_url: str, applicant_ids: list[str], seconds: float, seed: int = 0
+    transformer_url: str,
+    applicant_ids: list[str],
+    seconds: float,
+    seed: int = 0,
+    headers: dict[str, str] | None = None,
 ) -> dict[int, int]:
     """Valid batches (known and unknown applicants) and some invalid requests; status counts."""
     rng = random.Random(seed)
     statuses: dict[int, int] = {}
     deadline = time.monotonic() + seconds
     url = f"{transformer_url}/v1/models/credit-scoring:predict"
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=headers) as client:
         i = 0
         while time.monotonic() < deadline:
             i += 1
@@ -145,7 +149,9 @@ def test_every_dashboard_panel_returns_data(
     )
     wait_for(lambda: len(query(prom.url, "up == 1")) >= 4, 60, "all targets up")
 
-    statuses = send_load(transformer.url, drift_env.credit_env.applicant_ids, seconds=25)
+    statuses = send_load(
+        transformer.url, drift_env.credit_env.applicant_ids, seconds=25, headers=transformer.auth
+    )
     assert statuses.get(200, 0) > 50, statuses
     assert statuses.get(400, 0) > 0, statuses
     assert set(statuses) <= {200, 400}, statuses
