@@ -87,6 +87,11 @@ class Router:
         refused = self._admit(scope)
         if refused is not None:
             await _send(send, error_reply(refused, request_id), request_id)
+            if self.observe is not None:
+                # Refusals (401, 429, closed routes) counted too, by a bounded label: a caller
+                # must not be able to mint one time series per made-up path.
+                known = (scope["method"], scope["path"]) in self._table
+                self.observe(scope["path"] if known else "other", refused.status_code, 0.0)
             return
         handler = self._table.get((scope["method"], scope["path"]))
         if handler is None:

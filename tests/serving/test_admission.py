@@ -70,7 +70,13 @@ def test_repository_and_explain_are_closed():
 
 
 async def test_guard_refusals_carry_only_a_code_and_the_request_id():
-    router = Router(_app(), routes=(FastRoute("/score", _ok),), guard=_guard)
+    observed: list[tuple[str, int]] = []
+    router = Router(
+        _app(),
+        routes=(FastRoute("/score", _ok),),
+        guard=_guard,
+        observe=lambda p, s, _: observed.append((p, s)),
+    )
     async with _client(router) as client:
         none = await client.post("/score", headers={"x-request-id": "r-1"})
         wrong = await client.get("/v2/models/m", headers={"x-request-id": "r-2", "x-api-key": "bad"})
@@ -87,6 +93,8 @@ async def test_guard_refusals_carry_only_a_code_and_the_request_id():
     assert [p.status_code for p in probes] == [200, 200, 200]
     assert closed.status_code == 404
     assert closed.json() == {"error": "not found: /v2/repository/models/m/unload", "request_id": "r-4"}
+    # Refusals are counted; a path that is no route is counted as "other" (bounded labels).
+    assert observed == [("/score", 401), ("other", 401), ("/score", 429), ("/score", 200), ("other", 404)]
 
 
 async def test_more_concurrent_requests_than_allowed_are_shed_with_503_and_retry_after():

@@ -126,3 +126,22 @@ def test_the_limiter_is_applied_to_the_authenticated_client(tmp_path: Path):
     with pytest.raises(RateLimited):
         guard({b"x-api-key": b"ka"})
     guard({b"x-api-key": b"kb"})
+
+
+def test_auth_off_is_explicit_and_loud(caplog):
+    from transformer.server import build_guard
+    from transformer.settings import TransformerSettings
+
+    with caplog.at_level("WARNING", logger="transformer.server"):
+        guard = build_guard(TransformerSettings(auth="off"))
+    assert guard.keys is None
+    assert "AUTHENTICATION IS OFF" in caplog.text
+
+
+def test_auth_on_without_a_key_file_refuses_to_start(tmp_path: Path):
+    from transformer.server import build_guard
+    from transformer.settings import TransformerSettings
+
+    assert TransformerSettings().auth == "api-key"  # the default
+    with pytest.raises(SystemExit, match="CREDIT_AUTH=off"):
+        build_guard(TransformerSettings(api_keys_path=tmp_path / "absent"))
