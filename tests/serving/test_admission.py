@@ -56,6 +56,8 @@ def _client(router: Router) -> httpx.AsyncClient:
         ("GET", "/v1/models/credit-scoring:predict", False),
         ("GET", "/monitoring", False),
         ("GET", "/v2", False),
+        ("GET", "/openapi.json", False),
+        ("GET", "/v2/models/credit-scoring/versions/1/ready", True),
     ],
 )
 def test_only_probes_and_metrics_are_open(method: str, path: str, open_: bool):

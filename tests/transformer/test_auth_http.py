@@ -156,3 +156,22 @@ def test_keys_rotate_without_restart_and_each_client_has_its_rate(
         timeout=30,
         what="the removed key refused",
     )
+
+
+@pytest.mark.parametrize("server_name", ["transformer", "predictor"])
+async def test_grpc_repository_unload_is_closed_and_the_model_stays_ready(request, server_name: str):
+    import grpc
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+    from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
+
+    server: Server = request.getfixturevalue(server_name)
+    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+        stub = GRPCInferenceServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as closed:
+            await stub.RepositoryModelUnload(
+                pb.RepositoryModelUnloadRequest(model_name=server.model), metadata=tuple(server.auth.items())
+            )
+        assert closed.value.code() == grpc.StatusCode.NOT_FOUND
+        ready = await stub.ModelReady(pb.ModelReadyRequest(name=server.model))
+    assert ready.ready
+    assert server.ready()
