@@ -14,6 +14,7 @@ COPY requirements/constraints.txt requirements/constraints.txt
 COPY credit_scoring/ credit_scoring/
 COPY feature_store/ feature_store/
 COPY predictor/ predictor/
+COPY serving/ serving/
 COPY transformer/ transformer/
 COPY training/ training/
 COPY batch/ batch/
