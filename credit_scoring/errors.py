@@ -29,6 +29,7 @@ __all__ = [
     "Unauthenticated",
     "UnsupportedMediaType",
     "fail",
+    "key_name",
 ]
 
 # Problems listed in one error at most: a 10,000-row request with a bad column must not answer
@@ -99,6 +100,15 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.items:
             raise InvalidApplication(self.items)
+
+
+def key_name(key: object) -> str:
+    """A key the caller sent, as a problem's ``field``: an empty key is shown as ``""`` (a 400
+    must name its field), a long one is cut, so an error never echoes a large made-up key."""
+    text = str(key)
+    if not text:
+        return '""'
+    return text if len(text) <= 64 else text[:61] + "..."
 
 
 def fail(field: str, message: str, index: int | None = None) -> InvalidApplication:
