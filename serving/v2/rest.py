@@ -126,7 +126,8 @@ def _tensors(items: Any, key: str, raw: memoryview | None, problems: Problems) -
         if params is not None and not isinstance(params, dict):
             problems.add(None, f"{where}.parameters", "must be an object")
             ok = False
-        size = (params or {}).get("binary_data_size")
+        # A non-object ``parameters`` is already a problem; it has no size to read.
+        size = params.get("binary_data_size") if isinstance(params, dict) else None
         if "data" in item:
             if not isinstance(item["data"], list):
                 problems.add(None, f"{where}.data", "must be a list")
