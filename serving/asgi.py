@@ -91,7 +91,7 @@ class Router:
                 # Refusals (401, 429, closed routes) counted too, by a bounded label: a caller
                 # must not be able to mint one time series per made-up path.
                 known = (scope["method"], scope["path"]) in self._table
-                self.observe(scope["path"] if known else "other", refused.status_code, 0.0)
+                self.observe(scope["path"] if known else "unmatched", refused.status_code, 0.0)
             return
         handler = self._table.get((scope["method"], scope["path"]))
         if handler is None:

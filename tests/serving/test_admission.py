@@ -95,8 +95,14 @@ async def test_guard_refusals_carry_only_a_code_and_the_request_id():
     assert [p.status_code for p in probes] == [200, 200, 200]
     assert closed.status_code == 404
     assert closed.json() == {"error": "not found: /v2/repository/models/m/unload", "request_id": "r-4"}
-    # Refusals are counted; a path that is no route is counted as "other" (bounded labels).
-    assert observed == [("/score", 401), ("other", 401), ("/score", 429), ("/score", 200), ("other", 404)]
+    # Refusals are counted; a path that is no fast route is counted as "unmatched" (bounded labels).
+    assert observed == [
+        ("/score", 401),
+        ("unmatched", 401),
+        ("/score", 429),
+        ("/score", 200),
+        ("unmatched", 404),
+    ]
 
 
 async def test_more_concurrent_requests_than_allowed_are_shed_with_503_and_retry_after():
