@@ -44,9 +44,9 @@ ANSWER_SCHEMA = pa.schema(
         pa.field("request_id", pa.string(), nullable=False),
     ]
 )
-# Candidate index -> code/text: the model features in order, then R00 (the pooled reason).
+# Candidate index -> code: the model features in order, then R00 (the pooled reason). Texts come
+# from the ranking (the applicant's category, what is missing).
 _CODES = pa.array([REASON_CODES[n][0] for n in _NAMES] + [INSUFFICIENT_INFORMATION[0]], pa.string())
-_TEXTS = pa.array([REASON_CODES[n][1] for n in _NAMES] + [INSUFFICIENT_INFORMATION[1]], pa.string())
 
 
 def _reasons(scores: BlockScores, matrix: np.ndarray, limit: int) -> pa.Array:
@@ -55,7 +55,9 @@ def _reasons(scores: BlockScores, matrix: np.ndarray, limit: int) -> pa.Array:
     counts = np.zeros(n, dtype=np.int64)
     if not rows.size:
         return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], REASON_TYPE))
-    ranking = rank_reasons(scores.contributions, _NAMES, limit, np.isnan(matrix[rows]))
+    block = matrix[rows]
+    # The matrix too: reasons for housing and employment name the applicant's own category.
+    ranking = rank_reasons(scores.contributions, _NAMES, limit, np.isnan(block), block)
     counts[rows] = ranking.counts
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
@@ -79,7 +81,7 @@ def _reasons(scores: BlockScores, matrix: np.ndarray, limit: int) -> pa.Array:
     reason = pa.StructArray.from_arrays(
         [
             _CODES.take(index),
-            _TEXTS.take(index),
+            pa.array(ranking.cited_texts(), pa.string()),
             pa.array(features, pa.string()).take(pa.array(feature_index.astype(np.int32))),
             pa.array(round_contributions(values), pa.float64()),
         ],

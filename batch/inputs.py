@@ -25,10 +25,11 @@ __all__ = [
     "PortfolioFile",
 ]
 
-FIELDS: tuple[str, ...] = tuple(Application.model_fields)
-"""The online application fields, in the schema's order (the order problems are reported in)."""
 TIMESTAMP = "application_timestamp"
 APPLICATION_ID = "application_id"
+FIELDS: tuple[str, ...] = tuple(name for name in Application.model_fields if name != APPLICATION_ID)
+"""The online application fields, in the schema's order (the order problems are reported in).
+The schema's optional ``application_id`` is carried beside them, as this job always did."""
 
 
 class InputError(ValueError):

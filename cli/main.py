@@ -6,13 +6,17 @@ import typer
 
 from batch.settings import BatchSettings
 from cli.commands import (
+    audit,
     batch_score,
+    card,
     compare,
     data,
     demo,
     features,
+    outcomes,
     promote,
     promotion_hook,
+    replay,
     score,
     stack,
     train,
@@ -43,6 +47,12 @@ app.command("promote", epilog=settings_epilog(*_PROMOTION))(promote.promote_comm
 app.command("promotion-hook", epilog=settings_epilog(*_PROMOTION, HookSettings))(
     promotion_hook.promotion_hook_command
 )
+# Governance: a version's model card and the replay of a logged decision (the registry's MLflow);
+# loan outcomes and the audit attributes of the inference log.
+app.command("card", epilog=settings_epilog(TrainingSettings))(card.card_command)
+app.command("replay", epilog=settings_epilog(InferenceLogSettings, TrainingSettings))(replay.replay_command)
+app.add_typer(outcomes.app, name="outcomes")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "APPLICATION_FIELDS",
     "AUDIT_ONLY_FIELDS",
     "CATEGORICAL_LEVELS",
+    "DERIVATION_ONLY_FIELDS",
     "DERIVED_FIELDS",
     "ENTITY_KEY",
     "FEATURE_SERVICE",
@@ -33,6 +34,7 @@ __all__ = [
     "encode_categorical",
     "feature_names",
     "feature_types",
+    "get",
     "monotone_constraints",
     "to_matrix",
 ]
@@ -65,7 +67,6 @@ class Feature:
 CATEGORICAL_LEVELS: dict[str, tuple[str, ...]] = {
     "home": ("rent", "owner", "parents", "priv", "other", "ignore"),
     "marital": ("married", "single", "separated", "widow", "divorced"),
-    "records": ("no", "yes"),
     "job": ("fixed", "freelance", "partime", "others"),
 }
 
@@ -81,19 +82,25 @@ PROFILE_FIELDS: tuple[Feature, ...] = (
     Feature(
         "age",
         Kind.INT,
-        "Applicant age in years.",
+        "Applicant age in years. Audit attribute (age band), never a model input.",
         0,
-        "Unconstrained; audited for adverse impact by age band.",
+        "Not a model input (Regulation B, 12 CFR 1002.6(b)(2)): audited by age band only.",
     ),
     Feature("marital", Kind.CATEGORY, "Marital status. Audited for fairness, never a model input."),
-    Feature("records", Kind.CATEGORY, "Whether the applicant has arrears records (no/yes)."),
+    Feature(
+        "records",
+        Kind.INT,
+        "Arrears records on file: 1 yes, 0 no.",
+        +1,
+        "Past arrears are the strongest sign of future ones.",
+    ),
     Feature("job", Kind.CATEGORY, "Type of employment (fixed, freelance, partime, others)."),
     Feature(
         "expenses",
         Kind.FLOAT,
         "Monthly expenses.",
-        0,
-        "Unconstrained on its own; its risk enters through expense_ratio.",
+        +1,
+        "Living costs compete with the repayment for the same income.",
     ),
     Feature("income", Kind.FLOAT, "Monthly income.", -1, "More income, more capacity to repay."),
     Feature("assets", Kind.FLOAT, "Total assets.", -1, "Assets are collateral and a buffer."),
@@ -111,12 +118,16 @@ APPLICATION_FIELDS: tuple[Feature, ...] = (
     Feature(
         "price",
         Kind.FLOAT,
-        "Price of the goods being financed.",
+        "Price of the goods being financed. Not a model input: it enters through loan_to_value.",
         0,
-        "Unconstrained; its risk enters through loan_to_value.",
+        "Not a model input: amount and loan_to_value determine it (price = amount / loan_to_value).",
     ),
     Feature(
-        "term", Kind.INT, "Loan term in months.", 0, "Unconstrained; its risk enters through the instalment."
+        "term",
+        Kind.INT,
+        "Loan term in months.",
+        +1,
+        "A longer loan stays exposed to shocks to the applicant's income for longer.",
     ),
 )
 
@@ -153,12 +164,26 @@ DERIVED_FIELDS: tuple[Feature, ...] = (
     Feature("net_worth", Kind.FLOAT, "assets - debt.", -1, "Net buffer against shocks."),
 )
 
-AUDIT_ONLY_FIELDS: frozenset[str] = frozenset({"marital"})
+# Profile fields kept for the fairness audit (age band, marital status), never model inputs:
+# the feature service leaves them out, training reads them only to audit.
+AUDIT_ONLY_FIELDS: frozenset[str] = frozenset({"age", "marital"})
+# Request fields the on-demand ratios need but the model does not take as such.
+DERIVATION_ONLY_FIELDS: frozenset[str] = frozenset({"price"})
 
 MODEL_FEATURES: tuple[Feature, ...] = tuple(
-    f for f in (*PROFILE_FIELDS, *APPLICATION_FIELDS, *DERIVED_FIELDS) if f.name not in AUDIT_ONLY_FIELDS
+    f
+    for f in (*PROFILE_FIELDS, *APPLICATION_FIELDS, *DERIVED_FIELDS)
+    if f.name not in AUDIT_ONLY_FIELDS | DERIVATION_ONLY_FIELDS
 )
 _BY_NAME: dict[str, Feature] = {f.name: f for f in (*PROFILE_FIELDS, *APPLICATION_FIELDS, *DERIVED_FIELDS)}
+
+# Every numeric input can be cited as an adverse-action reason, so every one carries a monotone
+# constraint with a stated direction: "income too low" is then true of the model, not a guess.
+_UNCONSTRAINED = [
+    f.name for f in MODEL_FEATURES if f.kind is not Kind.CATEGORY and not (f.monotone and f.why)
+]
+if _UNCONSTRAINED:
+    raise RuntimeError(f"numeric model features without a monotone constraint and reason: {_UNCONSTRAINED}")
 
 
 def feature_names() -> list[str]:

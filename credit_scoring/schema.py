@@ -42,6 +42,14 @@ class Application(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
         description="The lender's applicant identifier (the Feast entity key).",
     )
+    application_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        description="The lender's own id of this application (optional). Logged with the decision, "
+        "so outcomes loaded later (`credit-scoring outcomes load`) can be matched to it.",
+    )
     amount: float = Field(gt=0, le=MAX_AMOUNT, description="Requested loan amount.")
     price: float = Field(gt=0, le=MAX_AMOUNT, description="Price of the goods being financed.")
     term: int = Field(ge=1, le=120, description="Loan term in months.")

@@ -15,6 +15,7 @@ COPY feature_store/ feature_store/
 COPY inference_log/ inference_log/
 COPY training/ training/
 COPY monitoring/ monitoring/
+COPY governance/ governance/
 COPY cli/ cli/
 COPY promotion/ promotion/
 # The command line names every command: batch-score's settings come from batch/ (it runs in the
@@ -34,6 +35,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends git=1:2.39.* \
 RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 COPY --chown=root:root feature_repo/ /app/feature_repo/
+# The demo's fairness exception (jobs.train.fairnessException in ci/kind-values.yaml); a lender mounts its own.
+COPY --chown=root:root governance/exceptions/ /app/governance/exceptions/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

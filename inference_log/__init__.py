@@ -54,7 +54,7 @@ from inference_log.records import (
     records_from_batch,
 )
 from inference_log.settings import InferenceLogSettings
-from inference_log.store import LOG_TABLE, create_log_engine, iter_rows
+from inference_log.store import LOG_TABLE, create_log_engine, create_schema, iter_rows
 from inference_log.writer import InferenceLogWriter, WriterStats
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "Role",
     "WriterStats",
     "create_log_engine",
+    "create_schema",
     "iter_rows",
     "records_from_batch",
 ]

@@ -52,6 +52,12 @@ class InferenceRecord:
     reason_codes: tuple[str, ...]
     latency_ms: float
     thin_file: bool
+    application_id: str | None = None
+    """The lender's application id, when the request carried one (to match outcomes later)."""
+    age_band: str | None = None
+    """Audit attribute from the profile (``credit_scoring.audit``), never a model input."""
+    marital: str | None = None
+    """Audit attribute from the profile, never a model input."""
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -71,6 +77,9 @@ class InferenceRecord:
             "reason_codes": list(self.reason_codes),
             "latency_ms": self.latency_ms,
             "thin_file": self.thin_file,
+            "application_id": self.application_id,
+            "age_band": self.age_band,
+            "marital": self.marital,
         }
 
     def values(self, bind_time: Callable[[datetime], Any]) -> tuple[Any, ...]:
@@ -92,6 +101,9 @@ class InferenceRecord:
             orjson.dumps(list(self.reason_codes)).decode(),
             self.latency_ms,
             self.thin_file,
+            self.application_id,
+            self.age_band,
+            self.marital,
         )
 
     @classmethod
@@ -118,6 +130,10 @@ class InferenceRecord:
             reason_codes=tuple(row["reason_codes"] or ()),
             latency_ms=float(row["latency_ms"]),
             thin_file=bool(row["thin_file"]),
+            # Absent from rows (and spill lines) written before these columns existed.
+            application_id=row.get("application_id"),
+            age_band=row.get("age_band"),
+            marital=row.get("marital"),
         )
 
 
@@ -181,6 +197,9 @@ class RecordBatch:
     thin_file: np.ndarray
     first_row: int = 0
     """``row_index`` of the first row (a slice keeps its rows' indexes)."""
+    application_id: Sequence[str | None] | None = None
+    age_band: Sequence[str | None] | None = None
+    marital: Sequence[str | None] | None = None
 
     @classmethod
     def from_scored(
@@ -202,8 +221,14 @@ class RecordBatch:
         role: Role,
         latency_ms: float,
         logged_at: datetime | None = None,
+        application_ids: Sequence[str | None] | None = None,
+        age_bands: Sequence[str | None] | None = None,
+        marital: Sequence[str | None] | None = None,
     ) -> RecordBatch:
-        """One scored request; ``matrix`` is the model input in ``feature_names()`` order."""
+        """One scored request; ``matrix`` is the model input in ``feature_names()`` order.
+
+        ``application_ids`` (the request's own ids) and the audit attributes ``age_bands`` and
+        ``marital`` are optional, one per applicant when given."""
         n = len(applicant_ids)
         values = np.asarray(matrix, dtype=np.float64)
         if values.ndim != 2 or values.shape != (n, len(feature_names())):
@@ -215,6 +240,15 @@ class RecordBatch:
             "reason_codes": reason_codes,
             "thin_file": thin_file,
             "risk_bands": [None] * n if risk_bands is None else risk_bands,
+            **{
+                name: column
+                for name, column in (
+                    ("application_ids", application_ids),
+                    ("age_bands", age_bands),
+                    ("marital", marital),
+                )
+                if column is not None
+            },
         }
         wrong = [name for name, column in columns.items() if len(column) != n]
         if wrong:
@@ -235,6 +269,9 @@ class RecordBatch:
             risk_band=risk_bands,
             reason_codes=reason_codes,
             thin_file=np.asarray(thin_file, dtype=bool),
+            application_id=application_ids,
+            age_band=age_bands,
+            marital=marital,
         )
 
     def __len__(self) -> int:
@@ -256,6 +293,9 @@ class RecordBatch:
             reason_codes=self.reason_codes[start:stop],
             thin_file=self.thin_file[start:stop],
             first_row=self.first_row + start,
+            application_id=None if self.application_id is None else self.application_id[start:stop],
+            age_band=None if self.age_band is None else self.age_band[start:stop],
+            marital=None if self.marital is None else self.marital[start:stop],
         )
 
     def _feature_rows(self) -> list[list[float | None]]:
@@ -266,6 +306,9 @@ class RecordBatch:
 
     def _bands(self) -> Sequence[str | None]:
         return self.risk_band if self.risk_band is not None else [None] * len(self)
+
+    def _optional(self, column: Sequence[str | None] | None) -> Sequence[str | None]:
+        return column if column is not None else [None] * len(self)
 
     def values(self, bind_time: Callable[[datetime], Any]) -> list[tuple[Any, ...]]:
         """Table rows as DBAPI parameters in ``store.COLUMNS`` order (JSON columns as text)."""
@@ -293,6 +336,9 @@ class RecordBatch:
                 codes,
                 repeat(self.latency_ms, n),
                 self.thin_file.tolist(),
+                self._optional(self.application_id),
+                self._optional(self.age_band),
+                self._optional(self.marital),
                 strict=True,
             )
         )
@@ -321,18 +367,38 @@ class RecordBatch:
                 reason_codes=tuple(codes),
                 latency_ms=self.latency_ms,
                 thin_file=thin,
+                application_id=application_id,
+                age_band=age_band,
+                marital=marital,
             )
-            for i, (hash_, features, pd, score, decision, band, codes, thin) in enumerate(
-                zip(
-                    self.applicant_hash,
-                    self._feature_rows(),
-                    self.pd.tolist(),
-                    self.score.tolist(),
-                    self.decision,
-                    self._bands(),
-                    self.reason_codes,
-                    self.thin_file.tolist(),
-                    strict=True,
+            for i, (
+                hash_,
+                features,
+                pd,
+                score,
+                decision,
+                band,
+                codes,
+                thin,
+                application_id,
+                age_band,
+                marital,
+            ) in (
+                enumerate(
+                    zip(
+                        self.applicant_hash,
+                        self._feature_rows(),
+                        self.pd.tolist(),
+                        self.score.tolist(),
+                        self.decision,
+                        self._bands(),
+                        self.reason_codes,
+                        self.thin_file.tolist(),
+                        self._optional(self.application_id),
+                        self._optional(self.age_band),
+                        self._optional(self.marital),
+                        strict=True,
+                    )
                 )
             )
         ]

@@ -46,6 +46,9 @@ class InferenceLogSettings(BaseSettings):
     """PostgreSQL connect timeout, so an outage is noticed quickly."""
     statement_timeout_seconds: int = Field(default=10, ge=1)
     """PostgreSQL statement timeout: a batch stuck behind a lock is spilled, not held forever."""
+    audit_retention_days: int = Field(default=730, ge=1)
+    """Audit attributes (age band, marital status) older than this are erased from the log by
+    the drift job (``monitoring.audit_retention``); the decision records stay."""
 
     def database_url(self) -> str:
         if self.url is not None:

@@ -21,7 +21,15 @@ from sqlalchemy.dialects import postgresql
 
 from inference_log.records import InferenceRecord
 
-__all__ = ["COLUMNS", "LOG_TABLE", "LogStore", "create_log_engine", "iter_rows"]
+__all__ = [
+    "ADDED_COLUMNS",
+    "COLUMNS",
+    "LOG_TABLE",
+    "LogStore",
+    "create_log_engine",
+    "create_schema",
+    "iter_rows",
+]
 
 _METADATA = sa.MetaData()
 _JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -45,8 +53,17 @@ LOG_TABLE = sa.Table(
     sa.Column("reason_codes", _JSON, nullable=False),
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("thin_file", sa.Boolean, nullable=False),
+    # Added for outcome and fairness monitoring (nullable: older rows and clients have none).
+    sa.Column("application_id", sa.String(64)),
+    sa.Column("age_band", sa.String(16)),
+    sa.Column("marital", sa.String(16)),
     sa.Index("ix_inference_log_model", "model_name", "model_version", "logged_at"),
+    sa.Index("ix_inference_log_application", "application_id"),
+    sa.Index("ix_inference_log_applicant", "applicant_hash"),
 )
+ADDED_COLUMNS = ("application_id", "age_band", "marital")
+"""Columns added after the table first shipped; ``LogStore.create_table`` adds them to an
+existing table (nullable, so old rows and old writers stay valid)."""
 
 
 def create_log_engine(url: str, connect_timeout: int = 5, statement_timeout: int = 10) -> sa.Engine:
@@ -108,7 +125,7 @@ class LogStore:
         self.bind_time: Callable[[datetime], Any] = processor if processor is not None else _same
 
     def create_table(self) -> None:
-        LOG_TABLE.create(self.engine, checkfirst=True)
+        create_schema(self.engine)
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
         """All ``rows`` in one transaction."""
@@ -119,6 +136,24 @@ class LogStore:
                 conn.exec_driver_sql(_SQLITE_INSERT, rows)  # a list of tuples: executemany
             else:
                 _copy_merge(conn, rows)
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Create the table, or bring an existing one up to date: add the nullable columns and the
+    indexes it lacks. (A migration tool will own this; until then it is idempotent DDL.)"""
+    LOG_TABLE.create(engine, checkfirst=True)
+    inspector = sa.inspect(engine)
+    present = {c["name"] for c in inspector.get_columns(LOG_TABLE.name)}
+    missing = [c for c in LOG_TABLE.columns if c.name not in present]
+    indexes = {i["name"] for i in inspector.get_indexes(LOG_TABLE.name)}
+    with engine.begin() as conn:
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            # Names and types come from the table definition above, never from input.
+            conn.exec_driver_sql(f"ALTER TABLE {LOG_TABLE.name} ADD COLUMN {column.name} {kind}")
+    for index in LOG_TABLE.indexes:
+        if index.name not in indexes:
+            index.create(engine, checkfirst=True)
 
 
 def _same(value: datetime) -> datetime:

@@ -13,6 +13,7 @@ from credit_scoring.features import MODEL_FEATURES, Kind, feature_names
 from credit_scoring.policy import Decision
 from monitoring.comparison import compare
 from monitoring.evidently_drift import EvidentlyDrift, run_data_drift
+from monitoring.performance import FairnessView, RealisedPerformance
 from monitoring.psi import FixedBins
 from monitoring.reference import ReferenceSample
 from monitoring.window import Window
@@ -63,11 +64,29 @@ class DriftResult:
     challengers: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per challenger version in the window: the comparison figures the gauges carry
     (``monitoring.comparison``: shadow pairs, split records, flips, swaps, score delta, PSI)."""
+    realised: RealisedPerformance | None = None
+    """Matured outcomes of the version's decisions (``monitoring.performance``)."""
+    fairness: FairnessView | None = None
+    """Approval-rate AIR by audit attribute over the window."""
+    audit_attributes_expired: int = 0
+    """Records whose audit attributes passed their retention this run (erased)."""
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        """JSON-safe (stored as JSONB, printed as JSON): NaN (e.g. an AIR with no approval at
+        all in the reference group) becomes null."""
+        out = _json_safe(asdict(self))
         out["status"] = self.status.value
         return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _bins(reference: pd.Series, kind: Kind, n_bins: int) -> FixedBins:

@@ -7,7 +7,10 @@
    champion records of that version, plus shadow challenger records for the agreement rate.
 3. PSI on fixed reference deciles for every model feature (CSI) and the score, Evidently's
    ``DataDriftPreset`` (per-feature drift, drifted share), approval rate, score-band mix.
-4. Save the Evidently HTML/JSON and a summary as an MLflow run (experiment ``credit-drift``),
+4. Realised performance of the version on matured loan outcomes (``monitoring.performance``:
+   AUC, KS, default rate by band) and approval-rate AIR by age band and marital status from the
+   audit attributes in the log; audit attributes past their retention are erased.
+5. Save the Evidently HTML/JSON and a summary as an MLflow run (experiment ``credit-drift``),
    push gauges to the Pushgateway (``CREDIT_PUSHGATEWAY_URL``; job ``credit-drift``, grouped by
    model and version), retire gauge groups of versions no alias serves, and record the result in
    the ``drift_runs`` table next to the inference log (read by ``/monitoring``).
@@ -35,11 +38,14 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from credit_scoring.audit import AIR_THRESHOLD
 from credit_scoring.errors import CreditScoringError
 from credit_scoring.settings_help import environment_help
 from inference_log import LOG_TABLE, InferenceLogSettings, create_log_engine
 from inference_log.drift_runs import record_result
 from monitoring.analysis import DriftResult, Thresholds, assess
+from monitoring.audit_retention import expire_audit_attributes
+from monitoring.performance import production_fairness, realised_performance
 from monitoring.publish import log_mlflow_run, push_failure, push_result, retire_groups
 from monitoring.reference import ReferenceSample, live_versions, load_reference
 from monitoring.settings import DriftSettings
@@ -56,6 +62,50 @@ def _window(engine: sa.Engine, settings: DriftSettings, version: str, now: datet
         # Nothing was ever logged here: an empty window (insufficient data), not an error.
         return empty_window(start, now)
     return load_window(engine, settings.model_name, version, start, now, settings.drift_max_records)
+
+
+def _development_auc(client: Any, run_id: str) -> float | None:
+    """The version's out-of-time test AUC, as its training run recorded it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        value = client.get_run(run_id).data.metrics.get("test_auc")
+    except (MlflowException, OSError) as exc:
+        log.warning("could not read the training run's test AUC: %s", exc)
+        return None
+    return None if value is None else float(value)
+
+
+def _outcomes_and_fairness(
+    engine: sa.Engine,
+    client: Any,
+    settings: DriftSettings,
+    sample: ReferenceSample,
+    window: Window,
+    result: DriftResult,
+) -> None:
+    """Realised performance of the version on matured outcomes, and production fairness."""
+    floor = float(sample.model.tags.get("fairness_exception_air_floor", AIR_THRESHOLD))
+    bands = [b.name for b in sample.policy.bands] if sample.policy is not None else None
+    result.realised = realised_performance(
+        engine,
+        sample.model.name,
+        sample.model.version,
+        window_days=settings.performance_window_days,
+        min_matured=settings.outcomes_min_matured,
+        band_order=bands,
+        development_auc=_development_auc(client, sample.model.run_id),
+    )
+    result.fairness = production_fairness(
+        engine, sample.model.name, sample.model.version, window.start, window.end, floor
+    )
+    log.info(
+        "outcomes: %d matured of %d joined (%d decisions with an application id); fairness: %d records",
+        result.realised.matured,
+        result.realised.outcomes_joined,
+        result.realised.decisions_with_id,
+        result.fairness.records,
+    )
 
 
 def run(
@@ -92,6 +142,10 @@ def run(
             drift_share=settings.drift_share_threshold,
         )
         result, evidently = assess(sample, window, limits)
+        _outcomes_and_fairness(engine, client, settings, sample, window, result)
+        result.audit_attributes_expired = expire_audit_attributes(
+            engine, log_settings.audit_retention_days, now
+        )
         run_id = log_mlflow_run(client, settings.drift_experiment, result, evidently)
         if settings.pushgateway_url:
             push_result(

@@ -20,9 +20,11 @@ from prometheus_client import (
     pushadd_to_gateway,
 )
 
+from credit_scoring.audit import MIN_GROUP, UNKNOWN
 from credit_scoring.errors import CreditScoringError, RegistryUnavailable
 from monitoring.analysis import DriftResult, Status
 from monitoring.evidently_drift import EvidentlyDrift
+from monitoring.performance import FairnessView, RealisedPerformance
 
 __all__ = ["PushgatewayUnavailable", "log_mlflow_run", "push_failure", "push_result", "retire_groups"]
 
@@ -89,6 +91,10 @@ def build_registry(result: DriftResult, now: float) -> CollectorRegistry:
             "credit_champion_challenger_agreement",
             "Share of shadow-scored rows where champion and challenger decide alike.",
         ).set(result.champion_challenger_agreement)
+    if result.realised is not None:
+        _realised_gauges(registry, result.realised)
+    if result.fairness is not None:
+        _fairness_gauges(registry, result.fairness)
     _challenger_gauges(registry, result)
     return registry
 
@@ -151,6 +157,73 @@ def _challenger_gauges(registry: CollectorRegistry, result: DriftResult) -> None
         for name, (key, _doc) in _CHALLENGER_GAUGES.items():
             if c.get(key) is not None:
                 figures[name].labels(version).set(c[key])
+
+
+def _realised_gauges(registry: CollectorRegistry, realised: RealisedPerformance) -> None:
+    """Matured outcomes always; the realised metrics only from ``min_matured`` outcomes on, so a
+    handful of early defaults cannot look like a collapsed model."""
+    _gauge(registry, "credit_outcomes_matured", "Matured loan outcomes of the version's decisions.").set(
+        realised.matured
+    )
+    if realised.development_auc is not None:
+        _gauge(registry, "credit_development_auc", "The version's out-of-time test AUC at training.").set(
+            realised.development_auc
+        )
+    if not realised.enough:
+        return
+    if realised.default_rate is not None:
+        _gauge(registry, "credit_realised_default_rate", "Default rate of matured outcomes.").set(
+            realised.default_rate
+        )
+    if realised.auc is not None:
+        _gauge(registry, "credit_realised_auc", "AUC of the PD against matured outcomes.").set(realised.auc)
+    if realised.ks is not None:
+        _gauge(registry, "credit_realised_ks", "KS of the PD against matured outcomes.").set(realised.ks)
+    labels = ("band",)
+    rate = _gauge(
+        registry, "credit_realised_band_default_rate", "Realised default rate per risk band.", labels
+    )
+    expected = _gauge(
+        registry, "credit_expected_band_default_rate", "Mean PD of the band's matured outcomes.", labels
+    )
+    upper = _gauge(
+        registry,
+        "credit_band_default_rate_upper",
+        "Binomial 97.5% upper bound of the band's default rate at its expected rate.",
+        labels,
+    )
+    count = _gauge(registry, "credit_realised_band_outcomes", "Matured outcomes per risk band.", labels)
+    for band in realised.bands:
+        rate.labels(band.band).set(band.realised_default_rate)
+        expected.labels(band.band).set(band.expected_default_rate)
+        upper.labels(band.band).set(band.upper_default_rate)
+        count.labels(band.band).set(band.outcomes)
+
+
+def _fairness_gauges(registry: CollectorRegistry, fairness: FairnessView) -> None:
+    _gauge(
+        registry, "credit_audit_records", "Decisions in the window with audit attributes (age band, marital)."
+    ).set(fairness.records)
+    _gauge(
+        registry,
+        "credit_approval_air_floor",
+        "Lowest approval AIR the version was accepted with (0.8, or its fairness exception's floor).",
+    ).set(fairness.air_floor)
+    air = _gauge(
+        registry,
+        "credit_approval_air",
+        "Approval-rate adverse-impact ratio per audit group (groups of at least 30 decisions).",
+        ("attribute", "group"),
+    )
+    for attribute, groups in fairness.groups.items():
+        for g in groups:
+            if g["count"] >= MIN_GROUP and g["group"] != UNKNOWN and g["air"] == g["air"]:  # NaN != NaN
+                air.labels(attribute, g["group"]).set(g["air"])
+    lowest = _gauge(
+        registry, "credit_approval_air_min", "Lowest approval AIR per audit attribute.", ("attribute",)
+    )
+    for attribute, value in fairness.minimum.items():
+        lowest.labels(attribute).set(value)
 
 
 def _grouping(result: DriftResult) -> dict[str, str]:
@@ -234,6 +307,16 @@ def log_mlflow_run(
             if value is not None:
                 metrics.append(Metric(key, float(value), now, 0))
         metrics.append(Metric("records", float(result.records), now, 0))
+        if result.realised is not None:
+            metrics.append(Metric("outcomes_matured", float(result.realised.matured), now, 0))
+            for key in ("auc", "ks", "default_rate"):
+                value = getattr(result.realised, key)
+                if value is not None:
+                    metrics.append(Metric(f"realised_{key}", float(value), now, 0))
+        if result.fairness is not None:
+            metrics += [
+                Metric(f"approval_air_min/{k}", v, now, 0) for k, v in result.fairness.minimum.items()
+            ]
         params = [
             Param("model_name", result.model_name),
             Param("model_version", result.model_version),

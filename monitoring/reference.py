@@ -7,7 +7,7 @@ job always compares today's traffic with the population *that* model was develop
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ class ModelVersionRef:
     version: str
     alias: str | None
     run_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+    """The registry's model-version tags (gate status, fairness exception floor, lineage)."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,9 @@ def load_reference(client: Any, name: str, alias: str, version: str | None = Non
         raise RegistryUnavailable(
             f"model {name} version {mv.version} has no training run to take a reference from"
         )
-    ref = ModelVersionRef(name=name, version=str(mv.version), alias=resolved_alias, run_id=run_id)
+    ref = ModelVersionRef(
+        name=name, version=str(mv.version), alias=resolved_alias, run_id=run_id, tags=dict(mv.tags or {})
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="credit-drift-ref-") as tmp:
             local = client.download_artifacts(run_id, REFERENCE_ARTIFACT, tmp)

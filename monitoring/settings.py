@@ -51,6 +51,11 @@ class DriftSettings(BaseSettings):
     """Prometheus Pushgateway, e.g. ``http://pushgateway:9091``; unset: nothing is pushed."""
     pushgateway_timeout_seconds: float = Field(default=10.0, gt=0)
     """Longest wait for the Pushgateway on each push or delete."""
+    performance_window_days: float = Field(default=365.0, ge=0)
+    """A non-default outcome counts (is matured) once observed this long after the decision;
+    a default counts whenever observed (``monitoring.performance``). 0 counts every outcome."""
+    outcomes_min_matured: int = Field(default=100, ge=1)
+    """Fewer matured outcomes than this: realised AUC, KS and default rates are not reported."""
     mlflow_max_retries: int = Field(default=2, ge=0)
     """HTTP retries of the MLflow client (its default of 7 takes minutes to report an outage)."""
 

@@ -26,10 +26,12 @@ from feature_store import (
     load_repo_config,
     open_store,
 )
+from governance.exception import FairnessException
 from training.data import PreparedData, prepare
 from training.feature_repo import apply, materialize
 from training.model import ModelConfig
 from training.pipeline import TrainingResult, train_and_register
+from training.search import SearchSettings
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -37,6 +39,25 @@ if TYPE_CHECKING:
     from tests.conftest import MlflowServer, PostgresServer, RedisServer
 
 MODEL_NAME = "credit-risk"
+# Tests train with a small search (the baseline and three drawn candidates) and few bootstrap
+# replicates: the search's mechanics are the same, the session spends seconds instead of a minute.
+TEST_SEARCH = SearchSettings(size=4, bootstrap_replicates=100)
+
+
+def fairness_exception_for(model_name: str, air_floor: float = 0.3) -> FairnessException:
+    """A fairness exception for a test model: the tests exercise the gate, not this data's AIR."""
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()
+    return FairnessException(
+        model_name=model_name,
+        air_floor=air_floor,
+        business_justification="Test fixture: the suites exercise the registration gate's mechanics "
+        "on the public data set, whose minimum AIR no candidate lifts to 0.8.",
+        signer="test suite",
+        date=today - dt.timedelta(days=1),
+        expiry=today + dt.timedelta(days=30),
+    )
 
 
 @dataclass
@@ -105,18 +126,24 @@ class CreditEnv:
         """A fresh ``FeatureStore`` on the same registry and Redis (through the production profile)."""
         return open_store(self.feature_store_config, self.feature_repo, {**os.environ, **self.feast_env})
 
-    def train_new_version(self, model_name: str | None = None, seed: int = 7) -> TrainingResult:
-        """Train and register another version (gets ``challenger``; ``champion`` stays put).
+    def train_new_version(
+        self, model_name: str | None = None, seed: int = 7, search: SearchSettings | None = None
+    ) -> TrainingResult:
+        """Train and register another version (gets ``challenger``; ``champion`` stays put), under
+        a test fairness exception for its model name.
 
         Pass your own ``model_name`` when your test moves aliases, so other suites still find
         ``credit-risk@champion`` where the session put it.
         """
+        name = model_name or self.model_name
         return train_and_register(
             self.store,
             self.applications,
             tracking_uri=self.tracking_uri,
-            model_name=model_name or self.model_name,
+            model_name=name,
             config=ModelConfig(seed=seed),
+            search=search or TEST_SEARCH,
+            exception=fairness_exception_for(name),
         )
 
 
@@ -169,7 +196,12 @@ def build_credit_env(
     apply(store, prepared.data_dir)
     materialize(store)
     training = train_and_register(
-        store, prepared.applications, tracking_uri=mlflow.url, model_name=MODEL_NAME
+        store,
+        prepared.applications,
+        tracking_uri=mlflow.url,
+        model_name=MODEL_NAME,
+        search=TEST_SEARCH,
+        exception=fairness_exception_for(MODEL_NAME),
     )
     return CreditEnv(
         data_dir=prepared.data_dir,

@@ -54,6 +54,11 @@ COMMANDS: dict[str, tuple[type[BaseSettings], ...]] = {
     "compare": (PromotionSettings, InferenceLogSettings, TrainingSettings),
     "promote": (PromotionSettings, InferenceLogSettings, TrainingSettings),
     "promotion-hook": (PromotionSettings, InferenceLogSettings, TrainingSettings, HookSettings),
+    "card": (TrainingSettings,),
+    "replay": (InferenceLogSettings, TrainingSettings),
+    "outcomes load": (InferenceLogSettings,),
+    "audit erase": (InferenceLogSettings,),
+    "audit purge": (InferenceLogSettings,),
 }
 EXTRA_VARIABLES = {"score": ["CREDIT_TRANSFORMER_URL"]}
 

@@ -22,7 +22,10 @@ ALLOWED: dict[str, set[str]] = {
     "feature_store": {"credit_scoring"},
     "inference_log": {"credit_scoring"},
     "serving": {"credit_scoring"},  # the v2 wire module and the KServe server shims
-    "training": {"credit_scoring", "feature_store"},
+    # Governance (registration gate, Regulation B check, model cards, replay of logged decisions)
+    # reads the registry and the inference log; training runs its gate.
+    "governance": {"credit_scoring", "inference_log"},
+    "training": {"credit_scoring", "feature_store", "governance"},
     "monitoring": {"credit_scoring", "inference_log"},
     "predictor": {"credit_scoring", "serving"},
     "transformer": {"credit_scoring", "serving", "feature_store", "inference_log"},

@@ -8,7 +8,7 @@ source):
   ``event_timestamp`` per version. Every applicant has the version that was current when they
   applied (the dataset's values). Some also have an *older* version (superseded before the
   application) and some a *later* update (after the application: new income, more seniority,
-  and for applicants who then defaulted, often arrears ``records = yes``). Only a point-in-time
+  and for applicants who then defaulted, often arrears ``records = 1``). Only a point-in-time
   join gives the training row the values that were known at application time; a naive "latest"
   join would leak the outcome through ``records``.
 - ``applications.parquet``: one application per applicant, spread over 24 months ending at a
@@ -133,7 +133,8 @@ def build_tables(source: pd.DataFrame, seed: int = SEED) -> tuple[pd.DataFrame, 
             "home": src["Home"].astype("object"),
             "age": src["Age"].astype("int64"),
             "marital": src["Marital"].astype("object"),
-            "records": src["Records"].astype("object"),
+            # A 0/1 indicator (the source's "no"/"yes"), so the model can constrain its direction.
+            "records": (src["Records"] == "yes").astype("int64"),
             "job": src["Job"].astype("object"),
             # float64 so the columns match the Float64 fields the feature view declares.
             "expenses": src["Expenses"].astype("float64"),
@@ -165,7 +166,7 @@ def build_tables(source: pd.DataFrame, seed: int = SEED) -> tuple[pd.DataFrame, 
     later["debt"] = (later["debt"] + rng.choice([0.0, 500.0, 1500.0], k)).round(0)
     defaulted = applications.loc[update_mask, LABEL].to_numpy() == 1
     flips = rng.random(k) < 0.6
-    later.loc[defaulted & flips, "records"] = "yes"
+    later.loc[defaulted & flips, "records"] = 1
 
     profile = pd.concat([stale, current, later], ignore_index=True)
     # created_timestamp breaks ties between versions with the same event time (Feast's rule).

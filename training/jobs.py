@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from feast import FeatureStore
 
     from training.pipeline import Progress, TrainingResult
+    from training.search import SearchProgress
 
 __all__ = [
     "apply_features",
@@ -48,11 +49,23 @@ def materialize_features(settings: TrainingSettings) -> str:
     return f"{start:%Y-%m-%d} .. {end:%Y-%m-%d}"
 
 
-def run_training(settings: TrainingSettings, uri: str, progress: Progress | None = None) -> TrainingResult:
+def run_training(
+    settings: TrainingSettings,
+    uri: str,
+    progress: Progress | None = None,
+    search_progress: SearchProgress | None = None,
+) -> TrainingResult:
+    """Train, search, register and gate a new version (``result.accepted`` says what the gate did).
+
+    Raises ``ExceptionFileError`` for an unreadable or invalid fairness exception, before any work.
+    """
     # Imported here: XGBoost, scikit-learn and matplotlib are not needed to prepare or apply.
+    from governance.exception import load_exception
+    from training.data import APPLICATIONS_FILE, PROFILE_FILE
     from training.model import ModelConfig
     from training.pipeline import train_and_register
 
+    exception = load_exception(settings.fairness_exception) if settings.fairness_exception else None
     data = load_prepared(settings.resolved_data_dir)
     config = ModelConfig(seed=settings.seed, nthread=settings.threads)
     return train_and_register(
@@ -62,5 +75,10 @@ def run_training(settings: TrainingSettings, uri: str, progress: Progress | None
         model_name=settings.model_name,
         experiment=settings.experiment,
         config=config,
+        search=settings.search(),
+        exception=exception,
         progress=progress or (lambda _step: None),
+        search_progress=search_progress,
+        source_files=[data.data_dir / PROFILE_FILE, data.data_dir / APPLICATIONS_FILE],
+        card_dir=settings.model_card_dir,
     )

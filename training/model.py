@@ -7,8 +7,15 @@
 - Shallow trees (depth 3): serving computes exact TreeSHAP reasons per request, whose cost grows
   with depth and tree count.
 - Fixed seed and thread count: the same data gives the same booster, byte for byte.
-- Early stopping on the validation window; the saved booster is cut at the best iteration, so
-  ``predict`` and ``pred_contribs`` in serving use exactly the trees that were validated.
+- Early stopping on the validation window's log loss (a PD must be a probability, not just a
+  ranking: stopping on AUC left bands visibly mis-calibrated); the saved booster is cut at the
+  best iteration, so ``predict`` and ``pred_contribs`` in serving use exactly the trees that
+  were validated.
+- A configuration may *drop* features (the less-discriminatory-alternative search does): their
+  columns are all-missing in training, so no tree can split on them and their contribution is
+  always zero, while the booster keeps the contract's full input (serving is unchanged).
+- ``interactions=False`` forbids interactions (each feature its own interaction group): an
+  additive model, every feature's effect independent of the others.
 """
 
 from __future__ import annotations
@@ -21,7 +28,11 @@ import xgboost as xgb
 
 from credit_scoring.features import feature_names, feature_types, monotone_constraints
 
-__all__ = ["ModelConfig", "dmatrix", "fit", "predict_pd"]
+__all__ = ["MAX_DEPTH", "ModelConfig", "dmatrix", "fit", "predict_pd"]
+
+MAX_DEPTH = 3
+"""Deepest trees allowed: serving explains them with exact TreeSHAP look-up tables
+(``predictor/treeshap.py``, at most 7 internal nodes per tree)."""
 
 
 @dataclass(frozen=True)
@@ -39,11 +50,23 @@ class ModelConfig:
     max_cat_to_onehot: int = 8
     seed: int = 42
     nthread: int = 1
+    eval_metric: str = "logloss"
+    dropped: tuple[str, ...] = ()
+    interactions: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.dropped) - set(feature_names()))
+        if unknown:
+            raise ValueError(f"cannot drop {unknown}: not model features")
 
     def params(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if not self.interactions:
+            extra["interaction_constraints"] = [[name] for name in feature_names()]
         return {
+            **extra,
             "objective": "binary:logistic",
-            "eval_metric": "auc",
+            "eval_metric": self.eval_metric,
             "tree_method": "hist",
             "max_depth": self.max_depth,
             "eta": self.learning_rate,
@@ -58,7 +81,18 @@ class ModelConfig:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["dropped"] = ",".join(self.dropped) or "none"
+        return out
+
+    def mask(self, matrix: np.ndarray) -> np.ndarray:
+        """The matrix as this configuration trains on it: dropped features all missing."""
+        if not self.dropped:
+            return matrix
+        out = matrix.copy()
+        names = feature_names()
+        out[:, [names.index(n) for n in self.dropped]] = np.nan
+        return out
 
 
 def dmatrix(matrix: np.ndarray, labels: np.ndarray | None = None, nthread: int = 1) -> xgb.DMatrix:
@@ -77,9 +111,9 @@ def dmatrix(matrix: np.ndarray, labels: np.ndarray | None = None, nthread: int =
 def fit(
     x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray, config: ModelConfig
 ) -> xgb.Booster:
-    """Train with early stopping on validation AUC; return the booster cut at its best round."""
-    dtrain = dmatrix(x_train, y_train, config.nthread)
-    dvalid = dmatrix(x_valid, y_valid, config.nthread)
+    """Train with early stopping on validation log loss; return the booster cut at its best round."""
+    dtrain = dmatrix(config.mask(x_train), y_train, config.nthread)
+    dvalid = dmatrix(config.mask(x_valid), y_valid, config.nthread)
     booster = xgb.train(
         config.params(),
         dtrain,

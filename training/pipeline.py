@@ -1,14 +1,25 @@
-"""Training end to end: Feast training set -> booster -> policy -> evaluation -> MLflow.
+"""Training end to end: Feast training set -> LDA search -> evaluation -> MLflow -> registration gate.
 
 ``train_and_register`` is what ``credit-scoring train`` runs, and what tests call to put a
 (new) version into a registry. Steps report progress through an optional callback so the CLI
-can show it without this module knowing about terminals.
+can show it without this module knowing about terminals:
+
+1. the point-in-time training set from Feast, split by (synthetic) application time;
+2. the less-discriminatory-alternative search (``training.search``): every candidate fitted,
+   given its own policy on validation, compared with the baseline; a winner by a stated rule;
+3. the winner evaluated on the out-of-time test window; its reasons' stability across seeds;
+4. the run logged to MLflow (candidates as nested runs), the version registered with its lineage;
+5. the registration gate (``governance.gate``) on the registered version, the Regulation B age
+   check included; ``challenger`` (and ``champion`` when none exists) only if it passes;
+6. the evidence, the training report and the model card logged with the version.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,16 +30,20 @@ import xgboost as xgb
 
 from credit_scoring.features import FEATURE_SERVICE, LABEL, feature_names
 from credit_scoring.policy import ScorePolicy
+from governance.exception import FairnessException
+from governance.gate import GateDecision
+from training.calibration import CalibrationCheck, check_calibration
 from training.dataset import TIME_COLUMN, Split, split_out_of_time, training_frame
 from training.evaluation import Evaluation, discrimination, evaluate
 from training.model import ModelConfig, fit, predict_pd
-from training.plots import write_plots
 from training.policy import PolicyTargets, choose_policy
-from training.registry import RegisteredModel, log_and_register
-from training.report import write_report
+from training.search import SearchProgress, SearchResult, SearchSettings
+from training.stability import ReasonStability
 
 if TYPE_CHECKING:
     from feast import FeatureStore
+
+    from training.registry import RegisteredModel
 
 __all__ = [
     "REFERENCE_COLUMNS",
@@ -42,8 +57,8 @@ __all__ = [
 
 MODEL_NAME = "credit-risk"
 EXPERIMENT = "credit-risk"
-STEPS = ("features", "fit", "evaluate", "artifacts", "model", "register")
-REFERENCE_COLUMNS = [*feature_names(), "pd", "score", "decision", LABEL, TIME_COLUMN, "marital"]
+STEPS = ("features", "search", "evaluate", "stability", "artifacts", "model", "register", "gate", "card")
+REFERENCE_COLUMNS = [*feature_names(), "pd", "score", "decision", LABEL, TIME_COLUMN, "age", "marital"]
 
 Progress = Callable[[str], None]
 
@@ -60,11 +75,18 @@ class TrainedModel:
     split: Split
     policy: ScorePolicy
     evaluation: Evaluation
-    valid_metrics: dict[str, float]
+    """The out-of-time test window."""
+    valid_evaluation: Evaluation
+    calibration: CalibrationCheck
+    """The calibration gate's evidence on validation."""
     train_metrics: dict[str, float]
     test_pd: np.ndarray
     config: ModelConfig
     targets: PolicyTargets
+
+    @property
+    def valid_metrics(self) -> dict[str, float]:
+        return self.valid_evaluation.metrics
 
     @property
     def best_iteration(self) -> int:
@@ -76,6 +98,8 @@ class TrainedModel:
         out |= {f"valid_{k}": v for k, v in self.valid_metrics.items()}
         out |= {f"train_{k}": v for k, v in self.train_metrics.items()}
         out["best_iteration"] = float(self.best_iteration)
+        out["trees"] = float(self.booster.num_boosted_rounds())
+        out["valid_hosmer_lemeshow_p"] = self.calibration.hl_p
         return out
 
 
@@ -89,11 +113,22 @@ class TrainingResult:
     rows: dict[str, int]
     best_iteration: int
     seconds: float
+    gate: GateDecision
+    search: dict[str, Any]
+    search_table: pd.DataFrame
+    fairness: dict[str, pd.DataFrame]
+    """Test-window fairness tables per audit attribute (both favourable outcomes)."""
+    stability: ReasonStability
+    model_card: Path | None
     calibration: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def version(self) -> str:
         return self.registered.version
+
+    @property
+    def accepted(self) -> bool:
+        return self.gate.accepted
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -108,44 +143,87 @@ class TrainingResult:
             "test_metrics": {k: round(v, 6) for k, v in self.test_metrics.items()},
             "calibration_by_band": self.calibration,
             "policy": self.policy.model_dump(mode="json"),
+            "gate": self.gate.as_dict(),
+            "search": self.search,
+            "reason_stability": self.stability.as_dict(),
+            "model_card": None if self.model_card is None else str(self.model_card),
             "seconds": round(self.seconds, 2),
         }
 
 
-def fit_model(
-    frame: pd.DataFrame, config: ModelConfig, targets: PolicyTargets, progress: Progress = _noop
+def _trained(
+    booster: xgb.Booster,
+    split: Split,
+    config: ModelConfig,
+    targets: PolicyTargets,
+    policy: ScorePolicy | None,
 ) -> TrainedModel:
-    """Split out of time, fit, choose the policy on validation, evaluate on test."""
-    split = split_out_of_time(frame)
-    x_train, y_train = split.matrix(split.train), split.labels(split.train)
-    x_valid, y_valid = split.matrix(split.valid), split.labels(split.valid)
-    x_test, y_test = split.matrix(split.test), split.labels(split.test)
-    progress("fit")
-    booster = fit(x_train, y_train, x_valid, y_valid, config)
+    y_valid, y_test = Split.labels(split.valid), Split.labels(split.test)
+    x_valid, x_test = Split.matrix(split.valid), Split.matrix(split.test)
     valid_pd = predict_pd(booster, x_valid)
-    policy = choose_policy(valid_pd, y_valid, targets)
-    progress("evaluate")
+    policy = policy or choose_policy(valid_pd, y_valid, targets)
+    valid_score = np.asarray(policy.scale.score(valid_pd))
     test_pd = predict_pd(booster, x_test)
     test_score = np.asarray(policy.scale.score(test_pd))
-    evaluation = evaluate(split.test, y_test, test_pd, test_score, policy.decide(test_score), policy)
     return TrainedModel(
         booster=booster,
         split=split,
         policy=policy,
-        evaluation=evaluation,
-        valid_metrics=discrimination(y_valid, valid_pd),
-        train_metrics=discrimination(y_train, predict_pd(booster, x_train)),
+        evaluation=evaluate(split.test, y_test, test_pd, test_score, policy.decide(test_score), policy),
+        valid_evaluation=evaluate(
+            split.valid, y_valid, valid_pd, valid_score, policy.decide(valid_score), policy
+        ),
+        calibration=check_calibration(y_valid, valid_pd, valid_score, policy),
+        train_metrics=discrimination(
+            Split.labels(split.train), predict_pd(booster, Split.matrix(split.train))
+        ),
         test_pd=test_pd,
         config=config,
         targets=targets,
     )
 
 
+def fit_model(
+    frame: pd.DataFrame, config: ModelConfig, targets: PolicyTargets, progress: Progress = _noop
+) -> TrainedModel:
+    """One configuration, no search: split out of time, fit, policy on validation, evaluate."""
+    split = split_out_of_time(frame)
+    progress("fit")
+    booster = fit(
+        Split.matrix(split.train),
+        Split.labels(split.train),
+        Split.matrix(split.valid),
+        Split.labels(split.valid),
+        config,
+    )
+    progress("evaluate")
+    return _trained(booster, split, config, targets, None)
+
+
+def search_and_fit(
+    frame: pd.DataFrame,
+    config: ModelConfig,
+    targets: PolicyTargets,
+    settings: SearchSettings,
+    progress: Progress = _noop,
+    search_progress: SearchProgress | None = None,
+) -> tuple[TrainedModel, SearchResult]:
+    """The LDA search over ``frame``'s out-of-time split; the winner, evaluated."""
+    from training.search import search
+
+    split = split_out_of_time(frame)
+    progress("search")
+    result = search(split, config, targets, settings, search_progress)
+    progress("evaluate")
+    winner = result.winner
+    return _trained(winner.booster, split, winner.config, targets, winner.policy), result
+
+
 def reference_frame(trained: TrainedModel) -> pd.DataFrame:
     """The drift reference: the out-of-time windows (validation + test), scored by this model.
 
     Model features are the values the booster sees (categoricals as level codes), so the drift
-    job compares like with like.
+    job compares like with like; ``age`` and ``marital`` are the audit attributes.
     """
     frame = pd.concat([trained.split.valid, trained.split.test], ignore_index=True)
     matrix = Split.matrix(frame)
@@ -157,42 +235,9 @@ def reference_frame(trained: TrainedModel) -> pd.DataFrame:
     out["decision"] = [d.value for d in trained.policy.decide(score)]
     out[LABEL] = frame[LABEL].to_numpy()
     out[TIME_COLUMN] = frame[TIME_COLUMN].to_numpy()
+    out["age"] = pd.to_numeric(frame["age"], errors="coerce").to_numpy(dtype=np.float64)
     out["marital"] = frame["marital"].astype("object").to_numpy()
     return out[REFERENCE_COLUMNS]
-
-
-def _artifact_writer(
-    trained: TrainedModel, model_name: str, summary: dict[str, object]
-) -> Callable[[Path], Sequence[Path]]:
-    def write(root: Path) -> Sequence[Path]:
-        ev = trained.evaluation
-        test = trained.split.test
-        y = Split.labels(test)
-        score = np.asarray(trained.policy.scale.score(trained.test_pd))
-        plots = write_plots(
-            root / "plots", y, trained.test_pd, score, ev.metrics, ev.calibration, trained.policy
-        )
-        reports = root / "reports"
-        reports.mkdir(parents=True, exist_ok=True)
-        ev.calibration.to_csv(reports / "calibration_by_band.csv", index=False)
-        for name, table in ev.fairness.items():
-            table.to_csv(reports / f"fairness_{name}.csv", index=False)
-        report = write_report(
-            reports / "training_report.html",
-            model_name=model_name,
-            summary=summary,
-            metrics=ev.metrics,
-            calibration=ev.calibration,
-            fairness=ev.fairness,
-            policy=trained.policy,
-            plots=plots,
-        )
-        reference = root / "reference"
-        reference.mkdir(parents=True, exist_ok=True)
-        reference_frame(trained).to_parquet(reference / "reference.parquet", index=False)
-        return [*plots, report, reference / "reference.parquet"]
-
-    return write
 
 
 def train_and_register(
@@ -204,64 +249,77 @@ def train_and_register(
     experiment: str = EXPERIMENT,
     config: ModelConfig | None = None,
     targets: PolicyTargets | None = None,
+    search: SearchSettings | None = None,
+    exception: FairnessException | None = None,
     progress: Progress = _noop,
+    search_progress: SearchProgress | None = None,
     run_name: str | None = None,
+    source_files: list[Path] | None = None,
+    card_dir: Path | None = None,
+    today: dt.date | None = None,
 ) -> TrainingResult:
-    """Build the point-in-time training set, train, evaluate, log and register a new version."""
+    """Build the training set, search, evaluate, log, register, gate and document a new version.
+
+    The version is always registered; it gets ``challenger`` (and ``champion`` when none exists)
+    only when the registration gate accepts it (``result.accepted``).
+    """
+    from governance.lineage import lineage
+    from training.release import govern_and_document, log_training_run
+    from training.stability import reason_stability
+
     started = time.monotonic()
     config = config or ModelConfig()
     targets = targets or PolicyTargets()
+    settings = search or SearchSettings()
     progress("features")
     frame = training_frame(store, applications)
-    trained = fit_model(frame, config, targets, progress)
+    trained, searched = search_and_fit(frame, config, targets, settings, progress, search_progress)
+    progress("stability")
+    stability = reason_stability(trained.booster, trained.policy, trained.config, trained.split)
+    found = lineage(frame, source_files)
+    with tempfile.TemporaryDirectory(prefix="credit-train-") as tmp:
+        registered = log_training_run(
+            trained,
+            searched,
+            stability,
+            found,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            model_name=model_name,
+            run_name=run_name or f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            workdir=Path(tmp),
+            progress=progress,
+        )
+        registered, decision, card = govern_and_document(
+            trained,
+            searched,
+            stability,
+            registered,
+            store=store,
+            tracking_uri=tracking_uri,
+            exception=exception,
+            workdir=Path(tmp),
+            card_dir=card_dir,
+            progress=progress,
+            lineage=found,
+            today=today,
+        )
     split = trained.split
-    rows = {"train": len(split.train), "valid": len(split.valid), "test": len(split.test)}
-    summary: dict[str, object] = {
-        "feature service": FEATURE_SERVICE,
-        "applications": len(frame),
-        "train window": f"{split.train[TIME_COLUMN].min()} .. {split.valid_start}",
-        "validation window": f"{split.valid_start} .. {split.test_start}",
-        "test window": f"{split.test_start} .. {split.test[TIME_COLUMN].max()}",
-        "rows (train/valid/test)": f"{rows['train']}/{rows['valid']}/{rows['test']}",
-        "best iteration": trained.best_iteration,
-    }
-    params: dict[str, Any] = {
-        **config.as_dict(),
-        **{f"policy_{k}": v for k, v in targets.as_dict().items()},
-        "feature_service": FEATURE_SERVICE,
-        "rows_train": rows["train"],
-        "rows_valid": rows["valid"],
-        "rows_test": rows["test"],
-        "valid_start": split.valid_start.isoformat(),
-        "test_start": split.test_start.isoformat(),
-    }
-    progress("artifacts")
-    x_test = Split.matrix(split.test)
-    registered = log_and_register(
-        tracking_uri=tracking_uri,
-        experiment=experiment,
-        model_name=model_name,
-        booster=trained.booster,
-        policy=trained.policy,
-        params=params,
-        metrics=trained.metrics(),
-        example=x_test[:5],
-        example_pd=trained.test_pd[:5],
-        write_artifacts=_artifact_writer(trained, model_name, summary),
-        run_name=run_name or f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}",
-        tags={"feature_service": FEATURE_SERVICE},
-        progress=progress,
-    )
-    calibration = trained.evaluation.calibration.to_dict(orient="records")
     return TrainingResult(
         registered=registered,
         test_metrics=dict(trained.evaluation.metrics),
         policy=trained.policy,
-        rows=rows,
+        rows={"train": len(split.train), "valid": len(split.valid), "test": len(split.test)},
         best_iteration=trained.best_iteration,
         seconds=time.monotonic() - started,
+        gate=decision,
+        search=searched.summary(),
+        search_table=searched.table(),
+        fairness=trained.evaluation.fairness,
+        stability=stability,
+        model_card=card,
         calibration=[
-            {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in r.items()}
-            for r in calibration
+            {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in r.items()}
+            for r in trained.evaluation.calibration.to_dict(orient="records")
         ],
     )

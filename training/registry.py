@@ -1,21 +1,25 @@
-"""Log a trained model to MLflow and register it as ``credit-risk`` with aliases.
+"""Log a trained model to MLflow, register it as ``credit-risk``, and move aliases as the gate says.
 
 What a model version carries (docs/architecture.md, "Model registry"):
 
 - the native booster in the xgboost flavour at ``model``, with signature and input example, and
   MLmodel ``metadata``: ``credit_policy`` (``ScorePolicy`` JSON), ``feature_names``,
   ``feature_service``;
-- the same policy as the model-version tag ``credit_policy``;
-- run artifacts ``plots/*.png``, ``reports/training_report.html`` and
-  ``reference/reference.parquet`` (the drift reference);
-- alias ``challenger`` on every new version, and ``champion`` when no version holds it yet.
-  Promoting a challenger to champion is a deliberate, separate act (``set_alias``).
+- the same policy as the model-version tag ``credit_policy``; lineage tags (``code_commit``,
+  ``code_dirty``, ``training_data_sha256``) and the gate's decision (``gate_status``, and the
+  fairness exception's fields when one was applied);
+- run artifacts ``plots/*.png``, ``reports/``, ``reference/reference.parquet`` (the drift
+  reference), ``evidence/`` (evidence, search table, gate decision, exception) and
+  ``model_card/``; every candidate of the search as a nested run of the training run;
+- alias ``challenger`` when the registration gate accepts the version, and ``champion`` too when
+  no version holds it yet. Promoting a challenger to champion is a deliberate, separate act.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +34,13 @@ from credit_scoring.policy import ScorePolicy
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "ChildRun",
     "RegisteredModel",
     "aliases_of",
-    "log_and_register",
+    "apply_gate",
+    "log_artifacts",
+    "log_run",
+    "register",
     "set_alias",
 ]
 
@@ -52,6 +60,25 @@ class RegisteredModel:
     artifact_uri: str
 
 
+@dataclass(frozen=True)
+class LoggedRun:
+    run_id: str
+    experiment_id: str
+    artifact_uri: str
+    model_source: str
+    """What ``mlflow.register_model`` registers (the logged model's URI)."""
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A nested run under the training run (one per search candidate)."""
+
+    name: str
+    params: Mapping[str, Any]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
+
+
 def _pip_requirements() -> list[str]:
     # Pinned explicitly: MLflow's own inference of requirements starts a subprocess per model,
     # seconds the training job and the tests don't need to spend.
@@ -60,71 +87,77 @@ def _pip_requirements() -> list[str]:
     return [f"xgboost=={version('xgboost')}", f"numpy=={version('numpy')}", f"pandas=={version('pandas')}"]
 
 
+def _client(tracking_uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
 def aliases_of(client: Any, name: str, version: str) -> list[str]:
     return sorted(client.get_model_version(name, version).aliases)
 
 
-def _has_alias(client: Any, name: str, alias: str) -> bool:
+def champion_version(client: Any, name: str) -> str | None:
+    """The version ``champion`` points to, or None."""
     from mlflow.exceptions import MlflowException
 
     try:
-        client.get_model_version_by_alias(name, alias)
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            return False
+            return None
         raise
-    return True
 
 
 def set_alias(tracking_uri: str, name: str, alias: str, version: str) -> None:
     """Point ``alias`` at ``version`` (e.g. promote the challenger to champion)."""
-    from mlflow import MlflowClient
-
-    MlflowClient(tracking_uri=tracking_uri).set_registered_model_alias(name, alias, version)
+    _client(tracking_uri).set_registered_model_alias(name, alias, version)
 
 
-def log_and_register(
+def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+
+def log_run(
     *,
     tracking_uri: str,
     experiment: str,
-    model_name: str,
     booster: Any,
     policy: ScorePolicy,
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     example: np.ndarray,
     example_pd: np.ndarray,
-    write_artifacts: Callable[[Path], Sequence[Path]],
+    artifacts: Path,
     run_name: str,
+    children: Sequence[ChildRun] = (),
     tags: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
-) -> RegisteredModel:
-    """One MLflow run: params, metrics, artifacts, model; then register, tag and alias it.
-
-    ``write_artifacts(dir)`` writes the run's files into ``dir`` (sub-folders become artifact
-    paths: ``plots/``, ``reports/``, ``reference/``).
-    """
+) -> LoggedRun:
+    """One MLflow run: params, metrics, the files under ``artifacts`` (sub-folders become artifact
+    paths), the model, and ``children`` as nested runs."""
     import mlflow
     import mlflow.xgboost
-    from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
     mlflow.set_tracking_uri(tracking_uri)
     experiment_id = mlflow.set_experiment(experiment).experiment_id
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = _client(tracking_uri)
     policy_json = policy.model_dump_json()
     example_frame = pd.DataFrame(example, columns=feature_names()).astype("float32")
     signature = infer_signature(example_frame, example_pd.astype("float64"))
 
     with mlflow.start_run(run_name=run_name, tags=dict(tags or {})) as run:
+        parent = run.info.run_id
         mlflow.log_params({k: str(v) for k, v in params.items()})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+        mlflow.log_metrics(_finite(metrics))
         mlflow.log_dict(json.loads(policy_json), "policy/credit_policy.json")
-        with tempfile.TemporaryDirectory(prefix="credit-train-") as tmp:
-            root = Path(tmp)
-            write_artifacts(root)
-            for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-                mlflow.log_artifacts(str(sub), artifact_path=sub.name)
+        for sub in sorted(p for p in artifacts.iterdir() if p.is_dir()):
+            mlflow.log_artifacts(str(sub), artifact_path=sub.name)
+        # Nested runs (mlflow.parentRunId): the MLflow UI lists them under the training run.
+        # MLflow prints two link lines per finished run; for every candidate that is just noise.
+        with contextlib.redirect_stdout(io.StringIO()):
+            _log_children(client, experiment_id, parent, int(run.info.start_time or 0), children)
         if progress is not None:
             progress("model")
         info = mlflow.xgboost.log_model(
@@ -140,23 +173,73 @@ def log_and_register(
                 "feature_service": FEATURE_SERVICE,
             },
         )
-        artifact_uri = run.info.artifact_uri
+        return LoggedRun(parent, experiment_id, run.info.artifact_uri, info.model_uri)
 
-    if progress is not None:
-        progress("register")
-    version = mlflow.register_model(info.model_uri, model_name, tags={POLICY_TAG: policy_json}).version
-    version = str(version)
-    client.set_model_version_tag(model_name, version, "feature_service", FEATURE_SERVICE)
-    client.set_model_version_tag(model_name, version, "run_id", run.info.run_id)
-    if not _has_alias(client, model_name, CHAMPION):
-        client.set_registered_model_alias(model_name, CHAMPION, version)
-    client.set_registered_model_alias(model_name, CHALLENGER, version)
+
+def _log_children(
+    client: Any, experiment_id: str, parent: str, when: int, children: Sequence[ChildRun]
+) -> None:
+    from mlflow.entities import Metric, Param, RunTag
+
+    for child in children:
+        made = client.create_run(
+            experiment_id, run_name=child.name, tags={"mlflow.parentRunId": parent, **child.tags}
+        )
+        client.log_batch(
+            made.info.run_id,
+            metrics=[Metric(k, v, when, 0) for k, v in _finite(child.metrics).items()],
+            params=[Param(k, str(v)) for k, v in child.params.items()],
+            tags=[RunTag("candidate", child.name)],
+        )
+        client.set_terminated(made.info.run_id, "FINISHED")
+
+
+def register(
+    tracking_uri: str, model_name: str, logged: LoggedRun, policy: ScorePolicy, tags: Mapping[str, str]
+) -> RegisteredModel:
+    """A new version of ``model_name`` with its tags, and no alias yet (the gate decides)."""
+    import mlflow
+
+    client = _client(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    policy_json = policy.model_dump_json()
+    version = str(
+        mlflow.register_model(logged.model_source, model_name, tags={POLICY_TAG: policy_json}).version
+    )
+    for key, value in {"feature_service": FEATURE_SERVICE, "run_id": logged.run_id, **tags}.items():
+        client.set_model_version_tag(model_name, version, key, value)
     return RegisteredModel(
         name=model_name,
         version=version,
-        aliases=aliases_of(client, model_name, version),
-        run_id=run.info.run_id,
-        experiment_id=experiment_id,
+        aliases=[],
+        run_id=logged.run_id,
+        experiment_id=logged.experiment_id,
         model_uri=f"models:/{model_name}/{version}",
-        artifact_uri=artifact_uri,
+        artifact_uri=logged.artifact_uri,
     )
+
+
+def log_artifacts(tracking_uri: str, run_id: str, root: Path) -> None:
+    """Add the folders under ``root`` to a (finished) run's artifacts."""
+    client = _client(tracking_uri)
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        client.log_artifacts(run_id, str(sub), artifact_path=sub.name)
+
+
+def tag_version(tracking_uri: str, name: str, version: str, tags: Mapping[str, str]) -> None:
+    client = _client(tracking_uri)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def apply_gate(tracking_uri: str, registered: RegisteredModel, accepted: bool) -> RegisteredModel:
+    """``challenger`` (and ``champion`` when nobody holds it) for an accepted version; nothing else."""
+    from dataclasses import replace
+
+    client = _client(tracking_uri)
+    name, version = registered.name, registered.version
+    if accepted:
+        if champion_version(client, name) is None:
+            client.set_registered_model_alias(name, CHAMPION, version)
+        client.set_registered_model_alias(name, CHALLENGER, version)
+    return replace(registered, aliases=aliases_of(client, name, version))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from feature_store import EMBEDDED_CONFIG, default_repo_path
+
+if TYPE_CHECKING:
+    from training.search import SearchSettings
 
 __all__ = ["TrainingSettings"]
 
@@ -46,6 +50,21 @@ class TrainingSettings(BaseSettings):
     threads: int = Field(
         default=1, ge=1, description="XGBoost threads (fixed, for reproducibility and shared CPUs)."
     )
+    search_size: int = Field(
+        default=32, ge=1, description="Candidates of the less-discriminatory-alternative search (32: all)."
+    )
+    search_auc_tolerance: float = Field(
+        default=0.010,
+        ge=0,
+        le=0.1,
+        description="Most validation AUC an alternative may lose vs the baseline.",
+    )
+    search_max_trees: int = Field(default=250, ge=1, description="Most trees an eligible candidate may have.")
+    bootstrap_replicates: int = Field(default=500, ge=20, description="Paired bootstrap replicates.")
+    fairness_exception: Path | None = Field(
+        default=None,
+        description="Signed fairness exception (YAML) the registration gate may apply; none by default.",
+    )
 
     @property
     def resolved_home(self) -> Path:
@@ -54,6 +73,21 @@ class TrainingSettings(BaseSettings):
     @property
     def resolved_data_dir(self) -> Path:
         return (self.data_dir or self.home / "data").resolve()
+
+    @property
+    def model_card_dir(self) -> Path:
+        """Where a local copy of each new version's model card is written."""
+        return self.resolved_home / "model-cards"
+
+    def search(self) -> SearchSettings:
+        from training.search import SearchSettings  # XGBoost and friends: not for every command
+
+        return SearchSettings(
+            size=self.search_size,
+            auc_tolerance=self.search_auc_tolerance,
+            max_trees=self.search_max_trees,
+            bootstrap_replicates=self.bootstrap_replicates,
+        )
 
     @property
     def resolved_feature_repo(self) -> Path:

@@ -92,12 +92,14 @@ def build_answers(
     thin: np.ndarray,
     request_id: str,
     missing: np.ndarray | None = None,
+    values: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """One answer per application, in request order.
 
     The prediction's contributions must hold a finite row for every row that needs reasons (bias
     in the last column); ``missing`` (bool ``[N, features]``) marks feature values that were
-    missing, which reasons never cite by name (see ``credit_scoring.reasons``).
+    missing, which reasons never cite by name; ``values`` (the model matrix) lets a categorical
+    reason name the applicant's own category (see ``credit_scoring.reasons``).
     """
     model = {
         "name": prediction.model_name,
@@ -121,7 +123,11 @@ def build_answers(
             raise PredictorRejected(f"no contributions for row {row}, which needs adverse-action reasons")
         # One ranking for the whole batch (``credit_scoring.reasons``: same reasons as row by row).
         ranked = reason_dicts_batch(
-            block[:, :-1], _NAMES, policy.max_reasons, None if missing is None else missing[rows]
+            block[:, :-1],
+            _NAMES,
+            policy.max_reasons,
+            None if missing is None else missing[rows],
+            None if values is None else values[rows],
         )
         for i, row_reasons in zip(rows.tolist(), ranked, strict=True):
             reasons[i] = row_reasons

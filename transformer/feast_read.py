@@ -31,7 +31,7 @@ class FeastProfileReader:
     def __init__(self, store: Any, layout: ServiceLayout) -> None:
         self._store = store
         self._layout = layout
-        self._refs = [f"{layout.view_name}:{name}" for name in layout.profile]
+        self._refs = [f"{layout.view_name}:{name}" for name in layout.read]
         self._async = True
         online = store.config.online_store
         self.where = f"{type(online).__name__.removesuffix('OnlineStoreConfig')} online store"
@@ -63,7 +63,7 @@ class FeastProfileReader:
         # store holds no row for the applicant.
         stamps = answer[f"{profile[0]}__ts"]
         return Profiles(
-            values={name: answer[name] for name in profile},
+            values={name: answer[name] for name in self._layout.read},
             has_profile=[bool(ts) for ts in stamps],
         )
 

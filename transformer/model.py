@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 from kserve import Model
 
+from credit_scoring.audit import age_bands, marital_status
 from credit_scoring.errors import (
     CreditScoringError,
     FeatureStoreUnavailable,
@@ -236,6 +237,7 @@ class CreditScoringModel(Model):
             scoring.thin,
             request_id,
             missing=np.isnan(scoring.features.matrix),
+            values=scoring.features.matrix,
         )
 
     def log_answers(
@@ -250,6 +252,7 @@ class CreditScoringModel(Model):
         if self.sink is None or self.hasher is None:
             return
         prediction = scoring.prediction
+        columns = scoring.features.columns
         self.sink.submit(
             RecordBatch.from_scored(
                 request_id=context.request_id,
@@ -267,6 +270,10 @@ class CreditScoringModel(Model):
                 model_alias=prediction.model_alias,
                 role=role,
                 latency_ms=(time.perf_counter() - context.started) * 1000.0,
+                application_ids=[a.application_id for a in batch.applications],
+                # Audit attributes from the profile, for fairness monitoring; never scored on.
+                age_bands=age_bands(columns["age"]) if "age" in columns else None,
+                marital=[marital_status(v) for v in columns["marital"]] if "marital" in columns else None,
             )
         )
 

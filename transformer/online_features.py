@@ -17,6 +17,10 @@ applicants, which is why it is the default (numbers in ``docs/serving.md``).
 Either way the ratios come from the on-demand view's own UDF taken from the registry (it calls
 ``credit_scoring.features.derive``), so serving computes exactly what training saw, and an
 applicant is a thin file exactly when the reader reports no profile (``credit_scoring.policy``).
+
+The audit attributes (``age``, ``marital``: ``credit_scoring.features.AUDIT_ONLY_FIELDS``) are
+read in the same round trip for the inference log's fairness monitoring; they are never in the
+model matrix (``to_matrix`` takes the model features only).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from credit_scoring.errors import FeatureStoreUnavailable
-from credit_scoring.features import CATEGORICAL_LEVELS, feature_names, to_matrix
+from credit_scoring.features import AUDIT_ONLY_FIELDS, CATEGORICAL_LEVELS, feature_names, to_matrix
 from credit_scoring.schema import Application
 
 __all__ = ["FeatureBatch", "OnlineFeatures", "ProfileReader", "Profiles", "ServiceLayout"]
@@ -71,6 +75,13 @@ class ServiceLayout:
     odfv: Any
     request_fields: list[str]
     derived: list[str]
+    audit: list[str]
+    """Audit attributes of the view, read for the log only (never model inputs)."""
+
+    @property
+    def read(self) -> list[str]:
+        """Every profile field read per applicant: the service's, then the audit attributes."""
+        return [*self.profile, *self.audit]
 
     @classmethod
     def resolve(cls, store: Any, service_name: str) -> ServiceLayout:
@@ -95,7 +106,8 @@ class ServiceLayout:
         missing = set(feature_names()) - set(profile) - set(derived) - set(request_fields)
         if missing:
             raise RuntimeError(f"feature service {service_name} lacks model features {sorted(missing)}")
-        return cls(view, str(view_name), profile, odfv, request_fields, derived)
+        audit = sorted(f.name for f in view.features if f.name in AUDIT_ONLY_FIELDS and f.name not in profile)
+        return cls(view, str(view_name), profile, odfv, request_fields, derived, audit)
 
 
 class ProfileReader(Protocol):

@@ -26,12 +26,15 @@ __all__ = ["APPLICATIONS_INPUT", "ApplicationBatch", "RawBody", "decode", "decod
 
 APPLICATIONS_INPUT = "applications"
 _FIELDS: tuple[str, ...] = tuple(Application.model_fields)
+_REQUIRED: tuple[str, ...] = tuple(n for n, f in Application.model_fields.items() if f.is_required())
+_TEXT_FIELDS = frozenset({"applicant_id", "application_id"})
 _NUMBER_TYPES = frozenset(
     {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP16", "FP32", "FP64"}
 )
 # Datatypes each named input may use; a term sent as FP64 12.5 still fails the integer check.
 _DATATYPES: dict[str, frozenset[str]] = {
     "applicant_id": frozenset({"BYTES"}),
+    "application_id": frozenset({"BYTES"}),
     "amount": _NUMBER_TYPES,
     "price": _NUMBER_TYPES,
     "term": _NUMBER_TYPES,
@@ -168,7 +171,7 @@ def _column_rows(inputs: Sequence[Tensor], max_batch: int) -> list[dict[str, Any
             problems.append(FieldProblem(None, where, f"duplicate input {t.name!r}"))
             continue
         if t.datatype not in _DATATYPES[t.name]:
-            allowed = "BYTES" if t.name == "applicant_id" else "a numeric datatype (FP64, FP32, INT64, ...)"
+            allowed = "BYTES" if t.name in _TEXT_FIELDS else "a numeric datatype (FP64, FP32, INT64, ...)"
             problems.append(FieldProblem(None, f"{t.name}.datatype", f"must be {allowed}, not {t.datatype}"))
             continue
         try:
@@ -176,7 +179,7 @@ def _column_rows(inputs: Sequence[Tensor], max_batch: int) -> list[dict[str, Any
         except InvalidApplication as exc:
             problems.extend(exc.problems)
     provided = {t.name for t in inputs}
-    problems.extend(FieldProblem(None, name, "missing input") for name in _FIELDS if name not in provided)
+    problems.extend(FieldProblem(None, name, "missing input") for name in _REQUIRED if name not in provided)
     if problems:
         raise InvalidApplication(problems)
     lengths = {name: len(values) for name, values in columns.items()}
@@ -190,6 +193,6 @@ def _column_rows(inputs: Sequence[Tensor], max_batch: int) -> list[dict[str, Any
     n_rows = next(iter(lengths.values()))
     if n_rows > max_batch:
         raise fail("inputs", f"has {n_rows} applications; at most {max_batch} per request")
-    ids = columns["applicant_id"]
-    columns["applicant_id"] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in ids]
-    return [{name: columns[name][i] for name in _FIELDS} for i in range(n_rows)]
+    for name in _TEXT_FIELDS & columns.keys():
+        columns[name] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in columns[name]]
+    return [{name: columns[name][i] for name in _FIELDS if name in columns} for i in range(n_rows)]

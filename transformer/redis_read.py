@@ -54,7 +54,7 @@ class RedisProfileReader:
         from feast.infra.online_stores.helpers import _mmh3
 
         name = self._layout.view_name
-        return [*(_mmh3(f"{name}:{f}") for f in self._layout.profile), f"_ts:{name}".encode()]
+        return [*(_mmh3(f"{name}:{f}") for f in self._layout.read), f"_ts:{name}".encode()]
 
     def _key_template(self) -> tuple[bytes, bytes]:
         """Feast's Redis key for one string join key is ``prefix + <type, len> + id + project``,
@@ -107,8 +107,7 @@ class RedisProfileReader:
         *fields, stamps = zip(*replies, strict=True)
         return Profiles(
             values={
-                name: self._decode_column(raws)
-                for name, raws in zip(self._layout.profile, fields, strict=True)
+                name: self._decode_column(raws) for name, raws in zip(self._layout.read, fields, strict=True)
             },
             # The profile's event timestamp: Feast wrote a profile for this applicant.
             has_profile=[ts is not None for ts in stamps],

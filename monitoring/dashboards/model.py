@@ -1,5 +1,6 @@
 """The model dashboard: score distribution and quantiles, decisions by version and role, reason
-codes, and the drift job's approval rate, band mix and champion/challenger agreement."""
+codes, and the drift job's approval rate, band mix and champion/challenger agreement; approval AIR
+by audit group and realised outcomes (``monitoring.dashboards.outcomes``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from monitoring.dashboards.grafana import (
     targets,
     var_query,
 )
+from monitoring.dashboards.outcomes import outcome_panels
 
 __all__ = ["model"]
 
@@ -212,11 +214,13 @@ def model() -> dict[str, Any]:
             displayMode="basic",
             orientation="horizontal",
         ),
+        *outcome_panels(),
     ]
     return dashboard(
         "credit-scoring-model",
         "Credit scoring / Model",
-        "What the model decides: scores, approval rates, decisions and reasons by version.",
+        "What the model decides: scores, approval rates, decisions and reasons by version; fairness "
+        "by audit group and realised outcomes.",
         panels,
         [
             var_query("model", "Model", "label_values(credit_drift_records, model)"),

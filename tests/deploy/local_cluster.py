@@ -67,8 +67,10 @@ class LocalCluster:
     def _paths(self, text: str, home: Path) -> str:
         # /tmp first: the other targets live under a temporary directory themselves.
         text = re.sub(r"(^|[\s=:'\"])/tmp/", lambda m: f"{m.group(1)}{home / 'tmp'}/", text)
-        return text.replace("/app/feature_repo", str(self.root / "feature_repo")).replace(
-            "/var/lib/credit-scoring", str(home / "var-lib")
+        return (
+            text.replace("/app/feature_repo", str(self.root / "feature_repo"))
+            .replace("/app/governance", str(self.root / "governance"))
+            .replace("/var/lib/credit-scoring", str(home / "var-lib"))
         )
 
     def image_env(self, container: Container) -> dict[str, str]:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.features import DERIVED_FIELDS, FEATURE_SERVICE, PROFILE_FIELDS, derive
+from credit_scoring.features import AUDIT_ONLY_FIELDS, DERIVED_FIELDS, FEATURE_SERVICE, PROFILE_FIELDS, derive
 from tests.feature_repo.conftest import latest_profiles, same_value
 from training.data import DATA_AS_OF
 from training.dataset import feature_refs
@@ -63,13 +63,15 @@ def offline(credit_env, sample) -> pd.DataFrame:
 
 
 def _served_profile_fields() -> list[str]:
-    return [f.name for f in PROFILE_FIELDS if f.name != "marital"]
+    return [f.name for f in PROFILE_FIELDS if f.name not in AUDIT_ONLY_FIELDS]
 
 
 def test_online_store_holds_every_sampled_applicant(online, sample):
     assert sorted(online.index) == sorted(sample["applicant_id"])
     # Not a vacuous comparison: the online store really returned profile values.
-    assert online["age"].notna().all()
+    assert online["seniority"].notna().all()
+    # The audit attributes are not part of the service (the model never sees them).
+    assert not set(online.columns) & AUDIT_ONLY_FIELDS
 
 
 @pytest.mark.parametrize("field", [*_served_profile_fields(), *(f.name for f in DERIVED_FIELDS)])
@@ -119,7 +121,8 @@ def test_unknown_applicant_gets_missing_profile(credit_env):
         entity_rows=[{"applicant_id": "NOT-AN-APPLICANT", "amount": 1000.0, "price": 1500.0, "term": 36}],
     ).to_dict()
     assert result["income"] == [None]
-    assert result["age"] == [None]
+    assert result["seniority"] == [None]
+    assert "age" not in result
     # Ratios that need only request fields are still computed; the rest are missing.
     assert result["loan_to_value"][0] == pytest.approx(1000.0 / 1500.0)
     assert result["debt_to_income"][0] is None or np.isnan(result["debt_to_income"][0])

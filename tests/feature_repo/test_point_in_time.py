@@ -62,15 +62,15 @@ def test_arrears_recorded_after_default_do_not_leak_into_training(credit_env, fr
     later = profile[
         profile["event_timestamp"] > apps.loc[profile["applicant_id"], "application_timestamp"].to_numpy()
     ]
-    flipped = later[later["records"] == "yes"]["applicant_id"].unique()
+    flipped = later[later["records"] == 1]["applicant_id"].unique()
     at_application = (
         _as_of_application(profile, credit_env.applications).reset_index().set_index("applicant_id")
     )
-    leaks = [a for a in flipped if at_application.at[a, "records"] == "no"]
+    leaks = [a for a in flipped if at_application.at[a, "records"] == 0]
     # The data really contains the trap: defaulters whose arrears were recorded after applying.
     assert len(leaks) > 20
     rows = frame.reset_index().set_index("applicant_id").loc[leaks]
-    assert (rows["records"] == "no").all()
+    assert (rows["records"] == 0).all()
     assert (rows["default"] == 1).all()
 
 
@@ -86,7 +86,7 @@ def test_change_after_application_reaches_online_store_but_not_training_row(tmp_
     after = current.copy()
     after["event_timestamp"] = applied_at + pd.Timedelta(days=1)
     after["income"] = 98765.0
-    after["records"] = "yes" if current["records"] == "no" else "no"
+    after["records"] = 1 - current["records"]
     others = prepared.profile[prepared.profile["applicant_id"] != app["applicant_id"]]
     changed = pd.concat(
         [others, base[base["event_timestamp"] <= applied_at], before.to_frame().T, after.to_frame().T]

@@ -30,6 +30,7 @@ from tests.conftest import PostgresServer, start_postgres
 from tests.monitoring.population import applications_at_time, traffic_records
 
 ROOT = Path(__file__).resolve().parents[2]
+DRIFT_HASH_KEY = b"drift-test-hash-key-0123"
 
 
 def restart_postgres(server: PostgresServer, log_dir: Path) -> None:
@@ -161,7 +162,7 @@ def drift_env(credit_env: Any) -> DriftEnv:
     mlflow.set_tracking_uri(credit_env.tracking_uri)
     booster = mlflow.xgboost.load_model(f"models:/{credit_env.model_name}/{credit_env.model_version}")
     population = applications_at_time(credit_env.profile, credit_env.applications)
-    return DriftEnv(credit_env, booster, population, ApplicantHasher(b"drift-test-hash-key-0123"))
+    return DriftEnv(credit_env, booster, population, ApplicantHasher(DRIFT_HASH_KEY))
 
 
 def write_log(url: str, spill_dir: Path, records: list[InferenceRecord]) -> None:

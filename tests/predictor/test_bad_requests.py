@@ -8,27 +8,12 @@ import pytest
 
 from credit_scoring import features as F
 
-# One valid applicant by feature name (the model's column order comes from the contract).
+# One valid model row, by name (the contract's order decides the positions).
 VALUES = {
-    "seniority": 9,
-    "home": 0,
-    "age": 30,
-    "records": 0,
-    "job": 0,
-    "expenses": 73,
-    "income": 129,
-    "assets": 0,
-    "debt": 0,
-    "amount": 800,
-    "price": 846,
-    "term": 60,
-    "loan_to_value": 0.945,
-    "instalment": 13.3,
-    "instalment_to_income": 0.1,
-    "debt_to_income": 0,
-    "expense_ratio": 0.56,
-    "net_worth": 0,
-}
+    "seniority": 9, "home": 0, "records": 0, "job": 0, "expenses": 73, "income": 129, "assets": 0,
+    "debt": 0, "amount": 800, "term": 60, "loan_to_value": 0.945, "instalment": 13.3,
+    "instalment_to_income": 0.1, "debt_to_income": 0, "expense_ratio": 0.56, "net_worth": 0,
+}  # fmt: skip
 ROW = [VALUES[name] for name in F.feature_names()]
 N = len(F.MODEL_FEATURES)
 V2 = "/v2/models/credit-risk/infer"
@@ -190,7 +175,7 @@ def test_bad_request_gets_400_naming_the_problem(predictor, case, path, body, he
 
 
 def test_problems_are_listed_by_row_and_feature(predictor):
-    rows = [ROW, row_with(HOME, 9), row_with(6, 1e300)]
+    rows = [ROW, row_with(HOME, 9), row_with(F.feature_names().index("income"), 1e300)]
     response = httpx.post(f"{predictor.url}{V2}", timeout=30, json=features(data=rows, shape=[3, N]))
     assert response.status_code == 400
     problems = {(p["index"], p["field"]) for p in response.json()["problems"]}

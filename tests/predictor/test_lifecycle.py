@@ -168,7 +168,7 @@ def test_broken_version_keeps_serving_the_current_one_and_counts_a_failure(launc
     good_booster = train_booster(seed=7)
     good = register(tracking, name, good_booster, policy_for(good_booster), aliases=("champion",))
     predictor: Predictor = launch.start(f"models:/{name}@champion", poll_interval_seconds=str(POLL))
-    # A booster trained on 5 of the 18 features: registered fine, but not servable under the contract.
+    # A booster trained on 5 of the contract's features: registered fine, but not servable under the contract.
     broken = register(tracking, name, train_booster(seed=3, rounds=10, n_features=5), good.policy)
     set_alias(tracking, name, "champion", broken.version)
     failures = {"model": name, "outcome": "failure"}

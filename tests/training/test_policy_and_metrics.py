@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from credit_scoring.audit import AGE_BANDS, adverse_impact, age_bands, min_air
 from credit_scoring.policy import Decision, ScorePolicy
-from training.evaluation import AIR_THRESHOLD, age_band, discrimination, fairness
+from training.evaluation import AIR_THRESHOLD, discrimination, fairness
 from training.policy import PolicyTargets, choose_policy
 
 
@@ -75,6 +76,16 @@ def test_adverse_impact_ratio_against_most_approved_group():
     assert not table.at["tiny", "flagged"]
 
 
-def test_age_bands():
-    bands = age_band(pd.Series([18, 24, 25, 44, 55, 80, None]))
-    assert bands.tolist() == ["18-24", "18-24", "25-34", "35-44", "55+", "55+", "unknown"]
+def test_age_bands_separate_applicants_62_and_over():
+    """Regulation B protects 62+: the audit must be able to see that band on its own."""
+    bands = age_bands([18, 24, 25, 44, 55, 61, 62, 80, None, float("nan"), 17])
+    assert bands == ["18-24", "18-24", "25-34", "35-44", "55-61", "55-61", "62+", "62+", None, None, None]
+    assert AGE_BANDS[-1][:2] == ("62+", 62)
+
+
+def test_unknown_group_is_neither_reference_nor_minimum():
+    groups = ["a"] * 100 + ["b"] * 100 + [None] * 100
+    approved = np.array([True] * 60 + [False] * 40 + [True] * 50 + [False] * 50 + [True] * 100)
+    rates = {r.group: r for r in adverse_impact(groups, approved)}
+    assert rates["a"].air == pytest.approx(1.0)  # not the all-approved unknown group
+    assert min_air(list(rates.values())) == pytest.approx(0.5 / 0.6)

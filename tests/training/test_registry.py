@@ -63,7 +63,11 @@ def test_test_metrics_are_logged_and_good_enough(client, credit_env):
         "best_iteration",
     ):
         assert name in metrics
-    assert run.data.params["max_depth"] == "3"
+    # The registered booster is the search winner: its configuration is the run's params.
+    winner = credit_env.training.search_table.query("winner").iloc[0]
+    assert run.data.params["max_depth"] == str(winner["max_depth"])
+    assert run.data.params["dropped"] == winner["dropped"]
+    assert run.data.params["search_winner"] == credit_env.training.search["winner"]
     assert run.data.params["feature_service"] == FEATURE_SERVICE
 
 
@@ -79,8 +83,16 @@ def test_run_artifacts_are_in_s3(credit_env, s3_keys, client):
         "plots/calibration.png",
         "plots/score_distribution.png",
         "reports/training_report.html",
+        "reports/fairness_age_band.csv",
+        "reports/calibration_by_age_band.csv",
         "reference/reference.parquet",
         "policy/credit_policy.json",
+        "evidence/evidence.json",
+        "evidence/gate.json",
+        "evidence/search.csv",
+        "evidence/fairness_exception.yaml",
+        "model_card/model_card.md",
+        "model_card/model_card.html",
     ):
         assert expected in run_keys
 
@@ -145,6 +157,8 @@ def test_reference_sample(credit_env):
     np.testing.assert_allclose(reference["score"], policy.scale.score(reference["pd"].to_numpy()))
     assert set(reference["decision"]) == {"approve", "refer", "decline"}
     assert reference["marital"].notna().sum() > 1000
+    # Audit attributes ride along for the drift job's fairness view; never model inputs.
+    assert reference["age"].between(18, 100).all()
 
 
 def test_report_mentions_auc_and_fairness(credit_env):
@@ -155,6 +169,19 @@ def test_report_mentions_auc_and_fairness(credit_env):
     assert "adverse-impact ratio" in html
     assert f"{credit_env.training.test_metrics['auc']:.4f}" in html
     assert html.count("data:image/png;base64,") == 4
+    # Honest data documentation, the 62+ band, the whole search and the exception, loudly.
+    for expected in (
+        "Definition of default",
+        "Performance window",
+        "Timeline: Synthetic",
+        "in effect a random split",
+        "62+",
+        "Search for a less discriminatory alternative",
+        "FAIRNESS EXCEPTION IN FORCE",
+        "Registration gate: accepted with fairness exception",
+    ):
+        assert expected in html, expected
+    assert html.count("<tr>") > 4 + len(credit_env.training.search_table)
     policy_path = mlflow.artifacts.download_artifacts(
         run_id=credit_env.training.registered.run_id, artifact_path="policy/credit_policy.json"
     )

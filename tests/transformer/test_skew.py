@@ -136,15 +136,14 @@ def test_reasons_are_the_models_top_positive_contributions(
         reasons = served[i]["reasons"]
         assert reasons, served[i]
         # Expected, independently: features with a value are ranked by positive contribution;
-        # the positive contributions of features without a value count as one R00 reason.
+        # the features without a value count as one R00 reason by their net contribution.
         missing = np.isnan(matrix[row])
         named = [
             (c, n) for c, n, m in zip(contributions[row, :-1], NAMES, missing, strict=True) if c > 0 and not m
         ]
-        pooled = [
-            (c, n) for c, n, m in zip(contributions[row, :-1], NAMES, missing, strict=True) if c > 0 and m
-        ]
-        expected = named + ([(sum(c for c, _ in pooled), ",".join(n for _, n in pooled))] if pooled else [])
+        pooled = [(c, n) for c, n, m in zip(contributions[row, :-1], NAMES, missing, strict=True) if m]
+        net = sum(c for c, _ in pooled)
+        expected = named + ([(net, ",".join(n for _, n in pooled))] if pooled and net > 0 else [])
         expected.sort(key=lambda item: -item[0])
         assert [r["feature"] for r in reasons] == [n for _, n in expected[: len(reasons)]]
         for r, (value, _) in zip(reasons, expected, strict=False):

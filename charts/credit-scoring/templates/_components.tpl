@@ -315,6 +315,10 @@ spec:
           value: {{ $root.Values.stores.pushgateway.url | quote }}
         - name: CREDIT_DRIFT_WINDOW_HOURS
           value: {{ $root.Values.jobs.drift.windowHours | quote }}
+        {{- if and (eq .job "train") $root.Values.jobs.train.fairnessException }}
+        - name: CREDIT_FAIRNESS_EXCEPTION
+          value: {{ $root.Values.jobs.train.fairnessException | quote }}
+        {{- end }}
         - name: MPLCONFIGDIR
           value: /tmp/matplotlib
         {{- include "credit-scoring.commonEnv" $root | nindent 8 }}
