@@ -266,6 +266,7 @@ class Harness:
                 resp = client.post(
                     f"{running[transformer].url}/v1/models/credit-scoring:predict",
                     content=payloads.transformer_v1_body(apps),
+                    headers={"x-api-key": self.servers.api_key},
                 )
                 resp.raise_for_status()
                 problem = payloads.check_batch_answers(len(apps))(resp.content)
