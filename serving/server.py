@@ -189,7 +189,7 @@ def _model_server_class() -> Any:
             options: ServerOptions,
             routes: Sequence[FastRoute],
             observe: Observer | None,
-            guard: Guard | None,
+            guard: Guard | None = None,
         ) -> None:
             super().__init__(
                 http_port=options.http_port,
