@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint bench system-deps tools lock crds clean kind-up kind-deploy kind-e2e kind-down
+.PHONY: help setup demo test lint bench soak system-deps tools lock crds clean kind-up kind-deploy kind-e2e kind-down
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -60,6 +60,11 @@ $(BENCH_VENV)/.installed: bench/requirements-mlserver.txt
 
 bench: setup system-deps $(BENCH_VENV)/.installed ## Benchmark vs MLServer and stock KServe (bounded, loopback): bench/results/
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+SOAK_SECONDS ?= 600
+
+soak: setup system-deps ## Steady-rate run of SOAK_SECONDS (600) on loopback: bench/results/soak.json (errors, p99, RSS growth)
+	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
 clean: ## Remove the venv and local state
 	rm -rf $(VENV) .credit-scoring .stack .pytest_cache .mypy_cache .ruff_cache

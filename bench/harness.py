@@ -168,9 +168,11 @@ class Harness:
         self._stage("http_floor", self._http_floor)
         if s.profile:
             self._stage("profile", self._profile)
+        self._stage("portfolio", self._portfolio)
 
     def _stage(self, name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
-        if name not in self.settings.stages:
+        # ``e2e`` and ``batch`` in --stages select both inference-log databases (``e2e_postgresql``...).
+        if name.removesuffix("_postgresql") not in self.settings.stages:
             return
         self.progress(f"== {name}")
         t = time.monotonic()

@@ -18,6 +18,7 @@ __all__ = [
     "InvalidApplication",
     "ModelNotReady",
     "NotServed",
+    "OnlineStoreNotReady",
     "Overloaded",
     "PayloadTooLarge",
     "PredictorRejected",
@@ -43,6 +44,8 @@ class CreditScoringError(Exception):
     status_code = 500
     retry_after_seconds: int | None = None
     """When set, the answer carries ``Retry-After`` (429 and shed 503s)."""
+    code: str | None = None
+    """A stable machine-readable code for clients and runbooks (rendered as ``code`` when set)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,16 @@ class PayloadTooLarge(CreditScoringError):
 
 class FeatureStoreUnavailable(CreditScoringError):
     status_code = 503
+
+
+class OnlineStoreNotReady(FeatureStoreUnavailable):
+    """The online store answers but cannot be trusted: it lost the materialized profiles
+    (``online_store_empty``: no materialization marker) or they are older than allowed
+    (``online_store_stale``). Scoring would answer known applicants as thin files."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class PredictorUnavailable(CreditScoringError):

@@ -39,7 +39,9 @@ DRIFT_RUNS = sa.Table(
 def record_result(
     engine: sa.Engine, result: dict[str, Any], mlflow_run_id: str | None, run_at: datetime | None = None
 ) -> None:
-    DRIFT_RUNS.create(engine, checkfirst=True)
+    from inference_log.migrations import upgrade
+
+    upgrade(engine)  # the table comes from the migrations, like the log's
     with engine.begin() as conn:
         conn.execute(
             DRIFT_RUNS.insert().values(

@@ -62,8 +62,8 @@ LOG_TABLE = sa.Table(
     sa.Index("ix_inference_log_applicant", "applicant_hash"),
 )
 ADDED_COLUMNS = ("application_id", "age_band", "marital")
-"""Columns added after the table first shipped; ``LogStore.create_table`` adds them to an
-existing table (nullable, so old rows and old writers stay valid)."""
+"""Columns added after the table first shipped (revision 0002 of ``inference_log.migrations``
+adds them to an existing table: nullable, so old rows and old writers stay valid)."""
 
 
 def create_log_engine(url: str, connect_timeout: int = 5, statement_timeout: int = 10) -> sa.Engine:
@@ -139,21 +139,12 @@ class LogStore:
 
 
 def create_schema(engine: sa.Engine) -> None:
-    """Create the table, or bring an existing one up to date: add the nullable columns and the
-    indexes it lacks. (A migration tool will own this; until then it is idempotent DDL.)"""
-    LOG_TABLE.create(engine, checkfirst=True)
-    inspector = sa.inspect(engine)
-    present = {c["name"] for c in inspector.get_columns(LOG_TABLE.name)}
-    missing = [c for c in LOG_TABLE.columns if c.name not in present]
-    indexes = {i["name"] for i in inspector.get_indexes(LOG_TABLE.name)}
-    with engine.begin() as conn:
-        for column in missing:
-            kind = column.type.compile(dialect=engine.dialect)
-            # Names and types come from the table definition above, never from input.
-            conn.exec_driver_sql(f"ALTER TABLE {LOG_TABLE.name} ADD COLUMN {column.name} {kind}")
-    for index in LOG_TABLE.indexes:
-        if index.name not in indexes:
-            index.create(engine, checkfirst=True)
+    """Bring the database to this code's schema through the migrations (``inference_log.migrations``):
+    an empty database gets every table; one made by earlier code, with rows, is upgraded in place
+    (the nullable columns and indexes it lacks are added, rows kept)."""
+    from inference_log.migrations import upgrade
+
+    upgrade(engine)
 
 
 def _same(value: datetime) -> datetime:

@@ -136,7 +136,9 @@ def load_outcomes(engine: sa.Engine, path: Path, now: datetime | None = None) ->
     """Upsert the file's outcomes in one transaction (idempotent; a newer observation wins)."""
     rows = read_outcomes(path)
     now = now or datetime.now(UTC)
-    OUTCOMES.create(engine, checkfirst=True)
+    from inference_log.migrations import upgrade
+
+    upgrade(engine)  # the table comes from the inference log's migrations (revision 0002)
     ids = [r["application_id"] for r in rows]
     inserted = updated = 0
     with engine.begin() as conn:

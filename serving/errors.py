@@ -54,8 +54,11 @@ class Reply:
 
 
 def error_body(exc: CreditScoringError, request_id: str) -> dict[str, object]:
-    """The JSON body for an error: ``error`` (KServe's key), ``request_id``, field ``problems``."""
+    """The JSON body for an error: ``error`` (KServe's key), ``request_id``, ``code`` when the
+    error has one, field ``problems``."""
     body: dict[str, object] = {"error": str(exc), "request_id": request_id}
+    if exc.code is not None:
+        body["code"] = exc.code
     if isinstance(exc, InvalidApplication):
         body["problems"] = [p.as_dict() for p in exc.problems[:MAX_PROBLEMS]]
     return body

@@ -13,7 +13,7 @@ import runpy
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from feast import FeatureStore
     from feast.repo_contents import RepoContents
 
-__all__ = ["ApplyResult", "apply", "load_definitions", "materialize"]
+__all__ = ["ApplyResult", "apply", "load_definitions", "materialize", "materialize_incremental"]
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,8 @@ def apply(store: FeatureStore, data_dir: Path) -> ApplyResult:
 def materialize(
     store: FeatureStore, start: datetime | None = None, end: datetime | None = None
 ) -> tuple[datetime, datetime]:
-    """Load the latest profile per applicant into the online store.
+    """Load the latest profile per applicant into the online store, then write the
+    materialization marker (``feature_store.marker``) that tells serving the store is whole.
 
     The default window covers the whole prepared extract (stale versions included), so the
     online store ends up with each applicant's newest profile.
@@ -124,4 +125,51 @@ def materialize(
     start = start or (APPLICATIONS_START - timedelta(days=1000))
     end = end or (DATA_AS_OF + timedelta(days=1))
     store.materialize(start_date=start, end_date=end)
+    _mark(store, start, end, only_if_present=False)
     return start, end
+
+
+def materialize_incremental(
+    store: FeatureStore, end: datetime | None = None
+) -> tuple[datetime, datetime, bool]:
+    """Feast's incremental load up to ``end`` (default now); ``(start, end, full)``.
+
+    An incremental load only brings profiles changed since the last run, so into a store that
+    lost its data (no marker) it would vouch for a store missing most applicants: then this
+    runs the full backfill instead (``full`` True), which is also how an emptied store recovers
+    on the CronJob's next run.
+    """
+    from feature_store.marker import read_marker, store_redis
+
+    end = end or datetime.now(UTC)
+    address = store_redis(store)
+    previous = None
+    if address is not None:
+        with address.client() as client:
+            previous = read_marker(client, store.project)
+        if previous is None:
+            start, end = materialize(store, end=max(end, DATA_AS_OF + timedelta(days=1)))
+            return start, end, True
+    store.materialize_incremental(end_date=end)
+    start = previous.start if previous is not None else APPLICATIONS_START - timedelta(days=1000)
+    _mark(store, start, end, only_if_present=True)
+    return start, end, False
+
+
+def _mark(store: FeatureStore, start: datetime, end: datetime, *, only_if_present: bool) -> None:
+    from feature_store.marker import Marker, store_redis, write_marker
+
+    address = store_redis(store)
+    if address is None:
+        return  # only plain Redis stores carry the marker (feature_store.marker)
+    marker = Marker(_utc(start), _utc(end), datetime.now(UTC))
+    with address.client() as client:
+        if not write_marker(client, store.project, marker, only_if_present=only_if_present):
+            raise RuntimeError(
+                f"the online store at {address} lost its materialization marker during an "
+                "incremental load: run a full `credit-scoring features materialize`"
+            )
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

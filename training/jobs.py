@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from feature_store import open_store
 from training.data import PreparedData, load_prepared, prepare
-from training.feature_repo import ApplyResult, apply, materialize
+from training.feature_repo import ApplyResult, apply, materialize, materialize_incremental
 from training.settings import TrainingSettings
 
 if TYPE_CHECKING:
@@ -44,9 +44,16 @@ def apply_features(settings: TrainingSettings) -> ApplyResult:
     return apply(feature_store(settings), settings.resolved_data_dir)
 
 
-def materialize_features(settings: TrainingSettings) -> str:
-    start, end = materialize(feature_store(settings))
-    return f"{start:%Y-%m-%d} .. {end:%Y-%m-%d}"
+def materialize_features(settings: TrainingSettings, *, incremental: bool = False) -> str:
+    """Full backfill (default) or Feast's incremental load up to now (a full one when the
+    online store lost its marker: ``training.feature_repo.materialize_incremental``)."""
+    store = feature_store(settings)
+    if not incremental:
+        start, end = materialize(store)
+        return f"{start:%Y-%m-%d} .. {end:%Y-%m-%d}"
+    start, end, full = materialize_incremental(store)
+    how = "full backfill: the online store had no materialization marker" if full else "incremental"
+    return f"{start:%Y-%m-%d} .. {end:%Y-%m-%dT%H:%M:%S} ({how})"
 
 
 def run_training(

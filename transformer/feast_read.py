@@ -67,5 +67,8 @@ class FeastProfileReader:
             has_profile=[bool(ts) for ts in stamps],
         )
 
+    def read_marker_with(self, key: bytes) -> None:
+        """Feast's read cannot carry the marker: the background check alone watches it."""
+
     async def close(self) -> None:
         return None

@@ -23,6 +23,7 @@ __all__ = [
     "SCORE",
     "SHADOW_SKIPPED",
     "STAGE_DURATION",
+    "THIN_FILES",
     "HttpMetricsMiddleware",
     "observe_answers",
     "observe_http",
@@ -77,6 +78,11 @@ SCORE = Histogram(
     buckets=tuple(float(s) for s in range(350, 901, 25)),
 )
 REASON_CODES = Counter("credit_reason_codes_total", "Adverse-action reason codes given.", ["code"])
+THIN_FILES = Counter(
+    "credit_thin_file_applications_total",
+    "Applications answered as thin files (no profile in the online store), by role.",
+    ["role"],
+)
 DEPENDENCY_FAILURES = Counter(
     "credit_dependency_failures_total",
     "Calls to a dependency that failed (feature_store, predictor).",
@@ -91,6 +97,8 @@ for _stage in ("validate", "features", "predict", "answer"):
     STAGE_DURATION.labels(stage=_stage)
 for _dependency in ("feature_store", "predictor", "shadow_predictor"):
     DEPENDENCY_FAILURES.labels(dependency=_dependency)
+for _role in ("champion", "challenger"):
+    THIN_FILES.labels(role=_role)  # present from the start, so rates over it start at 0
 
 
 @contextmanager
@@ -107,6 +115,7 @@ def observe_answers(answers: Sequence[dict[str, Any]], role: str) -> None:
     decisions = Tally((a["decision"], a["model"]["version"]) for a in answers)
     for (decision, version), n in decisions.items():
         APPLICATIONS.labels(decision=decision, model_version=version, role=role).inc(n)
+    THIN_FILES.labels(role=role).inc(sum(1 for a in answers if a["thin_file"]))
     codes = Tally(r["code"] for a in answers for r in a["reasons"])
     for code, n in codes.items():
         REASON_CODES.labels(code=code).inc(n)

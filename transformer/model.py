@@ -118,9 +118,22 @@ class CreditScoringModel(Model):
 
     def load(self) -> bool:
         # Features and predictor are reached per request (and report 503 while down), so the
-        # transformer is ready as soon as its registry view is resolved, which __init__ did.
-        self.ready = True
+        # transformer is ready as soon as its registry view is resolved, which __init__ did,
+        # unless the online store lost its materialized data (transformer.store_watch).
+        self.ready = self.features.watch.ok
         return self.ready
+
+    def start(self) -> None:
+        """KServe starts the model with the server: watch the online store's marker from now on
+        (not ready while the store is emptied or stale, ready again when it is re-materialized)."""
+        super().start()
+        watch = self.features.watch
+        watch.on_change(self._store_changed)
+        watch.start()
+        self.ready = watch.ok
+
+    def _store_changed(self, trusted: bool) -> None:
+        self.ready = trusted
 
     def get_input_types(self) -> list[dict[str, Any]]:
         """``GET /v2/models/credit-scoring``: one tensor per application field (or one BYTES
@@ -179,6 +192,7 @@ class CreditScoringModel(Model):
         status, count = 500, 0
         try:
             if not self.ready:
+                self.features.watch.require()  # the store's own 503 and code when it is why
                 raise ModelNotReady(f"model {self.name} is not ready")
             with metrics.stage("validate"):
                 batch = decode(payload, self.max_batch)
@@ -287,6 +301,7 @@ class CreditScoringModel(Model):
     def stop(self) -> None:
         """KServe unloads the model on shutdown: write what the inference log still holds."""
         super().stop()
+        self.features.watch.stop()
         if self.shadow is not None:
             self.shadow.cancel()
         if self.sink is not None:

@@ -31,13 +31,16 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from credit_scoring.errors import FeatureStoreUnavailable
 from credit_scoring.features import AUDIT_ONLY_FIELDS, CATEGORICAL_LEVELS, feature_names, to_matrix
 from credit_scoring.schema import Application
+
+if TYPE_CHECKING:
+    from transformer.store_watch import OnlineStoreWatch
 
 __all__ = ["FeatureBatch", "OnlineFeatures", "ProfileReader", "Profiles", "ServiceLayout"]
 
@@ -62,6 +65,9 @@ class Profiles:
 
     values: dict[str, list[Any]]
     has_profile: list[bool]
+    marker_read: bool = False
+    """The reader read the materialization marker with the profiles (``marker`` is its value)."""
+    marker: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,10 @@ class ProfileReader(Protocol):
 
     async def read(self, applicant_ids: list[str]) -> Profiles: ...
 
+    def read_marker_with(self, key: bytes) -> None:
+        """Read ``key`` (the materialization marker) with every batch when the reader can do it
+        in the same round trip; readers that cannot ignore this."""
+
     async def close(self) -> None: ...
 
 
@@ -143,10 +153,25 @@ def make_reader(store: Any, layout: ServiceLayout, read: str) -> ProfileReader:
 class OnlineFeatures:
     """Looks up and derives the model inputs for whole batches (one store round trip each)."""
 
-    def __init__(self, store: Any, service_name: str, *, read: str = "direct", timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Any,
+        service_name: str,
+        *,
+        read: str = "direct",
+        timeout: float = 1.0,
+        watch: OnlineStoreWatch | None = None,
+    ) -> None:
+        from feature_store.marker import store_redis
+        from transformer.store_watch import OnlineStoreWatch
+
         self._timeout = timeout
         self._layout = ServiceLayout.resolve(store, service_name)
         self.reader = make_reader(store, self._layout, read)
+        # Trust in the store: the materialization marker (transformer.store_watch).
+        self.watch = watch or OnlineStoreWatch(store_redis(store), store.project)
+        if self.watch.enabled:
+            self.reader.read_marker_with(self.watch.key)
         self.read = self.reader.kind
         self.where = self.reader.where
         log.info(
@@ -167,11 +192,23 @@ class OnlineFeatures:
         *,
         read: str = "direct",
         timeout: float = 1.0,
+        max_age_seconds: float | None = None,
+        check_seconds: float = 5.0,
     ) -> OnlineFeatures:
         """Open the store the way every component does (placeholders filled from the environment)."""
         from feature_store import open_store
+        from feature_store.marker import store_redis
+        from transformer.store_watch import OnlineStoreWatch
 
-        return cls(open_store(config_file, repo_path), service_name, read=read, timeout=timeout)
+        store = open_store(config_file, repo_path)
+        watch = OnlineStoreWatch(
+            store_redis(store),
+            store.project,
+            max_age_seconds=max_age_seconds,
+            check_seconds=check_seconds,
+            client_timeout=timeout,
+        )
+        return cls(store, service_name, read=read, timeout=timeout, watch=watch)
 
     @property
     def profile_features(self) -> list[str]:
@@ -179,6 +216,7 @@ class OnlineFeatures:
 
     async def lookup(self, applications: Sequence[Application]) -> FeatureBatch:
         ids = [a.applicant_id for a in applications]
+        self.watch.require()  # an untrusted store answers 503 without a read
         try:
             profiles = await asyncio.wait_for(self.reader.read(ids), self._timeout)
         except TimeoutError as exc:
@@ -189,6 +227,8 @@ class OnlineFeatures:
             raise FeatureStoreUnavailable(
                 f"online feature store ({self.where}) is unavailable: {type(exc).__name__}"
             ) from exc
+        if profiles.marker_read:
+            self.watch.observe(profiles.marker)  # an emptied store is caught on this very batch
         return self._assemble(applications, profiles)
 
     def _assemble(self, applications: Sequence[Application], profiles: Profiles) -> FeatureBatch:
@@ -214,6 +254,7 @@ class OnlineFeatures:
         return {name: np.asarray(result[name], dtype=np.float64) for name in self._layout.derived}
 
     async def close(self) -> None:
+        self.watch.stop()
         await self.reader.close()
 
 

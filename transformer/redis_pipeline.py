@@ -34,6 +34,12 @@ def _command(*parts: bytes) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(_bulk(p) for p in parts)
 
 
+def _hmgets(keys: Sequence[bytes], fields: Sequence[bytes]) -> bytes:
+    tail = b"".join(_bulk(f) for f in fields)
+    head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
+    return b"".join(b"%s$%d\r\n%s\r\n%s" % (head, len(k), k, tail) for k in keys)
+
+
 class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
@@ -103,17 +109,29 @@ class RedisPipeline:
         """``HMGET key field...`` for every key, in one write and one read loop."""
         if not keys:
             return []
-        tail = b"".join(_bulk(f) for f in fields)
-        head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
-        payload = b"".join(b"%s$%d\r\n%s\r\n%s" % (head, len(k), k, tail) for k in keys)
+        return await self._run(_hmgets(keys, fields), len(keys))
+
+    async def hmget_many_and_get(
+        self, keys: Sequence[bytes], fields: Sequence[bytes], key: bytes
+    ) -> tuple[list[list[bytes | None]], bytes | None]:
+        """``hmget_many`` plus ``GET key`` in the same write: the materialization marker read
+        with the profiles costs no extra round trip (``transformer.store_watch``)."""
+        replies = await self._run(_hmgets(keys, fields) + _command(b"GET", key), len(keys) + 1)
+        return replies[:-1], replies[-1]
+
+    async def get(self, key: bytes) -> bytes | None:
+        reply: bytes | None = (await self._run(_command(b"GET", key), 1))[0]
+        return reply
+
+    async def _run(self, payload: bytes, count: int) -> list[Any]:
         if self._idle:
             try:
-                return await self._exchange(self._idle.pop(), payload, len(keys))
+                return await self._exchange(self._idle.pop(), payload, count)
             except (ConnectionError, OSError):
-                # An idle connection may have died with a Redis restart: one fresh try (HMGET is
-                # read-only, so repeating it is safe).
+                # An idle connection may have died with a Redis restart: one fresh try (the
+                # commands are read-only, so repeating them is safe).
                 pass
-        return await self._exchange(await self._connect(), payload, len(keys))
+        return await self._exchange(await self._connect(), payload, count)
 
     async def _exchange(self, conn: _Connection, payload: bytes, count: int) -> list[Any]:
         healthy = False

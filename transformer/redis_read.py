@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from credit_scoring.features import ENTITY_KEY
+from feature_store.marker import redis_address
 from transformer.online_features import Profiles, ServiceLayout
 from transformer.redis_pipeline import RedisPipeline
 
@@ -45,6 +46,10 @@ class RedisProfileReader:
         self._fields = self._hash_fields()
         self._key_prefix, self._key_suffix = self._key_template()
         self._values: dict[bytes | None, Any] = {None: None}
+        self._marker_key: bytes | None = None
+
+    def read_marker_with(self, key: bytes) -> None:
+        self._marker_key = key
 
     @classmethod
     def from_store(cls, store: Any, layout: ServiceLayout) -> RedisProfileReader:
@@ -103,7 +108,14 @@ class RedisProfileReader:
     async def read(self, applicant_ids: list[str]) -> Profiles:
         prefix, suffix = self._key_prefix, self._key_suffix
         keys = [self.key(prefix, suffix, i) for i in applicant_ids]
-        replies = await self._redis.hmget_many(keys, self._fields)
+        marker_read, marker = False, None
+        if self._marker_key is not None:
+            replies, marker = await self._redis.hmget_many_and_get(keys, self._fields, self._marker_key)
+            marker_read = True
+        else:
+            replies = await self._redis.hmget_many(keys, self._fields)
+        if not replies:
+            return Profiles({name: [] for name in self._layout.read}, [], marker_read, marker)
         *fields, stamps = zip(*replies, strict=True)
         return Profiles(
             values={
@@ -111,6 +123,8 @@ class RedisProfileReader:
             },
             # The profile's event timestamp: Feast wrote a profile for this applicant.
             has_profile=[ts is not None for ts in stamps],
+            marker_read=marker_read,
+            marker=marker,
         )
 
     async def close(self) -> None:
@@ -119,17 +133,5 @@ class RedisProfileReader:
 
 def _pipeline(connection_string: str) -> RedisPipeline:
     """Our pipelined reader from Feast's ``connection_string`` (``host:port,key=value,...``)."""
-    parts = [p.strip() for p in connection_string.split(",") if p.strip()]
-    hosts = [p for p in parts if "=" not in p]
-    if not hosts:
-        raise RuntimeError(f"online_store.connection_string has no host:port: {connection_string!r}")
-    host, _, port = hosts[0].rpartition(":")
-    params = dict(p.split("=", 1) for p in parts if "=" in p)
-    return RedisPipeline(
-        host or "localhost",
-        int(port or 6379),
-        db=int(params.get("db", 0)),
-        username=params.get("username") or None,
-        password=params.get("password") or None,
-        ssl=params.get("ssl", "false").lower() == "true",
-    )
+    a = redis_address(connection_string)
+    return RedisPipeline(a.host, a.port, db=a.db, username=a.username, password=a.password, ssl=a.ssl)

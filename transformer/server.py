@@ -91,6 +91,8 @@ def build_model(settings: TransformerSettings, model_name: str) -> Any:
         settings.feature_service,
         read=settings.feature_read,
         timeout=settings.feature_timeout_seconds,
+        max_age_seconds=settings.feature_max_age_seconds,
+        check_seconds=settings.feature_marker_check_seconds,
     )
     sink = hasher = None
     if settings.inference_log:

@@ -99,6 +99,13 @@ class TransformerSettings(ServerSettings):
     ``get_online_features_async`` (any store; the embedded SQLite store always uses it)."""
     feature_timeout_seconds: float = Field(default=1.0, gt=0)
     """Timeout of one online-store lookup (then 503)."""
+    feature_max_age_seconds: float | None = Field(default=None, gt=0)
+    """Oldest materialization the transformer trusts: an online store last materialized longer
+    ago answers 503 (``online_store_stale``) and the transformer goes not ready; unset: any age
+    (an emptied store, without the marker, is refused whatever this says)."""
+    feature_marker_check_seconds: float = Field(default=5.0, gt=0)
+    """How often a background check reads the materialization marker (readiness follows it;
+    the direct reader also reads the marker with every batch)."""
 
     # ----------------------------------------------------------------- answers
     role: Literal["champion", "challenger"] = "champion"

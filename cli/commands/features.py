@@ -30,13 +30,20 @@ def apply_command() -> None:
 
 
 @app.command("materialize", epilog=settings_epilog(TrainingSettings))
-def materialize_command() -> None:
-    """Load each applicant's latest profile into the online store."""
+def materialize_command(
+    incremental: bool = typer.Option(
+        False,
+        "--incremental",
+        help="Load only what changed since the last run, up to now (the CronJob); a full backfill "
+        "when the online store lost its materialization marker.",
+    ),
+) -> None:
+    """Load each applicant's latest profile into the online store and write the marker serving checks."""
     from feature_store import FeatureStoreConfigError
     from training.jobs import materialize_features
 
     try:
-        window = materialize_features(training_settings())
+        window = materialize_features(training_settings(), incremental=incremental)
     except FeatureStoreConfigError as exc:
         raise fail(str(exc)) from exc
     typer.echo(f"materialized {window}")

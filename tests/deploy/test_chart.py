@@ -403,7 +403,8 @@ def test_jobs_are_cronjobs_and_a_hook(rendered):
     drift = cronjobs[f"{RELEASE}-drift"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert drift["command"] == ["python", "-m", "monitoring.drift"]
     materialize = cronjobs[f"{RELEASE}-materialize"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    assert "materialize-incremental" in " ".join(materialize["containers"][0]["args"])
+    materialize_script = " ".join(materialize["containers"][0]["args"])
+    assert "credit-scoring features materialize --incremental" in materialize_script
     (hook,) = _serving_jobs(rendered, "Job")
     assert hook["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
     hook_script = " ".join(hook["spec"]["template"]["spec"]["containers"][0]["args"])

@@ -303,8 +303,7 @@ def test_a_result_with_undefined_ratios_is_valid_json(tmp_path: Path, postgres_s
     The summary must still be JSON (PostgreSQL's JSONB and the job's stdout refuse NaN)."""
     import json
 
-    from monitoring.results import latest_results, record_result
-
+    from inference_log.drift_runs import latest_results, record_result
     from monitoring.analysis import DriftResult, Status
     from monitoring.performance import FairnessView
 

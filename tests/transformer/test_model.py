@@ -28,6 +28,7 @@ from transformer.model import CreditScoringModel
 from transformer.online_features import FeatureBatch
 from transformer.payloads import ApplicationBatch, RawBody
 from transformer.predictor_client import Prediction
+from transformer.store_watch import OnlineStoreWatch
 
 F = len(feature_names())
 POLICY = ScorePolicy(
@@ -45,6 +46,7 @@ class Features:
 
     has_profile: list[bool]
     scores: list[float]
+    watch: OnlineStoreWatch = field(default_factory=lambda: OnlineStoreWatch(None, "credit_scoring"))
 
     async def lookup(self, applications):
         matrix = np.zeros((len(applications), F), dtype=np.float32)

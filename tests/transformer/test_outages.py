@@ -7,14 +7,17 @@ Also the gRPC v2 path from the transformer to the predictor.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import redis
 
+from feature_store import EMBEDDED_CONFIG, open_store, redis_profile
 from tests.conftest import RedisServer
 from tests.credit_env import CreditEnv
 from tests.servers import free_port
 from tests.transformer.conftest import Launcher, Server
+from training.feature_repo import apply, materialize_incremental
 
 V1 = "/v1/models/credit-scoring:predict"
 
@@ -73,6 +76,48 @@ def test_redis_down_is_503_and_scoring_resumes_when_it_returns(
     again = _post(transformer, body).json()["predictions"]
     assert [a["pd"] for a in again] == [a["pd"] for a in healthy.json()["predictions"]]
     assert transformer.process.alive()
+
+
+def test_an_emptied_online_store_is_503_and_not_ready_never_thin_files(
+    credit_env: CreditEnv, redis_factory, launcher: Launcher, predictor: Server, tmp_path: Path
+):
+    """Redis loses its data under a running transformer (FLUSHALL, as a restart without
+    persistence does): known applicants must not become thin files. The CronJob's incremental
+    materialization finds no marker, backfills in full, and the same answers come back."""
+    own = redis_factory()
+    _copy_online_store(credit_env.redis.port, own)
+    transformer = launcher.transformer(
+        predictor, feast_env={"CREDIT_REDIS_PORT": str(own.port)}, feature_marker_check_seconds=0.5
+    )
+    body = _request(credit_env, 20)
+    healthy = _post(transformer, body)
+    assert healthy.status_code == 200, healthy.text
+    assert not any(a["thin_file"] for a in healthy.json()["predictions"])
+    assert transformer.metric("credit_online_store_ready") == 1
+
+    redis.Redis(port=own.port).flushall()
+    emptied = _post(transformer, body)  # the very next batch: the marker is read with the profiles
+    assert emptied.status_code == 503
+    assert emptied.json()["code"] == "online_store_empty"
+    assert "re-materialize" in emptied.json()["error"]
+    _until(lambda: not transformer.ready(), timeout=10)
+    assert transformer.metric("credit_online_store_ready") == 0
+    still = _post(transformer, body)
+    assert (still.status_code, still.json()["code"]) == (503, "online_store_empty")
+
+    # Recovery: the materialize CronJob's code path, on its own registry, into the emptied Redis.
+    profile = redis_profile(
+        credit_env.feature_repo / EMBEDDED_CONFIG, tmp_path / "feast", f"127.0.0.1:{own.port}"
+    )
+    store = open_store(profile, credit_env.feature_repo, {"CREDIT_HOME": str(tmp_path / "home")})
+    apply(store, credit_env.data_dir)
+    _, _, full = materialize_incremental(store)
+    assert full, "no marker: the incremental job backfills in full"
+    _until(transformer.ready, timeout=10)
+    again = _post(transformer, body)
+    assert again.status_code == 200, again.text
+    strip = lambda answers: [{k: v for k, v in a.items() if k != "request_id"} for a in answers]  # noqa: E731
+    assert strip(again.json()["predictions"]) == strip(healthy.json()["predictions"])
 
 
 def test_predictor_down_is_503_and_scoring_resumes_when_it_returns(credit_env: CreditEnv, launcher: Launcher):

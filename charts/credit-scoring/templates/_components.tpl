@@ -342,13 +342,11 @@ drift:
   command: [python, -m, monitoring.drift]
   args: []
 materialize:
-  # Feast's own incremental load on the production profile, up to "now".
+  # Feast's incremental load up to "now", then the materialization marker the transformer checks;
+  # a full backfill when the online store lost the marker (Redis came back empty).
   command: [/bin/sh, -ec]
   args:
-    - >-
-      credit-scoring data prepare;
-      exec feast --chdir /app/feature_repo --feature-store-yaml /app/feature_repo/feature_store.production.yaml
-      materialize-incremental "$(date -u +%Y-%m-%dT%H:%M:%S)"
+    - credit-scoring data prepare; exec credit-scoring features materialize --incremental
 features-apply:
   # Register the definitions, then backfill the online store with each applicant's latest profile.
   command: [/bin/sh, -ec]
