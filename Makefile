@@ -43,10 +43,11 @@ demo: setup ## Run the main job end to end on embedded defaults
 test: system-deps setup tools ## Run every test, starting the real servers they need
 	$(BIN)/python -m pytest
 
-lint: setup ## ruff and mypy
+lint: setup ## ruff, mypy and the secret scanner
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python scripts/scan_secrets.py
 
 BENCH_VENV := bench/.venv-mlserver
 

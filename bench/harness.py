@@ -223,11 +223,11 @@ class Harness:
         return targets.stock_pair(name, self.servers.running, self._env.workload.rows, rows_per_request)
 
     def _ours_e2e_target(self, database: str = "sqlite") -> Bench:
-        return targets.ours_e2e(self.servers.running, self._env.workload, database)
+        return targets.ours_e2e(self.servers.running, self._env.workload, self.servers.api_key, database)
 
     def _ours_batch_target(self, database: str = "sqlite") -> Bench:
         return targets.ours_batch(
-            self.servers.running, self._env.workload, self.settings.batch_size, database
+            self.servers.running, self._env.workload, self.settings.batch_size, self.servers.api_key, database
         )
 
     # ------------------------------------------------------------------ stages
@@ -268,6 +268,7 @@ class Harness:
                 resp = client.post(
                     f"{running[transformer].url}/v1/models/credit-scoring:predict",
                     content=payloads.transformer_v1_body(apps),
+                    headers={"x-api-key": self.servers.api_key},
                 )
                 resp.raise_for_status()
                 problem = payloads.check_batch_answers(len(apps))(resp.content)

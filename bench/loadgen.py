@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -28,11 +28,18 @@ __all__ = ["LoadResult", "Target", "build_request", "run_load"]
 
 
 def build_request(
-    host: str, port: int, path: str, body: bytes, content_type: str = "application/json", method: str = "POST"
+    host: str,
+    port: int,
+    path: str,
+    body: bytes,
+    content_type: str = "application/json",
+    method: str = "POST",
+    headers: Mapping[str, str] | None = None,
 ) -> bytes:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head = (
         f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+        f"{extra}Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
     )
     return head.encode("ascii") + body
 

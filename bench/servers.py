@@ -8,6 +8,7 @@ in each configuration tried (``bench/mlserver_peer.py``, its own virtualenv).
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from bench import BenchError
 from bench.environment import BenchEnv
 from bench.mlserver_peer import CONFIGS, layout
 from bench.settings import BenchSettings
+from cli.stack.api_key import write_key_hashes
 from cli.stack.components import (
     PREDICTOR_MODEL,
     TRANSFORMER_MODEL,
@@ -46,6 +48,8 @@ class Servers:
     progress: Progress
     running: dict[str, Supervised] = field(default_factory=dict)
     configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    api_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    """The key our transformers accept (authentication on, as in production)."""
 
     def start(
         self,
@@ -97,6 +101,7 @@ class Servers:
             ready_path=model_ready_path(PREDICTOR_MODEL),
         )
         databases = {"sqlite": None, "postgresql": postgres_url} if postgres_url else {"sqlite": None}
+        keys = write_key_hashes(env.home / "bench-api-key-hashes", self.api_key)
         for database, url in databases.items():
             t_http, t_grpc = free_port(), free_port()
             log = {"CREDIT_INFERENCE_LOG_URL": url} if url else {}
@@ -109,6 +114,11 @@ class Servers:
                     "CREDIT_FEATURE_REPO": str(env.feature_repo),
                     "CREDIT_FEATURE_STORE_CONFIG": str(env.feature_store_config),
                     "CREDIT_INFERENCE_LOG": "true",
+                    "CREDIT_API_KEYS_PATH": str(keys),
+                    # The per-client limit stays on (its cost is measured) but never binds: the
+                    # benchmark is one client measuring capacity, not the limit.
+                    "CREDIT_RATE_LIMIT_PER_SECOND": "1000000",
+                    "CREDIT_RATE_LIMIT_BURST": "1000000",
                     **log,
                 },
                 description="python -m transformer --predictor_protocol v2: Feast features from Redis, "

@@ -99,6 +99,7 @@ async def _run(
     max_in_flight: int,
     timeout: float,
     sample: Callable[[float], None],
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[list[_Window], Counter[str]]:
     import aiohttp
 
@@ -116,7 +117,8 @@ async def _run(
         sent = time.monotonic()
         bucket = current()
         try:
-            async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
+            sent_headers = {"content-type": "application/json", **(headers or {})}
+            async with session.post(url, data=body, headers=sent_headers) as r:
                 await r.read()
                 if r.status != 200:
                     kinds[f"http {r.status}"] += 1
@@ -170,8 +172,10 @@ def soak(
     max_in_flight: int = 64,
     timeout: float = 10.0,
     progress: Callable[[str], None] = lambda _m: None,
+    headers: Mapping[str, str] | None = None,
 ) -> SoakResult:
-    """Send ``rate`` requests a second to ``url`` for ``seconds``; RSS of ``processes`` (name -> pid)."""
+    """Send ``rate`` requests a second to ``url`` for ``seconds``; RSS of ``processes`` (name -> pid).
+    ``headers`` go with every request (the transformer's API key)."""
     warmup = min(warmup, seconds / 3)
     rss: dict[str, list[tuple[float, int]]] = {name: [] for name in processes}
 
@@ -191,6 +195,7 @@ def soak(
             max_in_flight=max_in_flight,
             timeout=timeout,
             sample=sample,
+            headers=headers,
         )
     )
     rows: list[dict[str, Any]] = []
@@ -266,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             window=args.window,
             warmup=args.warmup,
             progress=progress,
+            headers={"x-api-key": servers.api_key},
         )
     args.out.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
     summary = result.as_dict()

@@ -60,11 +60,19 @@ def stock_pair(
     )
 
 
-def ours_e2e(running: Mapping[str, Supervised], workload: Workload, database: str = "sqlite") -> Bench:
+def ours_e2e(
+    running: Mapping[str, Supervised], workload: Workload, api_key: str, database: str = "sqlite"
+) -> Bench:
     """One application per v2 request through our transformer logging to ``database``."""
     t = running[TRANSFORMERS[database]]
     requests = [
-        build_request(LOCALHOST, t.port, "/v2/models/credit-scoring/infer", payloads.transformer_v2_body([a]))
+        build_request(
+            LOCALHOST,
+            t.port,
+            "/v2/models/credit-scoring/infer",
+            payloads.transformer_v2_body([a]),
+            headers={"x-api-key": api_key},
+        )
         for a in workload.applications[:512]
     ]
     name = "ours-e2e" if database == "sqlite" else f"ours-e2e-{database}"
@@ -76,7 +84,11 @@ def ours_e2e(running: Mapping[str, Supervised], workload: Workload, database: st
 
 
 def ours_batch(
-    running: Mapping[str, Supervised], workload: Workload, batch_size: int, database: str = "sqlite"
+    running: Mapping[str, Supervised],
+    workload: Workload,
+    batch_size: int,
+    api_key: str,
+    database: str = "sqlite",
 ) -> Bench:
     """``batch_size`` applications per v1 request through our transformer logging to ``database``."""
     t = running[TRANSFORMERS[database]]
@@ -89,6 +101,7 @@ def ours_batch(
             t.port,
             "/v1/models/credit-scoring:predict",
             payloads.transformer_v1_body(doubled[k * 131 % len(apps) :][:size]),
+            headers={"x-api-key": api_key},
         )
         for k in range(8)
     ]

@@ -17,14 +17,20 @@ __all__ = [
     "FieldProblem",
     "InvalidApplication",
     "ModelNotReady",
+    "NotServed",
     "OnlineStoreNotReady",
+    "Overloaded",
     "PayloadTooLarge",
     "PredictorRejected",
     "PredictorUnavailable",
     "Problems",
+    "RateLimited",
     "RegistryUnavailable",
+    "RouteClosed",
+    "Unauthenticated",
     "UnsupportedMediaType",
     "fail",
+    "key_name",
 ]
 
 # Problems listed in one error at most: a 10,000-row request with a bad column must not answer
@@ -36,6 +42,8 @@ class CreditScoringError(Exception):
     """Base of every error the platform raises on purpose."""
 
     status_code = 500
+    retry_after_seconds: int | None = None
+    """When set, the answer carries ``Retry-After`` (429 and shed 503s)."""
     code: str | None = None
     """A stable machine-readable code for clients and runbooks (rendered as ``code`` when set)."""
 
@@ -97,6 +105,15 @@ class Problems:
             raise InvalidApplication(self.items)
 
 
+def key_name(key: object) -> str:
+    """A key the caller sent, as a problem's ``field``: an empty key is shown as ``""`` (a 400
+    must name its field), a long one is cut, so an error never echoes a large made-up key."""
+    text = str(key)
+    if not text:
+        return '""'
+    return text if len(text) <= 64 else text[:61] + "..."
+
+
 def fail(field: str, message: str, index: int | None = None) -> InvalidApplication:
     """One problem as an error, ready to raise."""
     return InvalidApplication([FieldProblem(index, field, message)])
@@ -138,3 +155,48 @@ class ModelNotReady(CreditScoringError):
 
 class RegistryUnavailable(CreditScoringError):
     status_code = 503
+
+
+class Unauthenticated(CreditScoringError):
+    """No credential, or one that matches no key. The message is a fixed code: a 401 says
+    nothing about which keys exist or why the one given failed."""
+
+    status_code = 401
+
+    def __init__(self) -> None:
+        super().__init__("unauthenticated")
+
+
+class RateLimited(CreditScoringError):
+    """The client spent its request budget; it may retry after ``retry_after_seconds``."""
+
+    status_code = 429
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("rate_limited")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class Overloaded(CreditScoringError):
+    """The process already serves as many requests as it may; shed before latency runs away."""
+
+    status_code = 503
+
+    def __init__(self, retry_after_seconds: int = 1) -> None:
+        super().__init__("overloaded")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class RouteClosed(CreditScoringError):
+    """A route KServe would serve that this platform closes (model repository load/unload)."""
+
+    status_code = 404
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"not found: {path}")
+
+
+class NotServed(CreditScoringError):
+    """A protocol verb the platform does not implement (answered 501 with the reason)."""
+
+    status_code = 501

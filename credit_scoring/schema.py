@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from credit_scoring.errors import FieldProblem, InvalidApplication
+from credit_scoring.errors import FieldProblem, InvalidApplication, key_name
 
 __all__ = [
     "MAX_AMOUNT",
@@ -62,7 +62,7 @@ class Application(BaseModel):
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "application"
+    return ".".join(key_name(p) for p in loc) or "application"
 
 
 def check_application(raw: dict[str, Any], index: int | None = None) -> Application | list[FieldProblem]:

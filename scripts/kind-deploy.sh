@@ -70,6 +70,9 @@ ensure_secret "$APP_NAMESPACE" credit-scoring-app \
   "CREDIT_FEAST_REGISTRY_PASSWORD=$(secret_value "$DATA_NAMESPACE" credit-postgres FEAST_DB_PASSWORD)" \
   "CREDIT_REDIS_PASSWORD=$(secret_value "$DATA_NAMESPACE" credit-redis REDIS_PASSWORD)"
 ensure_secret "$APP_NAMESPACE" credit-scoring-api-keys "e2e=$(random_hex)"
+# The transformer's copy: the SHA-256 of each key (client:hash lines), never the key itself.
+api_key_hash="$(secret_value "$APP_NAMESPACE" credit-scoring-api-keys e2e | tr -d '\n' | sha256sum | cut -d' ' -f1)"
+ensure_secret "$APP_NAMESPACE" credit-scoring-api-key-hashes "e2e=e2e:$api_key_hash"
 
 # No --wait: with Helm 4 it waits (kstatus) for every object of the release to be ready, the
 # InferenceService included, whose Ready condition stays false until a champion model exists;

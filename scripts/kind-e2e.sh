@@ -19,6 +19,8 @@ BATCH='{"instances": [
   {"applicant_id": "unknown-applicant", "amount": 700.0, "price": 1172.0, "term": 48}]}'
 INVALID='{"instances": [{"applicant_id": "A0003C1BD19A3", "amount": -5, "price": 1317.0, "term": 480}]}'
 ns=(--namespace "$APP_NAMESPACE")
+# The transformer checks API keys (its Secret holds their hashes; kind-deploy made both).
+API_KEY="$(secret_value "$APP_NAMESPACE" credit-scoring-api-keys e2e)"
 
 run_job() {  # run_job <cronjob suffix> <timeout>
   local job
@@ -38,7 +40,7 @@ mlflow_python() {  # runs Python with an MLflow client next to the tracking serv
 
 score() {  # score <path> <json> -> prints the HTTP status, body in $WORK/body.json
   curl -sS -o "$WORK/body.json" -w '%{http_code}' -H 'Content-Type: application/json' \
-    --data "$2" "$GATEWAY_URL$1"
+    -H "x-api-key: $API_KEY" --data "$2" "$GATEWAY_URL$1"
 }
 
 versions_seen() {  # versions_seen <requests> -> sorted unique model versions in the answers
@@ -73,7 +75,7 @@ status="$(score /predict/batch "$BATCH")"
 [ "$status" = 200 ] || die "/predict/batch answered $status: $(cat "$WORK/body.json")"
 status="$(score /predict "$INVALID")"
 [ "$status" = 400 ] || die "an invalid application got $status instead of 400"
-status="$(curl -sS -o "$WORK/body.json" -w '%{http_code}' "$GATEWAY_URL/monitoring")"
+status="$(curl -sS -o "$WORK/body.json" -w '%{http_code}' -H "x-api-key: $API_KEY" "$GATEWAY_URL/monitoring")"
 [ "$status" = 200 ] || die "/monitoring answered $status"
 
 # 3. -------------------------------------------------------------------------------------------

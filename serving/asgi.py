@@ -1,7 +1,11 @@
-"""The outermost ASGI layer of both servers: request id, body limit, and the fast routes.
+"""The outermost ASGI layer of both servers: request id, admission, limits, and the fast routes.
 
 Every HTTP request passes here first. It gets its request id (``serving.context``) written into
-its headers and echoed in the ``x-request-id`` response header. A hot path (``FastRoute``, e.g.
+its headers and echoed in the ``x-request-id`` response header. Then admission
+(``serving.admission``): a closed route answers 404/501, a probe or ``/metrics`` goes on, and
+every other request passes the server's ``guard`` (API key, rate limit) or is refused with its
+error. A fast route beyond ``max_in_flight`` concurrent requests is shed with 503 and
+``Retry-After``. A hot path (``FastRoute``, e.g.
 ``POST /v2/models/credit-risk/infer``) is answered here from the raw body, skipping FastAPI's
 per-request validation and middleware; everything else goes on to KServe's app. A fast route's
 body larger than ``max_body_bytes`` is refused with 413 before it is read, and a fast route's
@@ -16,7 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from credit_scoring.errors import CreditScoringError, PayloadTooLarge
+from credit_scoring.errors import CreditScoringError, Overloaded, PayloadTooLarge
+from serving.admission import Guard, closed_route, is_open
 from serving.context import REQUEST_ID_HEADER, request_id_from
 from serving.errors import HttpError, Reply, error_reply
 
@@ -65,7 +70,11 @@ class Router:
     routes: Sequence[FastRoute] = ()
     max_body_bytes: int = 32 * 1024 * 1024
     observe: Observer | None = None
+    guard: Guard | None = None
+    max_in_flight: int = 0
+    """Fast-route requests served at once at most (0: no limit); more are shed with 503."""
     _table: dict[tuple[str, str], Handler] = field(default_factory=dict, init=False)
+    _in_flight: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self._table = {(r.method, r.path): r.handler for r in self.routes}
@@ -75,17 +84,47 @@ class Router:
             await self.app(scope, receive, send)
             return
         request_id = _stamp_request_id(scope)
+        refused = self._admit(scope)
+        if refused is not None:
+            await _send(send, error_reply(refused, request_id), request_id)
+            if self.observe is not None:
+                # Refusals (401, 429, closed routes) counted too, by a bounded label: a caller
+                # must not be able to mint one time series per made-up path.
+                known = (scope["method"], scope["path"]) in self._table
+                self.observe(scope["path"] if known else "unmatched", refused.status_code, 0.0)
+            return
         handler = self._table.get((scope["method"], scope["path"]))
         if handler is None:
             await self.app(scope, receive, _echo_request_id(send, request_id))
             return
         started = time.perf_counter()
-        reply = await self._answer(handler, scope, receive, request_id)
+        if self.max_in_flight and self._in_flight >= self.max_in_flight:
+            reply: Reply | None = error_reply(Overloaded(), request_id)
+        else:
+            self._in_flight += 1
+            try:
+                reply = await self._answer(handler, scope, receive, request_id)
+            finally:
+                self._in_flight -= 1
         if reply is None:  # the client went away
             return
         await _send(send, reply, request_id)
         if self.observe is not None:
             self.observe(scope["path"], reply.status, time.perf_counter() - started)
+
+    def _admit(self, scope: dict[str, Any]) -> CreditScoringError | None:
+        """The error refusing this request, or None to serve it."""
+        path: str = scope["path"]
+        closed = closed_route(path)
+        if closed is not None:
+            return closed
+        if self.guard is None or is_open(scope["method"], path):
+            return None
+        try:
+            self.guard(dict(scope["headers"]))
+        except CreditScoringError as exc:
+            return exc
+        return None
 
     async def _answer(
         self, handler: Handler, scope: dict[str, Any], receive: Any, request_id: str

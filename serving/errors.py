@@ -21,7 +21,16 @@ import orjson
 from credit_scoring.errors import MAX_PROBLEMS, CreditScoringError, FieldProblem, InvalidApplication
 from serving.context import REQUEST_ID_HEADER, request_id_from
 
-__all__ = ["HttpError", "Reply", "error_body", "error_reply", "grpc_interceptor", "install_error_handlers"]
+__all__ = [
+    "HttpError",
+    "Reply",
+    "error_body",
+    "error_headers",
+    "error_reply",
+    "grpc_code",
+    "grpc_interceptor",
+    "install_error_handlers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +64,22 @@ def error_body(exc: CreditScoringError, request_id: str) -> dict[str, object]:
     return body
 
 
+def error_headers(exc: CreditScoringError) -> tuple[tuple[bytes, bytes], ...]:
+    """``Retry-After`` for 429 and shed 503s; ``WWW-Authenticate`` for 401 (RFC 9110)."""
+    headers: list[tuple[bytes, bytes]] = []
+    if exc.retry_after_seconds is not None:
+        headers.append((b"retry-after", str(exc.retry_after_seconds).encode()))
+    if exc.status_code == HTTPStatus.UNAUTHORIZED:
+        headers.append((b"www-authenticate", b'Bearer realm="credit-scoring"'))
+    return tuple(headers)
+
+
 def error_reply(exc: CreditScoringError, request_id: str) -> Reply:
     if exc.status_code >= 500:
         logger.warning("request_id=%s %s: %s", request_id, type(exc).__name__, exc)
-    return Reply(orjson.dumps(error_body(exc, request_id)), status=exc.status_code)
+    return Reply(
+        orjson.dumps(error_body(exc, request_id)), status=exc.status_code, headers=error_headers(exc)
+    )
 
 
 # --------------------------------------------------------------------------- FastAPI (KServe's app)
@@ -124,6 +145,7 @@ def install_error_handlers(app: Any) -> None:
             orjson.dumps(error_body(error, request_id)),
             status_code=error.status_code,
             media_type="application/json",
+            headers={k.decode(): v.decode() for k, v in error_headers(error)},
         )
 
     for kind in (CreditScoringError, RequestValidationError, HTTPException, *statuses, Exception):
@@ -131,25 +153,34 @@ def install_error_handlers(app: Any) -> None:
 
 
 # --------------------------------------------------------------------------- gRPC
-def grpc_interceptor() -> Any:
-    """Our error tree first (400 -> INVALID_ARGUMENT, 503 -> UNAVAILABLE ...), then KServe's."""
+def grpc_code(status: int) -> Any:
+    """The gRPC status code for an HTTP status of our error tree (INTERNAL for the unexpected)."""
     import grpc
-    from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 
     codes = {
         HTTPStatus.BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
         HTTPStatus.UNSUPPORTED_MEDIA_TYPE: grpc.StatusCode.INVALID_ARGUMENT,
+        HTTPStatus.UNAUTHORIZED: grpc.StatusCode.UNAUTHENTICATED,
         HTTPStatus.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+        HTTPStatus.NOT_IMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
+        HTTPStatus.TOO_MANY_REQUESTS: grpc.StatusCode.RESOURCE_EXHAUSTED,
         HTTPStatus.REQUEST_ENTITY_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
         HTTPStatus.SERVICE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     }
+    return codes.get(HTTPStatus(status), grpc.StatusCode.INTERNAL)
+
+
+def grpc_interceptor() -> Any:
+    """Our error tree first (400 -> INVALID_ARGUMENT, 503 -> UNAVAILABLE ...), then KServe's."""
+    import grpc
+    from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 
     class CreditErrorInterceptor(ExceptionToStatusInterceptor):
         async def handle_exception(
             self, ex: Exception, request_or_iterator: Any, context: Any, method_name: str
         ) -> None:
             if isinstance(ex, CreditScoringError):
-                code = codes.get(HTTPStatus(ex.status_code), grpc.StatusCode.INTERNAL)
+                code = grpc_code(ex.status_code)
                 if code is grpc.StatusCode.INTERNAL:
                     logger.error("%s in %s", type(ex).__name__, method_name, exc_info=ex)
                 await context.abort(code, str(ex))

@@ -23,6 +23,7 @@ from typing import Any
 
 from prometheus_client import Gauge
 
+from serving.admission import Guard, grpc_admission
 from serving.asgi import FastRoute, Observer, Router
 from serving.errors import grpc_interceptor, install_error_handlers
 from serving.settings import ServerOptions
@@ -121,7 +122,12 @@ def _model_server_class() -> Any:
 
     class BoundRESTServer(RESTServer):
         def __init__(
-            self, options: ServerOptions, routes: Sequence[FastRoute], observe: Observer | None, **kwargs: Any
+            self,
+            options: ServerOptions,
+            routes: Sequence[FastRoute],
+            observe: Observer | None,
+            guard: Guard | None,
+            **kwargs: Any,
         ) -> None:
             super().__init__(**kwargs)
             self.config.host = options.bind_address
@@ -133,6 +139,7 @@ def _model_server_class() -> Any:
             self._options = options
             self._routes = routes
             self._observe = observe
+            self._guard = guard
 
         def create_application(self) -> None:
             from kserve import model_server
@@ -147,6 +154,8 @@ def _model_server_class() -> Any:
                 routes=tuple(self._routes),
                 max_body_bytes=self._options.max_body_bytes,
                 observe=self._observe,
+                guard=self._guard,
+                max_in_flight=self._options.max_in_flight,
             )
 
     class VersionedServicer(InferenceServicer):
@@ -164,9 +173,10 @@ def _model_server_class() -> Any:
             return response
 
     class BoundGRPCServer(GRPCServer):
-        def __init__(self, options: ServerOptions, **kwargs: Any) -> None:
+        def __init__(self, options: ServerOptions, guard: Guard | None, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._options = options
+            self._guard = guard
 
         async def start(self, max_workers: int) -> None:
             servicer = VersionedServicer(self._data_plane, self._model_repository_extension)
@@ -174,7 +184,8 @@ def _model_server_class() -> Any:
             # than the inference itself.
             self._server = aio.server(
                 concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
-                interceptors=(grpc_interceptor(),),
+                # Admission first: a refused call never reaches the servicer.
+                interceptors=(grpc_admission(self._guard), grpc_interceptor()),
                 options=[
                     ("grpc.max_send_message_length", self._options.grpc_max_send_bytes),
                     ("grpc.max_receive_message_length", self._options.grpc_max_receive_bytes),
@@ -189,7 +200,11 @@ def _model_server_class() -> Any:
 
     class CreditModelServer(ModelServer):
         def __init__(
-            self, options: ServerOptions, routes: Sequence[FastRoute], observe: Observer | None
+            self,
+            options: ServerOptions,
+            routes: Sequence[FastRoute],
+            observe: Observer | None,
+            guard: Guard | None = None,
         ) -> None:
             super().__init__(
                 http_port=options.http_port,
@@ -211,6 +226,7 @@ def _model_server_class() -> Any:
             self._options = options
             self._routes = routes
             self._observe = observe
+            self._guard = guard
             self._models: list[Any] = []
             self._shutdown_task: asyncio.Future[None] | None = None
 
@@ -226,6 +242,7 @@ def _model_server_class() -> Any:
                 self._options,
                 self._routes,
                 self._observe,
+                self._guard,
                 app=FASTAPI_APP_IMPORT_STRING,
                 data_plane=self.dataplane,
                 model_repository_extension=self.model_repository_extension,
@@ -241,6 +258,7 @@ def _model_server_class() -> Any:
             if self.enable_grpc:
                 self._grpc_server = BoundGRPCServer(
                     self._options,
+                    self._guard,
                     port=self.grpc_port,
                     data_plane=self.dataplane,
                     model_repository_extension=self.model_repository_extension,
@@ -312,9 +330,11 @@ def serve(
     options: ServerOptions,
     routes: Sequence[FastRoute] = (),
     observe: Observer | None = None,
+    guard: Guard | None = None,
 ) -> None:
-    """Serve ``models`` (kserve Models) over REST and gRPC until SIGTERM/SIGINT."""
-    server = _model_server_class()(options, routes, observe)
+    """Serve ``models`` (kserve Models) over REST and gRPC until SIGTERM/SIGINT; every request
+    that is not a probe passes ``guard`` (``serving.admission``)."""
+    server = _model_server_class()(options, routes, observe, guard)
     freeze_startup_heap()
     logger.info(
         "REST on %s:%d%s",

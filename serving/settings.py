@@ -36,6 +36,14 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(
         32 * 1024 * 1024, gt=0, description="Largest request body the fast routes accept (413 above)."
     )
+    max_in_flight: int = Field(
+        256,
+        ge=0,
+        description=(
+            "Scoring requests one process serves at once at most; more are shed with 503 and "
+            "Retry-After before latency and memory run away (0: no limit)."
+        ),
+    )
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -86,6 +94,7 @@ class ServerOptions:
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     max_body_bytes: int = 32 * 1024 * 1024
+    max_in_flight: int = 0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, settings: ServerSettings, **extra: Any) -> ServerOptions:
@@ -111,5 +120,6 @@ class ServerOptions:
             ssl_certfile=args.ssl_certfile,
             ssl_keyfile=args.ssl_keyfile,
             max_body_bytes=settings.max_body_bytes,
+            max_in_flight=settings.max_in_flight,
             **extra,
         )

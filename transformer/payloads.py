@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import orjson
 
-from credit_scoring.errors import FieldProblem, InvalidApplication, fail
+from credit_scoring.errors import FieldProblem, InvalidApplication, fail, key_name
 from credit_scoring.schema import Application, parse_applications
 from serving.v2 import InferenceRequest, Tensor, rest
 from serving.v2.kserve import from_kserve_request
@@ -91,7 +91,7 @@ def decode_v1(body: bytes, content_type: str | None, max_batch: int) -> Applicat
 def _v1_document(doc: Any, max_batch: int) -> ApplicationBatch:
     if not isinstance(doc, Mapping):
         raise fail("body", 'must be a JSON object like {"instances": [application, ...]}')
-    problems = [FieldProblem(None, key, "unknown field") for key in doc if key not in _V1_KEYS]
+    problems = [FieldProblem(None, key_name(key), "unknown field") for key in doc if key not in _V1_KEYS]
     if "instances" not in doc:
         problems.append(FieldProblem(None, "instances", "Field required"))
     if problems:

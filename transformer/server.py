@@ -20,7 +20,7 @@ from credit_scoring.settings import load_settings
 from serving.settings import ServerOptions, server_argument_parser
 from transformer.settings import TransformerSettings
 
-__all__ = ["Launch", "build_model", "build_parser", "configure", "main"]
+__all__ = ["Launch", "build_guard", "build_model", "build_parser", "configure", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,34 @@ def build_model(settings: TransformerSettings, model_name: str) -> Any:
     return model
 
 
+def build_guard(settings: TransformerSettings) -> Any:
+    """The ``serving.admission.Guard``: API keys (unless ``CREDIT_AUTH=off``) and rate limit."""
+    from transformer.auth import ApiKeys, Authenticator
+    from transformer.rate_limit import RateLimiter
+
+    keys = None
+    if settings.auth == "off":
+        log.warning(
+            "AUTHENTICATION IS OFF (CREDIT_AUTH=off): anyone who reaches this transformer can score "
+            "applications; run it so only an authenticating gateway can reach it"
+        )
+    else:
+        try:
+            keys = ApiKeys(settings.api_keys_path)
+        except OSError as exc:
+            raise SystemExit(
+                f"CREDIT_API_KEYS_PATH={settings.api_keys_path} is unreadable ({exc}): mount the key "
+                "hashes there, or set CREDIT_AUTH=off to run without authentication"
+            ) from exc
+        if not len(keys):
+            log.warning("no valid key in %s: every request is refused until one is added", keys.path)
+        log.info("API keys from %s: %d keys of %d clients", keys.path, len(keys), len(keys.clients))
+    limiter = None
+    if settings.rate_limit_per_second > 0:
+        limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    return Authenticator(keys, settings.api_key_header.lower().encode(), limiter)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     launch = configure(argv)
     settings = launch.settings
@@ -140,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from transformer.routes import scoring_routes
 
     configure_logging(launch.log_config_file)
+    guard = build_guard(settings)
     model = build_model(settings, launch.model_name)
     add_monitoring_route(
         app,
@@ -164,4 +193,4 @@ def main(argv: Sequence[str] | None = None) -> None:
             settings.challenger_predictor_host,
             settings.challenger_percent,
         )
-    serve([model], launch.options, routes=scoring_routes(model), observe=observe_http)
+    serve([model], launch.options, routes=scoring_routes(model), observe=observe_http, guard=guard)

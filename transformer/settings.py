@@ -75,6 +75,23 @@ class TransformerSettings(ServerSettings):
     forward_headers: Annotated[tuple[str, ...], NoDecode] = DEFAULT_FORWARD_HEADERS
     """Request headers forwarded to the predictor (comma-separated or a JSON list); no others."""
 
+    # ----------------------------------------------------------------- who may call
+    auth: Literal["api-key", "off"] = "api-key"
+    """``api-key``: every route but the probes and ``/metrics`` needs a key from ``api_keys_path``
+    (401 otherwise); ``off`` lets anyone in and logs a warning at start-up: only for a
+    transformer that nothing but an authenticating gateway can reach."""
+    api_keys_path: Path = Path("/var/run/secrets/credit-scoring-api-keys")
+    """File, or mounted Secret directory of files, of ``client:sha256-hex`` lines (SHA-256 of each
+    key, never the key); re-read within a second of a change, so keys rotate without a restart."""
+    api_key_header: str = "x-api-key"
+    """Header carrying the API key (the gateway policy's header); ``Authorization: Bearer <key>``
+    is accepted too."""
+    rate_limit_per_second: float = Field(default=200.0, ge=0)
+    """Requests per second each client may sustain in this process (429 with ``Retry-After``
+    beyond it; the gateway's per-client number); 0 turns the limit off."""
+    rate_limit_burst: int = Field(default=400, ge=1)
+    """Requests a client may send at once before its rate applies."""
+
     # ----------------------------------------------------------------- features
     feature_repo: Path | None = None
     """Feast repository; default ``CREDIT_FEATURE_REPO`` or this checkout's ``feature_repo/``."""

@@ -8,6 +8,7 @@ problem the transformer named, and the command exits 1.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,8 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from cli.stack.api_key import find_api_key
 
 __all__ = ["ScoreReply", "print_reply", "score_command", "send_file"]
 
@@ -49,9 +52,14 @@ def protocol_of(doc: object) -> str:
 
 
 def send_file(
-    path: Path, url: str = DEFAULT_URL, model: str = "credit-scoring", timeout: float = 60.0
+    path: Path,
+    url: str = DEFAULT_URL,
+    model: str = "credit-scoring",
+    timeout: float = 60.0,
+    api_key: str | None = None,
 ) -> ScoreReply:
-    """POST the file as it is (bytes untouched) to the route its protocol uses."""
+    """POST the file as it is (bytes untouched) to the route its protocol uses, with ``api_key``
+    in ``x-api-key`` when given."""
     raw = Path(path).read_bytes()
     protocol = protocol_of(json.loads(raw))
     route = f"/v1/models/{model}:predict" if protocol == "v1" else f"/v2/models/{model}/infer"
@@ -59,7 +67,7 @@ def send_file(
         f"{url.rstrip('/')}{route}",
         content=raw,
         timeout=timeout,
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **({"x-api-key": api_key} if api_key else {})},
     )
     try:
         body = response.json()
@@ -132,11 +140,21 @@ def score_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the raw response body instead of a table.")
     ] = False,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CREDIT_API_KEY",
+            show_default=False,
+            help="API key (else CREDIT_API_KEY, else the file $CREDIT_HOME/api-key that `stack up` wrote).",
+        ),
+    ] = None,
 ) -> None:
     """Score the applications in FILE with the running transformer."""
     console = Console()
+    home = Path(os.environ.get("CREDIT_HOME", ".credit-scoring"))
     try:
-        reply = send_file(file, url)
+        key = find_api_key(api_key, home)
+        reply = send_file(file, url, api_key=key)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="FILE") from exc
     except httpx.HTTPError as exc:

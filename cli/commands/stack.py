@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cli.commands._settings import settings_epilog
 from cli.commands.score import print_reply, send_file
+from cli.stack.api_key import API_KEY_FILE, find_api_key
 from cli.stack.local import LocalStack, StackError, StackSettings, describe
 from cli.stack.supervisor import free_port
 
@@ -62,6 +63,12 @@ def up_command(
         raise typer.Exit(code=1) from exc
     console.print(
         f"[green]up[/]: transformer at {state.transformer_url}, features from {state.feature_store}"
+    )
+    key_file = stack.home / API_KEY_FILE
+    console.print(
+        f"API key in {key_file} (mode 0600; `credit-scoring score` sends it); by hand:\n"
+        f"  curl -H \"x-api-key: $(cat {key_file})\" -H 'content-type: application/json' "
+        f"-d @examples/v1/decline.json {state.transformer_url}/v1/models/credit-scoring:predict"
     )
     console.print("try: credit-scoring score examples/v1/decline.json; stop with: credit-scoring stack down")
 
@@ -140,8 +147,9 @@ def run_stack_demo(console: Console, settings: StackSettings | None = None) -> l
     try:
         with stack.running(lambda line: console.print(f"[dim]>[/] {line}")) as state:
             console.rule(f"5. Scoring examples/ at {state.transformer_url}")
+            api_key = find_api_key(None, stack.home)
             for name in DEMO_EXAMPLES:
-                reply = send_file(EXAMPLES / name, state.transformer_url)
+                reply = send_file(EXAMPLES / name, state.transformer_url, api_key=api_key)
                 print_reply(console, reply)
                 statuses.append(reply.status)
             console.rule("6. Stopping the local stack")

@@ -27,6 +27,7 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from cli.stack.api_key import ensure_api_key, read_api_key, write_key_hashes
 from cli.stack.components import (
     PREDICTOR_MODEL,
     TRANSFORMER_MODEL,
@@ -123,10 +124,16 @@ class LocalStack:
             env={"MLFLOW_TRACKING_URI": tracking_uri, "CREDIT_MODEL_URI": s.model_uri},
             ready_path=model_ready_path(PREDICTOR_MODEL),
         )
+        key_file, created = ensure_api_key(self.home)
+        hashes = write_key_hashes(self.dir / "api-key-hashes", read_api_key(key_file))
+        progress(
+            f"API key {'created in' if created else 'from'} {key_file} (the transformer has its hash only)"
+        )
         started = [predictor]
         transformer_env = {
             "CREDIT_FEATURE_STORE_CONFIG": str(profile),
             "CREDIT_FEATURE_REPO": str(self._repo()),
+            "CREDIT_API_KEYS_PATH": str(hashes),
         }
         if s.challenger_mode != "off":
             progress(

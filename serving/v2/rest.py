@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from credit_scoring.errors import FieldProblem, Problems, UnsupportedMediaType, fail
+from credit_scoring.errors import FieldProblem, Problems, UnsupportedMediaType, fail, key_name
 from serving.v2.messages import InferenceRequest, InferenceResponse, RequestedOutput
 from serving.v2.tensors import INFERENCE_HEADER, Tensor, is_shape, raw_bytes
 
@@ -108,7 +108,7 @@ def _tensors(items: Any, key: str, raw: memoryview | None, problems: Problems) -
             continue
         if not item.keys() <= _TENSOR_KEYS:
             for unknown in sorted(item.keys() - _TENSOR_KEYS):
-                problems.add(None, f"{where}.{unknown}", "unknown field")
+                problems.add(None, f"{where}.{key_name(unknown)}", "unknown field")
         name: Any = item.get("name")
         datatype: Any = item.get("datatype")
         shape: Any = item.get("shape")
@@ -126,7 +126,8 @@ def _tensors(items: Any, key: str, raw: memoryview | None, problems: Problems) -
         if params is not None and not isinstance(params, dict):
             problems.add(None, f"{where}.parameters", "must be an object")
             ok = False
-        size = (params or {}).get("binary_data_size")
+        # A non-object ``parameters`` is already a problem; it has no size to read.
+        size = params.get("binary_data_size") if isinstance(params, dict) else None
         if "data" in item:
             if not isinstance(item["data"], list):
                 problems.add(None, f"{where}.data", "must be a list")
@@ -157,7 +158,7 @@ def decode_request(body: bytes, length: int | None = None) -> InferenceRequest:
     problems = Problems()
     if not doc.keys() <= _REQUEST_KEYS:
         for unknown in sorted(doc.keys() - _REQUEST_KEYS):
-            problems.add(None, unknown, "unknown field")
+            problems.add(None, key_name(unknown), "unknown field")
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         problems.add(None, "id", "must be a string")

@@ -69,7 +69,7 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
 def online_answers(online: Server, portfolio: Portfolio) -> pd.DataFrame:
     valid = portfolio.valid
     answers = []
-    with httpx.Client(timeout=120) as client:
+    with httpx.Client(timeout=120, headers=online.auth) as client:
         for start in range(0, len(valid), 1000):
             block = valid.iloc[start : start + 1000]
             instances = [
@@ -206,7 +206,10 @@ def _online_problems(online: Server, row: dict[str, Any]) -> list[tuple[str, str
     if instance["term"] is not None:
         instance["term"] = int(instance["term"])
     response = httpx.post(
-        f"{online.url}/v1/models/credit-scoring:predict", json={"instances": [instance]}, timeout=30
+        f"{online.url}/v1/models/credit-scoring:predict",
+        json={"instances": [instance]},
+        timeout=30,
+        headers=online.auth,
     )
     assert response.status_code == 400, response.text
     return [(p["field"], p["message"]) for p in response.json()["problems"]]

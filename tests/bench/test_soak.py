@@ -29,6 +29,7 @@ def test_a_short_soak_has_zero_errors(bench_env: BenchEnv, tmp_path):
             rate=20.0,
             window=5.0,
             warmup=10.0,
+            headers={"x-api-key": servers.api_key},
         )
     assert result.errors == 0, result.error_kinds
     assert result.requests >= 0.8 * SECONDS * 20.0  # the rate was kept (loosely: a shared machine)

@@ -8,8 +8,10 @@ their documented outcomes with the session's model (the data and the training ar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +96,13 @@ def test_cli_stack_up_score_status_down(credit_env: CreditEnv, tmp_path: Path):
         assert up.returncode == 0, up.stdout + up.stderr
         url = f"http://127.0.0.1:{env['CREDIT_STACK_TRANSFORMER_HTTP_PORT']}"
         assert url in up.stdout
+        key_file = Path(env["CREDIT_HOME"]) / "api-key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        (key,) = key_file.read_text().splitlines()
+        assert f"x-api-key: $(cat {key_file})" in " ".join(up.stdout.split())
+        hashes = (tmp_path / "stack" / "api-key-hashes").read_text()
+        assert key not in hashes  # the transformer gets the hash only
+        assert hashlib.sha256(key.encode()).hexdigest() in hashes
 
         status = _cli(env, "stack", "status", "--json")
         assert status.returncode == 0, status.stdout + status.stderr
@@ -124,9 +133,12 @@ def test_cli_stack_up_score_status_down(credit_env: CreditEnv, tmp_path: Path):
         again = _cli(env, "stack", "up")  # idempotent
         assert again.returncode == 0
         assert "already running" in again.stdout
+        assert key_file.read_text().strip() == key  # never overwritten
 
         for example in sorted(EXAMPLES.glob("v*/*.json")):
-            _expect(example.stem, send_file(example, url))
+            _expect(example.stem, send_file(example, url, api_key=key))
+        refused = send_file(EXAMPLES / "v1" / "decline.json", url)
+        assert (refused.status, refused.body["error"]) == (401, "unauthenticated")
 
         # The split: each applicant on the side the routing hash gives it, salted with the
         # challenger's version, and both sides present.
@@ -135,7 +147,10 @@ def test_cli_stack_up_score_status_down(credit_env: CreditEnv, tmp_path: Path):
         import httpx
 
         predictions = httpx.post(
-            f"{url}/v1/models/credit-scoring:predict", json={"instances": instances}, timeout=60
+            f"{url}/v1/models/credit-scoring:predict",
+            json={"instances": instances},
+            headers={"x-api-key": key},
+            timeout=60,
         ).json()["predictions"]
         sides = challenger_rows(ids, 50, salt=credit_env.model_version)
         assert [p["model"]["role"] for p in predictions] == ["challenger" if c else "champion" for c in sides]
@@ -156,6 +171,13 @@ def test_cli_stack_up_score_status_down(credit_env: CreditEnv, tmp_path: Path):
         assert invalid.returncode == 1
         assert "HTTP 400" in invalid.stdout
         assert "greater than 0" in invalid.stdout
+        # Lookup order: --api-key, then CREDIT_API_KEY, then the file.
+        decline = str(EXAMPLES / "v1" / "decline.json")
+        wrong_flag = _cli({**env, "CREDIT_API_KEY": key}, "score", decline, "--url", url, "--api-key", "x")
+        assert wrong_flag.returncode == 1
+        assert "HTTP 401" in wrong_flag.stdout
+        wrong_env = _cli({**env, "CREDIT_API_KEY": "x"}, "score", decline, "--url", url)
+        assert "HTTP 401" in wrong_env.stdout
     finally:
         down = _cli(env, "stack", "down")
     assert down.returncode == 0, down.stderr

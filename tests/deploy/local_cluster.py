@@ -10,7 +10,9 @@ What differs from a pod, and why (and nothing else):
   checkout's feature_repo and a private temporary directory per container;
 - Secret references are resolved from ``secrets`` (the documented keys); the keys the pod mounts
   as files under /var/run/secrets/credit-scoring are passed as variables of the same name, which
-  pydantic-settings reads the same way (the environment even takes precedence over the files).
+  pydantic-settings reads the same way (the environment even takes precedence over the files);
+  other Secret volumes (the API key hashes) are written as files into a private directory, and a
+  variable naming the mount path names that directory instead.
 """
 
 from __future__ import annotations
@@ -82,7 +84,25 @@ class LocalCluster:
                     env[name] = value
         return env
 
+    def _secret_mounts(self, container: Container, home: Path) -> dict[str, str]:
+        """Secret volumes mounted as directories (other than the settings files): written under
+        ``home/mounts/<volume>``, as the kubelet would; mount path -> local directory."""
+        mounted: dict[str, str] = {}
+        for mount in container.spec.get("volumeMounts", []):
+            if mount["mountPath"] == _SECRETS_MOUNT:
+                continue
+            volume = next((v for v in container.volumes if v["name"] == mount["name"]), {})
+            if "secret" not in volume:
+                continue
+            local = home / "mounts" / mount["name"]
+            local.mkdir(parents=True, exist_ok=True)
+            for key, value in self.secrets[volume["secret"]["secretName"]].items():
+                (local / key).write_text(value)
+            mounted[mount["mountPath"]] = str(local)
+        return mounted
+
     def environment(self, container: Container, home: Path) -> dict[str, str]:
+        mounted = self._secret_mounts(container, home)
         env: dict[str, str] = {
             name: self._paths(value if value != "/tmp" else "/tmp/", home).rstrip("/")
             for name, value in self.image_env(container).items()
@@ -92,7 +112,8 @@ class LocalCluster:
                 ref = var["valueFrom"]["secretKeyRef"]
                 env[var["name"]] = self.secrets[ref["name"]][ref["key"]]
             else:
-                env[var["name"]] = self._paths(self._host(str(var["value"])), home)
+                value = str(var["value"])
+                env[var["name"]] = mounted.get(value) or self._paths(self._host(value), home)
         for mount in container.spec.get("volumeMounts", []):
             if mount["mountPath"] != _SECRETS_MOUNT:
                 continue

@@ -22,10 +22,12 @@ from cli.stack.components import redis_command
 from tests.deploy.local_cluster import LocalCluster, cluster_address, containers_of
 from tests.deploy.rendering import CHART, NAMESPACE, RELEASE, ROOT, kustomize, render
 from tests.servers import free_port, require_binary, start_process, wait_http, wait_port
+from transformer.auth import hash_key
 
 pytestmark = pytest.mark.slow
 
 BUCKET = "deploy-contract"
+API_KEY = secrets.token_urlsafe(32)  # the gateway's key for this run; the transformer gets its hash
 FEAST_DB = "deploy_feast"
 
 
@@ -129,6 +131,8 @@ def cluster(tmp_path_factory, postgres_server, s3_server, pushgateway) -> Iterat
             "CREDIT_FEAST_REGISTRY_PASSWORD": "unused",
             "CREDIT_REDIS_PASSWORD": redis_password,
         },
+        # As docs/deploy.md creates it: the hash of the gateway's key, never the key.
+        "credit-scoring-api-key-hashes": {"e2e": hash_key(API_KEY) + "\n"},
     }
     urls = {"mlflow": f"http://127.0.0.1:{mlflow_port}", "pushgateway": pushgateway.url}
     READ_ONLY_SNAPSHOT.update(_snapshot())
@@ -219,7 +223,10 @@ def test_gateway_rewrite_target_scores_through_the_real_chain(cluster, transform
     (predict,) = [r for r in route["spec"]["rules"] if r["matches"][0]["path"]["value"] == "/predict"]
     target = predict["filters"][0]["urlRewrite"]["path"]["replaceFullPath"]
     reply = httpx.post(
-        f"http://127.0.0.1:{transformer}{target}", json={"instances": [_application(cluster)]}, timeout=30
+        f"http://127.0.0.1:{transformer}{target}",
+        json={"instances": [_application(cluster)]},
+        headers={"x-api-key": API_KEY},
+        timeout=30,
     )
     assert reply.status_code == 200, reply.text
     (answer,) = reply.json()["predictions"]
@@ -232,7 +239,7 @@ def test_monitoring_rewrite_target_answers(transformer):
     (route,) = [d for d in DOCS if d["kind"] == "HTTPRoute" and d["metadata"]["name"] == RELEASE]
     (rule,) = [r for r in route["spec"]["rules"] if r["matches"][0]["path"]["value"] == "/monitoring"]
     target = rule["filters"][0]["urlRewrite"]["path"]["replaceFullPath"]
-    reply = httpx.get(f"http://127.0.0.1:{transformer}{target}", timeout=30)
+    reply = httpx.get(f"http://127.0.0.1:{transformer}{target}", headers={"x-api-key": API_KEY}, timeout=30)
     assert reply.status_code == 200, (
         f"GET {target} on the transformer: {reply.status_code} {reply.text[:200]}"
     )

@@ -50,6 +50,7 @@ def send_load(
     seconds: float,
     seed: int = 0,
     application_ids: list[str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[int, int]:
     """Valid batches (known and unknown applicants) and some invalid requests; status counts.
     Most applications carry an ``application_id``; those sent are appended to ``application_ids``."""
@@ -57,7 +58,7 @@ def send_load(
     statuses: dict[int, int] = {}
     deadline = time.monotonic() + seconds
     url = f"{transformer_url}/v1/models/credit-scoring:predict"
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=headers) as client:
         i = 0
         while time.monotonic() < deadline:
             i += 1
@@ -154,7 +155,11 @@ def test_every_dashboard_panel_returns_data(
 
     sent: list[str] = []
     statuses = send_load(
-        transformer.url, drift_env.credit_env.applicant_ids, seconds=25, application_ids=sent
+        transformer.url,
+        drift_env.credit_env.applicant_ids,
+        seconds=25,
+        application_ids=sent,
+        headers=transformer.auth,
     )
     assert statuses.get(200, 0) > 50, statuses
     assert statuses.get(400, 0) > 0, statuses

@@ -28,8 +28,9 @@ FAST_LOG = {
 class Load:
     """Clients posting batches until stopped; counts applications answered 200."""
 
-    def __init__(self, url: str, applicant_ids: list[str], clients: int = 4) -> None:
-        self.url = f"{url}/v1/models/credit-scoring:predict"
+    def __init__(self, server: Server, applicant_ids: list[str], clients: int = 4) -> None:
+        self.url = f"{server.url}/v1/models/credit-scoring:predict"
+        self.headers = server.auth
         self.ids = applicant_ids
         self.answered = 0
         self.failed = 0
@@ -39,7 +40,7 @@ class Load:
 
     def _run(self, k: int) -> None:
         i = 0
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=30, headers=self.headers) as client:
             while not self._stop.is_set():
                 i += 1
                 n = 1 + (i + k) % 5
@@ -104,7 +105,7 @@ def test_sigterm_during_load_keeps_every_answered_record(
     url = postgres_server.url(postgres_server.create_database())
     predictor = launcher.predictor()
     transformer: Server = launcher.transformer(predictor, inference_log_url=url, **FAST_LOG)
-    with Load(transformer.url, credit_env.applicant_ids) as load:
+    with Load(transformer, credit_env.applicant_ids) as load:
         wait_until(lambda: load.answered > 200, 120, "under load")
         os.kill(transformer.process.pid, signal.SIGTERM)
         assert transformer.process.wait(timeout=60) is not None
@@ -121,7 +122,7 @@ def test_database_outage_is_replayed_exactly_once(
     url = private_postgres.url(private_postgres.create_database())
     predictor = launcher.predictor()
     transformer = launcher.transformer(predictor, inference_log_url=url, **FAST_LOG)
-    with Load(transformer.url, credit_env.applicant_ids, clients=2) as load:
+    with Load(transformer, credit_env.applicant_ids, clients=2) as load:
         wait_until(lambda: load.answered > 100, 120, "under load")
         private_postgres.stop()
         before = load.answered

@@ -210,3 +210,14 @@ def test_binary_tensors_are_views_of_the_body_not_copies():
     tensor = rest.decode_request(body, length).inputs[0]
     assert isinstance(tensor.raw, memoryview)
     assert tensor.raw.obj is body
+
+
+@pytest.mark.parametrize("params", [1.5, "x", [], True])
+def test_tensor_parameters_that_are_not_an_object_are_a_field_problem(params):
+    """Found by tests/transformer/test_fuzz.py: a non-object tensor ``parameters`` was a 500."""
+    from credit_scoring.errors import InvalidApplication
+
+    body = {"inputs": [{"name": "a", "datatype": "BYTES", "shape": [1], "data": ["x"], "parameters": params}]}
+    with pytest.raises(InvalidApplication) as caught:
+        rest.decode_request(orjson.dumps(body))
+    assert [p.field for p in caught.value.problems] == ["inputs[0].parameters"]

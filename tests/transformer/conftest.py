@@ -9,6 +9,7 @@ PostgreSQL (Feast registry) and MLflow server from ``credit_env``.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from cli.stack.components import predictor_command, transformer_command
 from tests.credit_env import CreditEnv
 from tests.servers import KServeEndpoints, Process, free_port, start_process, wait_for
+from transformer.auth import hash_key
 
 
 @dataclass
@@ -30,6 +32,13 @@ class Server(KServeEndpoints):
     http_port: int
     grpc_port: int
     model: str
+    api_key: str | None = None
+    """The key a transformer was started with (None: a predictor, or a transformer without auth)."""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers (or gRPC metadata) that authenticate a request to this server."""
+        return {"x-api-key": self.api_key} if self.api_key else {}
 
     def ready(self) -> bool:
         return httpx.get(f"{self.url}/v2/models/{self.model}/ready", timeout=2).status_code == 200
@@ -84,19 +93,29 @@ class Launcher:
         feast_env: dict[str, str] | None = None,
         **settings: Any,
     ) -> Server:
-        """``predictor`` is a running one, or a ``host:port`` (e.g. where nothing listens)."""
+        """``predictor`` is a running one, or a ``host:port`` (e.g. where nothing listens).
+
+        Authentication is on, as in production: a fresh key per transformer, its hash in
+        ``CREDIT_HOME/api-keys``; send ``server.auth`` with each request."""
         if isinstance(predictor, Server):
             host = predictor.grpc_target if protocol == "grpc-v2" else f"127.0.0.1:{predictor.http_port}"
         else:
             host = predictor
         http_port, grpc_port = free_port(), free_port()
         home = self.workdir / f"transformer-{http_port}"
+        home.mkdir(parents=True, exist_ok=True)
+        # The per-client rate limit is proven in tests/transformer/test_auth_http.py; the load
+        # tests here measure other things and must not be cut by it.
+        settings.setdefault("rate_limit_per_second", 0)
+        api_key = secrets.token_urlsafe(32)
+        (home / "api-keys").write_text(f"tests:{hash_key(api_key)}\n")
         env = {
             **self.env.env(),
             **(feast_env or {}),
             "CREDIT_BIND_ADDRESS": "127.0.0.1",
             "CREDIT_HOME": str(home),
             "CREDIT_INFERENCE_LOG_URL": f"sqlite:///{home / 'inference_log.db'}",
+            "CREDIT_API_KEYS_PATH": str(home / "api-keys"),
             **{f"CREDIT_{k.upper()}": str(v) for k, v in settings.items()},
         }
         argv = transformer_command(host, http_port, grpc_port, protocol=protocol)
@@ -105,6 +124,7 @@ class Launcher:
             http_port,
             grpc_port,
             "credit-scoring",
+            None if str(settings.get("auth")) == "off" else api_key,
         )
         self.started.append(server)
         return server.wait_ready() if wait else server

@@ -66,7 +66,7 @@ def test_age_is_logged_as_a_band_and_never_changes_the_answer(
     response = httpx.post(
         f"{transformer.url}{V1}",
         json={"instances": instances},
-        headers={"x-request-id": request_id},
+        headers={"x-request-id": request_id, **transformer.auth},
         timeout=30,
     )
     assert response.status_code == 200, response.text
@@ -108,7 +108,10 @@ def test_v2_named_inputs_may_carry_application_ids(
     }
     request_id = f"audit-v2-{uuid.uuid4().hex[:8]}"
     response = httpx.post(
-        f"{transformer.url}{V2}", json=body, headers={"x-request-id": request_id}, timeout=30
+        f"{transformer.url}{V2}",
+        json=body,
+        headers={"x-request-id": request_id, **transformer.auth},
+        timeout=30,
     )
     assert response.status_code == 200, response.text
     rows = _logged(stack_launcher, transformer, request_id)
@@ -132,7 +135,10 @@ def test_housing_and_employment_reasons_name_the_applicants_category(
     answers: list[dict] = []
     for start in range(0, len(instances), 100):
         response = httpx.post(
-            f"{transformer.url}{V1}", json={"instances": instances[start : start + 100]}, timeout=60
+            f"{transformer.url}{V1}",
+            json={"instances": instances[start : start + 100]},
+            timeout=60,
+            headers=transformer.auth,
         )
         assert response.status_code == 200, response.text
         answers += response.json()["predictions"]

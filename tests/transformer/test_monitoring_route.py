@@ -26,10 +26,11 @@ def test_monitoring_reports_the_model_that_answered(transformer: Server, credit_
             ]
         },
         timeout=30,
+        headers=transformer.auth,
     )
     assert scored.status_code == 200, scored.text
 
-    reply = httpx.get(f"{transformer.url}/monitoring", timeout=30)
+    reply = httpx.get(f"{transformer.url}/monitoring", timeout=30, headers=transformer.auth)
 
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("application/json")

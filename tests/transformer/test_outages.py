@@ -28,7 +28,7 @@ def _request(credit_env: CreditEnv, n: int = 3) -> dict:
 
 
 def _post(server: Server, body: dict) -> httpx.Response:
-    return httpx.post(f"{server.url}{V1}", json=body, timeout=30)
+    return httpx.post(f"{server.url}{V1}", json=body, timeout=30, headers=server.auth)
 
 
 def _copy_online_store(source_port: int, target: RedisServer) -> int:

@@ -122,3 +122,25 @@ def test_batch_limit_is_a_setting():
 @pytest.mark.parametrize("content_type", [None, "", "application/json", "APPLICATION/JSON; charset=utf-8"])
 def test_json_content_types_are_accepted(content_type):
     check_media_type(content_type)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "doc", "field"),
+    [
+        ("v1", {"instances": [GOOD], "": 1}, '""'),
+        ("v1", {"instances": [{**GOOD, "": 1}]}, '""'),
+        ("v2", {"inputs": [], "": 1}, '""'),
+        (
+            "v2",
+            {"inputs": [{"name": "applications", "datatype": "BYTES", "shape": [1], "data": [], "": 0}]},
+            'inputs[0].""',
+        ),
+        ("v1", {"instances": [GOOD], "k" * 500: 1}, "k" * 61 + "..."),
+    ],
+)
+def test_an_unknown_key_is_named_even_when_empty_or_huge(protocol: str, doc: dict, field: str):
+    """Found by tests/transformer/test_fuzz.py: an empty unknown key gave a problem whose field
+    was empty, and a long one was echoed whole."""
+    with pytest.raises(InvalidApplication) as caught:
+        _raw(protocol, orjson.dumps(doc))
+    assert field in [p.field for p in caught.value.problems]

@@ -38,7 +38,7 @@ def test_alias_move_under_load_switches_version_with_zero_failures(credit_env: C
     stop = threading.Event()
 
     def client() -> None:
-        with httpx.Client(timeout=30) as http:
+        with httpx.Client(timeout=30, headers=transformer.auth) as http:
             while not stop.is_set():
                 response = http.post(url, json=body)
                 answers = response.json().get("predictions", []) if response.status_code == 200 else []

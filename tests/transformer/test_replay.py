@@ -39,7 +39,7 @@ def _scored(credit_env: CreditEnv, launcher: Launcher, transformer: Server) -> t
     response = httpx.post(
         f"{transformer.url}/v1/models/credit-scoring:predict",
         json={"instances": instances},
-        headers={"x-request-id": request_id},
+        headers={"x-request-id": request_id, **transformer.auth},
         timeout=60,
     )
     assert response.status_code == 200, response.text

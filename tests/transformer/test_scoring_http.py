@@ -34,8 +34,13 @@ def _apps(credit_env: CreditEnv, n: int, offset: int = 0) -> list[dict]:
     ]
 
 
-def _v1(server: Server, instances: list[dict], **kwargs) -> httpx.Response:
-    return httpx.post(f"{server.url}{V1}", json={"instances": instances}, timeout=30, **kwargs)
+def _v1(server: Server, instances: list[dict], headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}{V1}",
+        json={"instances": instances},
+        timeout=30,
+        headers={**server.auth, **(headers or {})},
+    )
 
 
 def _columns(apps: list[dict]) -> dict:
@@ -98,11 +103,17 @@ def test_v1_round_trip(transformer: Server, credit_env: CreditEnv):
 def test_v2_both_forms_give_the_v1_answers(transformer: Server, credit_env: CreditEnv):
     apps = _apps(credit_env, 8, offset=100)
     v1 = _v1(transformer, apps).json()["predictions"]
-    columns = httpx.post(f"{transformer.url}{V2}", json={"id": "req-cols", **_columns(apps)}, timeout=30)
+    columns = httpx.post(
+        f"{transformer.url}{V2}",
+        json={"id": "req-cols", **_columns(apps)},
+        timeout=30,
+        headers=transformer.auth,
+    )
     assert columns.status_code == 200, columns.text
     as_bytes = httpx.post(
         f"{transformer.url}{V2}",
         timeout=30,
+        headers=transformer.auth,
         json={
             "inputs": [
                 {
@@ -127,7 +138,9 @@ def test_v2_both_forms_give_the_v1_answers(transformer: Server, credit_env: Cred
 
 
 def test_v2_metadata_lists_inputs_and_outputs(transformer: Server):
-    doc = httpx.get(f"{transformer.url}/v2/models/credit-scoring", timeout=10).json()
+    doc = httpx.get(
+        f"{transformer.url}/v2/models/credit-scoring", timeout=10, headers=transformer.auth
+    ).json()
     assert doc["name"] == "credit-scoring"
     assert {i["name"]: i["datatype"] for i in doc["inputs"]} == {
         "applicant_id": "BYTES",
@@ -161,6 +174,7 @@ async def test_kserve_rest_client_works(transformer: Server, credit_env: CreditE
             transformer.url,
             InferRequest(model_name="credit-scoring", infer_inputs=inputs),
             model_name="credit-scoring",
+            headers=transformer.auth,
         )
     finally:
         await client.close()
@@ -179,7 +193,10 @@ async def test_kserve_grpc_client_works(transformer: Server, credit_env: CreditE
     inputs[0].set_data_from_numpy(np.array([orjson.dumps(a) for a in apps], dtype=np.object_))
     client = InferenceGRPCClient(transformer.grpc_target, timeout=30)
     try:
-        response = await client.infer(InferRequest(model_name="credit-scoring", infer_inputs=inputs))
+        metadata = tuple(transformer.auth.items())
+        response = await client.infer(
+            InferRequest(model_name="credit-scoring", infer_inputs=inputs), headers=metadata
+        )
         answers = [orjson.loads(a) for a in response.get_output_by_name("answers").as_numpy()]
         expected = _v1(transformer, apps).json()["predictions"]
         assert _strip(answers) == _strip(expected)
@@ -189,7 +206,7 @@ async def test_kserve_grpc_client_works(transformer: Server, credit_env: CreditE
         bad = [InferInput("applications", [1], "BYTES")]
         bad[0].set_data_from_numpy(np.array([orjson.dumps({**apps[0], "term": 0})], dtype=np.object_))
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await client.infer(InferRequest(model_name="credit-scoring", infer_inputs=bad))
+            await client.infer(InferRequest(model_name="credit-scoring", infer_inputs=bad), headers=metadata)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "term" in (caught.value.details() or "")
     finally:
@@ -218,7 +235,10 @@ def test_unknown_applicant_takes_the_thin_file_path(transformer: Server, credit_
 def test_bad_payload_gets_a_4xx_naming_the_problem(transformer: Server, case: BadPayload):
     path = V1 if case.protocol == "v1" else V2
     response = httpx.post(
-        f"{transformer.url}{path}", content=case.body, headers={"content-type": case.content_type}, timeout=30
+        f"{transformer.url}{path}",
+        content=case.body,
+        headers={"content-type": case.content_type, **transformer.auth},
+        timeout=30,
     )
     assert response.status_code == case.status, response.text
     doc = response.json()
@@ -234,20 +254,20 @@ def test_oversized_body_is_413_with_the_error_body_and_request_id(transformer: S
     response = httpx.post(
         f"{transformer.url}{path}",
         content=body,
-        headers={"content-type": "application/json", "x-request-id": "too-big-1"},
+        headers={"content-type": "application/json", "x-request-id": "too-big-1", **transformer.auth},
         timeout=30,
     )
     assert response.status_code == 413
     assert response.json() == {"error": "request body larger than 2000000 bytes", "request_id": "too-big-1"}
     assert response.headers["x-request-id"] == "too-big-1"
-    made = httpx.post(f"{transformer.url}{path}", content=body, timeout=30)
+    made = httpx.post(f"{transformer.url}{path}", content=body, timeout=30, headers=transformer.auth)
     assert made.status_code == 413
     assert made.json()["request_id"] == made.headers["x-request-id"]
     assert len(made.json()["request_id"]) == 32
 
 
 def test_errors_on_kserves_own_routes_carry_the_request_id_too(transformer: Server):
-    headers = {"x-request-id": "kserve-route-1"}
+    headers = {"x-request-id": "kserve-route-1", **transformer.auth}
     unknown = httpx.get(f"{transformer.url}/v2/models/no-such-model", headers=headers, timeout=10)
     assert unknown.status_code == 404
     assert unknown.json()["request_id"] == "kserve-route-1"
@@ -268,7 +288,10 @@ def test_request_id_is_kept_or_made(transformer: Server, credit_env: CreditEnv):
 def test_metrics_have_the_contract_names(transformer: Server, credit_env: CreditEnv):
     _v1(transformer, _apps(credit_env, 30, offset=400))
     httpx.post(
-        f"{transformer.url}{V1}", content=b"{", headers={"content-type": "application/json"}, timeout=10
+        f"{transformer.url}{V1}",
+        content=b"{",
+        headers={"content-type": "application/json", **transformer.auth},
+        timeout=10,
     )
     m = transformer.metrics()
     names = {name for name, _ in m}
@@ -345,7 +368,7 @@ def test_kserve_routes_answer_malformed_bodies_with_400_not_422(transformer: Ser
     response = httpx.post(
         f"{transformer.url}/v2/models/credit-scoring/versions/1/infer",
         content=b'{"inputs": [',
-        headers={"content-type": "application/json", "x-request-id": "kserve-422"},
+        headers={"content-type": "application/json", "x-request-id": "kserve-422", **transformer.auth},
         timeout=10,
     )
     assert response.status_code == 400, response.text

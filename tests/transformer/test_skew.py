@@ -75,7 +75,10 @@ def _served(transformer: Server, frame: pd.DataFrame) -> list[dict]:
         for r in frame.itertuples()
     ]
     response = httpx.post(
-        f"{transformer.url}/v1/models/credit-scoring:predict", json={"instances": instances}, timeout=60
+        f"{transformer.url}/v1/models/credit-scoring:predict",
+        json={"instances": instances},
+        timeout=60,
+        headers=transformer.auth,
     )
     assert response.status_code == 200, response.text
     return response.json()["predictions"]

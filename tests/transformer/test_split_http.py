@@ -77,7 +77,10 @@ def _apps(credit_env: CreditEnv, n: int) -> list[dict]:
 
 def _score(server: Server, apps: list[dict], request_id: str) -> list[dict]:
     response = httpx.post(
-        f"{server.url}{V1}", json={"instances": apps}, headers={"x-request-id": request_id}, timeout=60
+        f"{server.url}{V1}",
+        json={"instances": apps},
+        headers={**server.auth, "x-request-id": request_id},
+        timeout=60,
     )
     assert response.status_code == 200, response.text
     return response.json()["predictions"]  # type: ignore[no-any-return]
@@ -152,7 +155,8 @@ def test_split_answers_carry_their_side_and_the_log_says_what_was_served(
         inputs[0].set_data_from_numpy(np.array([orjson.dumps(a) for a in apps[:20]], dtype=np.object_))
         client = InferenceGRPCClient(at_30.grpc_target, timeout=30)
         try:
-            response = await client.infer(InferRequest(model_name="credit-scoring", infer_inputs=inputs))
+            request = InferRequest(model_name="credit-scoring", infer_inputs=inputs)
+            response = await client.infer(request, headers=tuple(at_30.auth.items()))
         finally:
             await client.close()
         return [orjson.loads(a) for a in response.get_output_by_name("answers").as_numpy()]
