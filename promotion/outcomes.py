@@ -1,11 +1,11 @@
 """Realised performance where outcomes exist: what each side's decisions turned out to be.
 
 Issue #12 adds an optional ``application_id`` to the inference log and an ``outcomes`` table
-beside it (``application_id``, ``defaulted``, ``observed_at``). Until both are there this
-returns ``{"status": "no_outcomes"}`` with the reason; once they are, each side's records in the
-window that have an outcome give the default rate, the default rate of approved applications
-and, with both classes present, AUC and KS of the PD. Kept apart from the comparison on purpose:
-the day the outcome schema changes, only this module does.
+beside it (``application_id``, ``defaulted``, ``observed_at``). Until both are there and some
+record of the window has an outcome, this returns ``{"status": "no_outcomes"}`` with the reason;
+then each side's records in the window that have an outcome give the default rate, the default
+rate of approved applications and, with both classes present, AUC and KS of the PD. Kept apart
+from the comparison on purpose: the day the outcome schema changes, only this module does.
 """
 
 from __future__ import annotations
@@ -72,4 +72,7 @@ def realised_performance(
             approved = np.array([r[1] == "approve" for r in rows], dtype=bool)
             defaulted = np.array([bool(r[2]) for r in rows], dtype=np.float64)
             sides[role] = {"version": version, **_metrics(pd_, defaulted, approved)}
+    if not any(side["records"] for side in sides.values()):
+        # The tables exist from the first migration on; empty, they say nothing yet.
+        return {"status": "no_outcomes", "reason": "no outcome matches a record of the window"}
     return {"status": "ok", **sides}
