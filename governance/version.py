@@ -82,30 +82,23 @@ class VersionScorer:
         policy = ScorePolicy.model_validate_json(metadata["credit_policy"])
         return cls(name, str(version), booster, names, policy, str(run_id or ""))
 
-    def margin(self, matrix: np.ndarray) -> np.ndarray:
+    def _dmatrix(self, matrix: np.ndarray) -> Any:
         import xgboost as xgb
 
-        dm = xgb.DMatrix(
+        return xgb.DMatrix(
             matrix,
             missing=np.nan,
             feature_names=self.feature_names,
             feature_types=self.booster.feature_types,
             enable_categorical=True,
         )
-        return np.asarray(self.booster.predict(dm, output_margin=True), dtype=np.float64)
+
+    def margin(self, matrix: np.ndarray) -> np.ndarray:
+        return np.asarray(self.booster.predict(self._dmatrix(matrix), output_margin=True), dtype=np.float64)
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Exact TreeSHAP per feature (bias last), as XGBoost computes it."""
-        import xgboost as xgb
-
-        dm = xgb.DMatrix(
-            matrix,
-            missing=np.nan,
-            feature_names=self.feature_names,
-            feature_types=self.booster.feature_types,
-            enable_categorical=True,
-        )
-        return np.asarray(self.booster.predict(dm, pred_contribs=True), dtype=np.float64)
+        return np.asarray(self.booster.predict(self._dmatrix(matrix), pred_contribs=True), dtype=np.float64)
 
     def scores(self, columns: Mapping[str, Sequence[Any] | np.ndarray], n: int) -> np.ndarray:
         """Scores for named input columns (raw profile, request and derived fields)."""
