@@ -453,7 +453,7 @@ def test_sigterm_under_load_loses_nothing(database: str, tmp_path: Path, postgre
     count_file = tmp_path / "count"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.monitoring.log_load", url, str(tmp_path / "spill"), str(count_file)],
+        [sys.executable, "-m", "tests.inference_log.log_load", url, str(tmp_path / "spill"), str(count_file)],
         env=env,
         cwd=tmp_path,
     )
