@@ -90,12 +90,16 @@ def test_the_gateway_knows_the_client_by_the_transformers_key_header():
     assert not auth.get("sanitize"), "the transformer checks the key again"
 
 
-def test_jwt_clients_are_counted_by_their_subject():
-    (policy,) = _of_kind(render_scenario("prod-like"), "SecurityPolicy")
+def test_jwt_clients_are_counted_by_their_subject_at_the_gateway_and_in_the_transformer():
+    docs = render_scenario("prod-like")
+    (policy,) = _of_kind(docs, "SecurityPolicy")
     (provider,) = policy["spec"]["jwt"]["providers"]
-    assert provider["claimToHeaders"] == [
-        {"claim": "sub", "header": VALUES["gateway"]["rateLimit"]["clientHeader"]}
-    ]
+    header = VALUES["gateway"]["rateLimit"]["clientHeader"]
+    assert provider["claimToHeaders"] == [{"claim": "sub", "header": header}]
+    # The transformer checks no JWT: its bucket counts the subject the gateway wrote.
+    env = _transformer_env(docs)
+    assert (env["CREDIT_AUTH"], env["CREDIT_CLIENT_HEADER"]) == ("off", header)
+    assert "CREDIT_CLIENT_HEADER" not in _transformer_env(render_scenario("split")), "keys decide there"
 
 
 def test_per_client_limits_are_rendered_by_both_auth_types():
