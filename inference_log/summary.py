@@ -9,7 +9,7 @@ inference-log database it already writes to)::
         engine=writer.engine,                    # the inference log's engine (or None)
         models=[ServedModel("champion", "credit-risk", "3", "champion"),
                 ServedModel("challenger", "credit-risk", "4", "challenger")],
-        challenger_mode="shadow",                # off | shadow | split | canary
+        challenger_mode="shadow",                # off | shadow | split
     )
 
 Never raises: a database that cannot be read gives ``"status": "unavailable"`` sections with
@@ -39,7 +39,6 @@ class ChallengerMode(StrEnum):
     OFF = "off"
     SHADOW = "shadow"  # challenger scores a copy of the traffic; only the champion answers
     SPLIT = "split"  # the transformer's router: the challenger decides a sticky share of applicants
-    CANARY = "canary"  # KServe's canary sends a share of requests to the challenger
 
 
 @dataclass(frozen=True)

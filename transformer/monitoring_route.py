@@ -20,7 +20,7 @@ __all__ = ["add_monitoring_route", "challenger_mode"]
 
 
 def challenger_mode(configured: str | None, shadow_enabled: bool) -> str:
-    """``off``, ``shadow``, ``split`` or ``canary``: as configured, else shadow exactly when a
+    """``off``, ``shadow`` or ``split``: as configured, else shadow exactly when a
     shadow host is set."""
     if configured:
         return configured

@@ -122,11 +122,10 @@ class TransformerSettings(ServerSettings):
     # ----------------------------------------------------------------- answers
     role: Literal["champion", "challenger"] = "champion"
     """Role of the answers this transformer gives (metrics label and inference log)."""
-    challenger_mode: Literal["off", "shadow", "split", "canary"] | None = None
+    challenger_mode: Literal["off", "shadow", "split"] | None = None
     """How a challenger takes part: ``shadow`` (scores copies in the background; needs
     ``shadow_predictor_host``), ``split`` (decides ``challenger_percent`` of applicants; needs
-    ``challenger_predictor_host``), ``canary`` (KServe sends it a share of requests; reported on
-    ``/monitoring`` only) or ``off``; default: ``shadow`` when a shadow predictor host is set,
+    ``challenger_predictor_host``) or ``off``; default: ``shadow`` when a shadow predictor host is set,
     else ``off``."""
     inference_log: bool = True
     """Hand every answer to the inference log (configured by ``CREDIT_INFERENCE_LOG_*``)."""
@@ -140,7 +139,7 @@ class TransformerSettings(ServerSettings):
             raise ValueError("challenger_mode split decides with the challenger: unset shadow_predictor_host")
         if mode == "shadow" and not self.shadow_predictor_host:
             raise ValueError("challenger_mode shadow needs shadow_predictor_host (the challenger predictor)")
-        if mode in ("off", "canary") and self.shadow_predictor_host:
+        if mode == "off" and self.shadow_predictor_host:
             raise ValueError(f"challenger_mode {mode} runs no shadow: unset shadow_predictor_host")
         return self
 

@@ -86,13 +86,13 @@ def test_traffic_and_last_drift_result_of_the_champion_version(url: str, tmp_pat
 
 def test_unreadable_database_is_degraded_not_an_error():
     engine = create_log_engine("postgresql+psycopg://postgres@127.0.0.1:9/none", connect_timeout=1)
-    body = asyncio.run(monitoring_summary_async(engine=engine, models=MODELS, challenger_mode="canary"))
+    body = asyncio.run(monitoring_summary_async(engine=engine, models=MODELS, challenger_mode="split"))
     engine.dispose()
     assert body["status"] == "degraded"
     assert body["drift"]["status"] == "unavailable"
     assert "OperationalError" in body["drift"]["error"]
     assert body["models"][0]["traffic"]["status"] == "unavailable"
-    assert body["challenger_mode"] == "canary"
+    assert body["challenger_mode"] == "split"
 
 
 def test_no_log_configured():

@@ -48,4 +48,4 @@ def test_monitoring_reports_the_model_that_answered(transformer: Server, credit_
 def test_challenger_mode_defaults():
     assert challenger_mode(None, shadow_enabled=False) == "off"
     assert challenger_mode(None, shadow_enabled=True) == "shadow"
-    assert challenger_mode("canary", shadow_enabled=False) == "canary"
+    assert challenger_mode("split", shadow_enabled=False) == "split"

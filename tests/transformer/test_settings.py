@@ -118,6 +118,8 @@ def test_split_settings_reach_the_transformer(monkeypatch: pytest.MonkeyPatch):
         ),
         ({"CREDIT_CHALLENGER_MODE": "shadow"}, "needs shadow_predictor_host"),
         ({"CREDIT_CHALLENGER_MODE": "off", "CREDIT_SHADOW_PREDICTOR_HOST": "s:80"}, "runs no shadow"),
+        # KServe's pod-count canary is gone from the chart (issue #13): no mode reports it.
+        ({"CREDIT_CHALLENGER_MODE": "canary"}, "challenger_mode"),
         (
             {
                 "CREDIT_CHALLENGER_MODE": "split",
