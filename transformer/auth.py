@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _CLIENT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BEARER = b"bearer "
+_MAX_CLIENT_NAME = 256
 
 
 def hash_key(key: str) -> str:
@@ -148,12 +149,14 @@ def _credentials(headers: Mapping[bytes, bytes], header: bytes) -> Iterator[byte
 class Authenticator:
     """The transformer's ``serving.admission.Guard``: a valid credential, then the client's rate
     limit. The credential is a JWT (``Authorization: Bearer``, client: its ``sub``) when ``jwt``
-    is set, else an API key (``header`` or ``Authorization: Bearer``, client: the key's);
-    neither: authentication off (every caller is the client ``anonymous``)."""
+    is set, else an API key (``header`` or ``Authorization: Bearer``, client: the key's).
+    Neither (``keys`` None): authentication off; the client is then what the gateway wrote into
+    ``client_header`` (trusted like the gateway itself), else ``anonymous``."""
 
     keys: ApiKeys | None
     header: bytes = b"x-api-key"
     limiter: RateLimiter | None = None
+    client_header: bytes = b""
     jwt: JwtVerifier | None = None
 
     def __call__(self, headers: Mapping[bytes, bytes]) -> None:
@@ -169,7 +172,9 @@ class Authenticator:
                 raise Unauthenticated()
             return subject
         if self.keys is None:
-            return "anonymous"
+            named = headers.get(self.client_header) if self.client_header else None
+            # Bounded: the name keys a bucket, and a bucket lives a minute after its last use.
+            return named[:_MAX_CLIENT_NAME].decode("latin-1") if named else "anonymous"
         for key in _credentials(headers, self.header):
             client = self.keys.client_for(key.decode("latin-1"))
             if client is not None:

@@ -157,7 +157,7 @@ def build_guard(settings: TransformerSettings) -> Any:
         if not len(keys):
             log.warning("no valid key in %s: every request is refused until one is added", keys.path)
         log.info("API keys from %s: %d keys of %d clients", keys.path, len(keys), len(keys.clients))
-    return Authenticator(keys, header, limiter)
+    return Authenticator(keys, header, limiter, settings.client_header.lower().encode())
 
 
 def _jwt_verifier(settings: TransformerSettings) -> Any:

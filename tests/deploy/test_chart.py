@@ -391,15 +391,6 @@ def test_transformer_jwt_audience_may_differ_from_the_gateways_first():
     assert _env(_transformer_pod(docs)[1])["CREDIT_JWT_AUDIENCE"] == "scoring-api"
 
 
-def test_rate_limits_cover_both_routes(rendered):
-    policies = _of_kind(rendered, "BackendTrafficPolicy")
-    routes = {r["metadata"]["name"] for r in _of_kind(rendered, "HTTPRoute")}
-    assert {p["spec"]["targetRefs"][0]["name"] for p in policies} == routes
-    for p in policies:
-        (rule,) = p["spec"]["rateLimit"]["local"]["rules"]
-        assert rule["limit"]["requests"] > 0
-
-
 # ----------------------------------------------------------------------------- network policies
 def test_network_policies_allow_only_the_serving_chain(rendered):
     policies = {
