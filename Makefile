@@ -75,7 +75,7 @@ kind-up: ## Create the kind cluster and install KServe, Envoy Gateway, cert-mana
 kind-deploy: ## Build and load the images, deploy the stores and the chart (ci/kind-values.yaml) on kind
 	scripts/kind-deploy.sh
 
-kind-e2e: ## On kind: train, score through the gateway, run the drift job, move the canary
+kind-e2e: ## On kind: train, score through the gateway, run the drift job, split to a challenger, promote
 	scripts/kind-e2e.sh
 
 kind-down: ## Delete the kind cluster

@@ -27,7 +27,10 @@ _NAMES = feature_names()
 REASON_TYPE = pa.struct(
     [("code", pa.string()), ("text", pa.string()), ("feature", pa.string()), ("contribution", pa.float64())]
 )
-MODEL_TYPE = pa.struct([("name", pa.string()), ("version", pa.string()), ("alias", pa.string())])
+# model.role as online answers carry it; null when the run's version is neither champion nor challenger.
+MODEL_TYPE = pa.struct(
+    [("name", pa.string()), ("version", pa.string()), ("alias", pa.string()), ("role", pa.string())]
+)
 ANSWER_SCHEMA = pa.schema(
     [
         pa.field("application_id", pa.string()),
@@ -101,7 +104,9 @@ def answers_batch(
 ) -> pa.RecordBatch:
     """One answer per valid row, in row order."""
     n = len(thin_file)
-    model = pa.scalar({"name": spec.name, "version": spec.version, "alias": spec.alias}, MODEL_TYPE)
+    model = pa.scalar(
+        {"name": spec.name, "version": spec.version, "alias": spec.alias, "role": spec.role}, MODEL_TYPE
+    )
     columns = [
         valid.application_id,
         valid.applicant_id,

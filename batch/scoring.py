@@ -23,7 +23,13 @@ import numpy as np
 
 from credit_scoring.policy import Decision, ScorePolicy
 
-__all__ = ["BatchModel", "BlockScores", "ModelSpec", "cpu_count", "load_model"]
+__all__ = ["ROLES", "BatchModel", "BlockScores", "ModelSpec", "cpu_count", "load_model", "registry_role"]
+
+# The aliases that name a side of the champion-challenger setup, in the order a version that
+# both point at is reported (champion first: it is what production serves).
+ROLES = ("champion", "challenger")
+# What the MLflow REST API answers for an alias that is not set (sqlalchemy_store, file_store).
+_NO_ALIAS = frozenset({"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,10 @@ class ModelSpec:
     policy_json: str
     booster: bytes = field(repr=False)
     """The booster in XGBoost's UBJSON format (exact round trip)."""
+    role: str | None = None
+    """``champion`` or ``challenger`` as online answers say it (``model.role``): the alias the run
+    was given, or for a pinned version (or another alias) the one of those aliases that points at
+    the version when the run starts; ``None`` when neither does."""
 
     @property
     def policy(self) -> ScorePolicy:
@@ -57,13 +67,41 @@ def load_model(model_uri: str, tracking_uri: str) -> ModelSpec:
     ref = ModelRef.parse(model_uri)
     registry = Registry(ref, threads=1)
     loaded = registry.load(registry.resolve())
+    if ref.alias in ROLES:
+        role: str | None = ref.alias
+    else:
+        from mlflow import MlflowClient
+
+        role = registry_role(MlflowClient(), loaded.name, loaded.version)
     return ModelSpec(
         name=loaded.name,
         version=loaded.version,
         alias=loaded.alias,
         policy_json=loaded.credit_policy,
         booster=bytes(loaded.booster.save_raw("ubj")),
+        role=role,
     )
+
+
+def registry_role(client: Any, name: str, version: str) -> str | None:
+    """The first of ``ROLES`` whose alias points at ``version`` now, else ``None``.
+
+    Raises ``RegistryUnavailable`` when MLflow fails otherwise than "alias not set".
+    """
+    from mlflow.exceptions import MlflowException
+
+    from credit_scoring.errors import RegistryUnavailable
+
+    for role in ROLES:
+        try:
+            target = client.get_model_version_by_alias(name, role)
+        except MlflowException as exc:
+            if exc.error_code in _NO_ALIAS:
+                continue
+            raise RegistryUnavailable(f"cannot read alias {name}@{role}: {exc.message}") from exc
+        if str(target.version) == version:
+            return role
+    return None
 
 
 @dataclass(frozen=True)

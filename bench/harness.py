@@ -19,6 +19,8 @@ its error and the run goes on with the others; the exit status says something fa
 8. floor: the same work in this process, no HTTP (``bench.floor``), with a cProfile, and the two
    online-feature readers timed side by side;
 9. profile: py-spy on our predictor and transformer under end-to-end load;
+9b. challenger: shadow and split:50 transformers beside the no-challenger one: answers unchanged,
+    p99 at half the champion-only maximum rate (``bench.challenger``);
 10. peak RSS of every server process, machine, versions, configurations;
 11. portfolio: synthetic portfolios (100,000 and 1,000,000 applications) through
     ``credit-scoring batch-score``, local engine and Spark local[2] (``bench/portfolio.py``).
@@ -44,12 +46,13 @@ import numpy as np
 import orjson
 
 from bench import BenchError, machine, payloads, profiling, stats, targets
+from bench.challenger import challenger_stage
 from bench.environment import BenchEnv, build_environment
 from bench.loadgen import Target, build_request, run_load
 from bench.mlserver_peer import CONFIGS
 from bench.postgres import PostgresServer, start_postgres
 from bench.runs import MLSERVER_BEST, Bench, Runner, best_of
-from bench.servers import MODEL, REPO, TRANSFORMERS, Servers
+from bench.servers import CHALLENGER_PREDICTOR, CHALLENGER_TRANSFORMERS, MODEL, REPO, TRANSFORMERS, Servers
 from bench.settings import BenchSettings
 from cli.stack.supervisor import LOCALHOST, ProcessGroup, Supervised
 
@@ -168,6 +171,7 @@ class Harness:
         self._stage("http_floor", self._http_floor)
         if s.profile:
             self._stage("profile", self._profile)
+        self._stage("challenger", self._challenger)
         self._stage("portfolio", self._portfolio)
 
     def _stage(self, name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
@@ -410,6 +414,15 @@ class Harness:
             result = self.runner.run(bench, 1, 1, duration=min(self.settings.duration_seconds, 1.5))
             out[name] = {k: result[k] for k in ("p50_ms", "p99_ms", "throughput", "errors", "server_cpu_us")}
         return out
+
+    def _challenger(self) -> dict[str, Any]:
+        try:
+            return challenger_stage(self.servers, self._env, self.settings, self.progress)
+        finally:  # its servers run for this stage only
+            for name in (CHALLENGER_PREDICTOR, *CHALLENGER_TRANSFORMERS.values()):
+                if name in self.servers.running:
+                    self._remember_memory(name, self.servers.running[name])
+                    self.servers.stop(name)
 
     def _floor(self) -> dict[str, Any]:
         from bench.floor import measure_floor

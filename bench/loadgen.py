@@ -7,6 +7,11 @@ too), and nothing is decoded unless a check asks for it (a sample of responses: 
 each connection and every ``check_every``-th). Each of ``concurrency`` connections sends its next
 request as soon as the previous answer arrives (closed loop), so concurrency = requests in flight.
 
+With ``rate`` set the load is open loop instead: requests are due at a fixed rate (a shared
+schedule over the ``concurrency`` connections) and each latency is counted from when its request
+was due, not when a free connection sent it, so a slow server cannot hide its queue (no
+coordinated omission); a run with too few connections for the rate shows as long latencies.
+
 Bounded: every run stops at ``duration`` seconds or ``max_requests``, whichever comes first, and
 every request has a timeout. What the client itself costs is measured, not guessed: the CPU time
 of this process during the run, per request (``client_cpu_us``), is reported with the results.
@@ -196,6 +201,18 @@ class _Tally:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
+class _Schedule:
+    """Due times of an open-loop run: request k is due ``k / rate`` seconds after the start."""
+
+    def __init__(self, start: float, rate: float) -> None:
+        self.start, self.interval, self.issued = start, 1.0 / rate, 0
+
+    def next_due(self) -> float:
+        due = self.start + self.issued * self.interval
+        self.issued += 1
+        return due
+
+
 async def _worker(
     target: Target,
     offset: int,
@@ -206,6 +223,7 @@ async def _worker(
     budget: list[int],
     timeout: float,
     check_every: int,
+    schedule: _Schedule | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     conn: _Connection | None = None
@@ -227,7 +245,14 @@ async def _worker(
                 conn = fresh
             request = target.requests[i % len(target.requests)]
             i += stride
-            started = time.perf_counter_ns()
+            if schedule is not None:
+                due = schedule.next_due()
+                if due >= stop_at:
+                    break
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                started = int(due * 1e9)
+            else:
+                started = time.perf_counter_ns()
             try:
                 status, body = await asyncio.wait_for(conn.send(request), timeout)
             except (TimeoutError, ConnectionError, ValueError) as exc:
@@ -262,8 +287,10 @@ async def _run(
     timeout: float,
     check_every: int,
     server_cpu: Callable[[], float],
+    rate: float | None = None,
 ) -> tuple[_Tally, float, float, float]:
     if warmup > 0:
+        warm_start = time.perf_counter()
         await asyncio.gather(
             *(
                 _worker(
@@ -271,10 +298,11 @@ async def _run(
                     k,
                     concurrency,
                     _Tally(),
-                    stop_at=time.perf_counter() + warmup,
+                    stop_at=warm_start + warmup,
                     budget=[max_requests],
                     timeout=timeout,
                     check_every=check_every,
+                    schedule=_Schedule(warm_start, rate) if rate else None,
                 )
                 for k in range(concurrency)
             )
@@ -283,6 +311,7 @@ async def _run(
     cpu0, server0 = _cpu(), server_cpu()
     started = time.perf_counter()
     budget = [max_requests]
+    schedule = _Schedule(started, rate) if rate else None
     await asyncio.gather(
         *(
             _worker(
@@ -294,6 +323,7 @@ async def _run(
                 budget=budget,
                 timeout=timeout,
                 check_every=check_every,
+                schedule=schedule,
             )
             for k in range(concurrency)
         )
@@ -325,8 +355,10 @@ def run_load(
     timeout: float = 10.0,
     check_every: int = 50,
     server_cpu: Callable[[], float] | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
-    """One bounded closed-loop run on a fresh uvloop event loop (warm-up not counted).
+    """One bounded run on a fresh uvloop event loop (warm-up not counted): closed loop, or open
+    loop at ``rate`` requests per second over ``concurrency`` connections.
 
     ``server_cpu`` returns the servers' cumulative CPU seconds; read when the measured part
     starts and ends, it gives the servers' CPU per request (``server_cpu_us``).
@@ -343,6 +375,7 @@ def run_load(
                 timeout,
                 check_every,
                 server_cpu or (lambda: 0.0),
+                rate,
             )
         )
     finally:

@@ -29,12 +29,15 @@ from cli.stack.components import (
 )
 from cli.stack.supervisor import LOCALHOST, ProcessGroup, Supervised, free_port, http_ready
 
-__all__ = ["MODEL", "REPO", "TRANSFORMERS", "Servers"]
+__all__ = ["CHALLENGER_PREDICTOR", "CHALLENGER_TRANSFORMERS", "MODEL", "REPO", "TRANSFORMERS", "Servers"]
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = PREDICTOR_MODEL
 # Our transformers by inference-log database: the name of the server and of the stages' targets.
 TRANSFORMERS = {"sqlite": "ours-transformer", "postgresql": "ours-transformer-pg"}
+# The challenger stage's servers (bench/challenger.py), started only for it.
+CHALLENGER_PREDICTOR = "ours-challenger-predictor"
+CHALLENGER_TRANSFORMERS = {"shadow": "ours-transformer-shadow", "split": "ours-transformer-split"}
 Progress = Callable[[str], None]
 
 
@@ -101,31 +104,72 @@ class Servers:
             ready_path=model_ready_path(PREDICTOR_MODEL),
         )
         databases = {"sqlite": None, "postgresql": postgres_url} if postgres_url else {"sqlite": None}
-        keys = write_key_hashes(env.home / "bench-api-key-hashes", self.api_key)
         for database, url in databases.items():
-            t_http, t_grpc = free_port(), free_port()
             log = {"CREDIT_INFERENCE_LOG_URL": url} if url else {}
-            self.start(
+            self._start_transformer(
                 TRANSFORMERS[database],
-                transformer_command(f"{LOCALHOST}:{p_http}", t_http, t_grpc, "--bind_address", LOCALHOST),
-                t_http,
-                env={
-                    **common,
-                    "CREDIT_FEATURE_REPO": str(env.feature_repo),
-                    "CREDIT_FEATURE_STORE_CONFIG": str(env.feature_store_config),
-                    "CREDIT_INFERENCE_LOG": "true",
-                    "CREDIT_API_KEYS_PATH": str(keys),
-                    # The per-client limit stays on (its cost is measured) but never binds: the
-                    # benchmark is one client measuring capacity, not the limit.
-                    "CREDIT_RATE_LIMIT_PER_SECOND": "1000000",
-                    "CREDIT_RATE_LIMIT_BURST": "1000000",
-                    **log,
-                },
-                description="python -m transformer --predictor_protocol v2: Feast features from Redis, "
-                "TreeSHAP reasons for refer/decline, inference log on "
-                + ("PostgreSQL (COPY)" if url else "SQLite under CREDIT_HOME"),
-                ready_path=model_ready_path(TRANSFORMER_MODEL),
+                env,
+                p_http,
+                log,
+                "inference log on " + ("PostgreSQL (COPY)" if url else "SQLite under CREDIT_HOME"),
             )
+
+    def start_challengers(self, env: BenchEnv) -> None:
+        """A second predictor (the challenger: the same registered version, a separate process) and
+        a transformer for each challenger mode in front of ``ours-predictor``, each logging to its
+        own SQLite file (one writer per file, as in the no-challenger transformer)."""
+        common = {**env.server_env, "CREDIT_HOME": str(env.home)}
+        c_http, c_grpc = free_port(), free_port()
+        self.start(
+            CHALLENGER_PREDICTOR,
+            predictor_command(c_http, c_grpc, "--bind_address", LOCALHOST, "--model_uri", env.model_uri),
+            c_http,
+            env=common,
+            description="python -m predictor as the challenger: the champion's command and version, "
+            "a process of its own",
+            ready_path=model_ready_path(PREDICTOR_MODEL),
+        )
+        champion = self.running["ours-predictor"].port
+        host = f"{LOCALHOST}:{c_http}"
+        for mode, extra in (
+            ("shadow", {"CREDIT_SHADOW_PREDICTOR_HOST": host}),
+            ("split", {"CREDIT_CHALLENGER_PERCENT": "50", "CREDIT_CHALLENGER_PREDICTOR_HOST": host}),
+        ):
+            log = f"sqlite:///{(env.home / f'inference_log_{mode}.db').resolve()}"
+            self._start_transformer(
+                CHALLENGER_TRANSFORMERS[mode],
+                env,
+                champion,
+                {"CREDIT_CHALLENGER_MODE": mode, "CREDIT_INFERENCE_LOG_URL": log, **extra},
+                f"challenger {mode}" + (" 50%" if mode == "split" else "") + ", inference log on SQLite",
+            )
+
+    def _start_transformer(
+        self, name: str, env: BenchEnv, predictor_port: int, extra: dict[str, str], what: str
+    ) -> Supervised:
+        keys = write_key_hashes(env.home / "bench-api-key-hashes", self.api_key)
+        t_http, t_grpc = free_port(), free_port()
+        return self.start(
+            name,
+            transformer_command(f"{LOCALHOST}:{predictor_port}", t_http, t_grpc, "--bind_address", LOCALHOST),
+            t_http,
+            env={
+                **env.server_env,
+                "CREDIT_HOME": str(env.home),
+                "CREDIT_FEATURE_REPO": str(env.feature_repo),
+                "CREDIT_FEATURE_STORE_CONFIG": str(env.feature_store_config),
+                "CREDIT_INFERENCE_LOG": "true",
+                "CREDIT_API_KEYS_PATH": str(keys),
+                # The per-client limit stays on (its cost is measured) but never binds: the
+                # benchmark is one client measuring capacity, not the limit.
+                "CREDIT_RATE_LIMIT_PER_SECOND": "1000000",
+                "CREDIT_RATE_LIMIT_BURST": "1000000",
+                **extra,
+            },
+            description="python -m transformer --predictor_protocol v2: Feast features from Redis, "
+            f"TreeSHAP reasons for refer/decline, {what}",
+            ready_path=model_ready_path(TRANSFORMER_MODEL),
+        )
 
     # ------------------------------------------------------------------ stock KServe
     def start_stock(self, env: BenchEnv) -> None:

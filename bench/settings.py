@@ -13,7 +13,17 @@ __all__ = ["BENCH_DIR", "PEERS", "STAGES", "BenchSettings"]
 BENCH_DIR = Path(__file__).resolve().parent
 PEERS = ("mlserver", "kserve")
 # Stages that need the servers running; ``portfolio`` runs the batch job and needs none.
-SERVER_STAGES = ("parity", "mlserver_tuning", "predictor", "e2e", "batch", "floor", "http_floor", "profile")
+SERVER_STAGES = (
+    "parity",
+    "mlserver_tuning",
+    "predictor",
+    "e2e",
+    "batch",
+    "floor",
+    "http_floor",
+    "profile",
+    "challenger",
+)
 STAGES = (*SERVER_STAGES, "portfolio")
 
 

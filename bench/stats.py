@@ -135,7 +135,45 @@ def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     for database, suffix in (("sqlite", ""), ("postgresql", " (inference log on PostgreSQL)")):
         checks += _pair_checks(results, database, suffix)
+    checks += _challenger_checks(results.get("challenger") or {})
     return checks
+
+
+def _challenger_checks(stage: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue #13: shadow leaves the champion's answers alone and costs at most 10% of p99 at half
+    the champion-only maximum rate (``bench.challenger``)."""
+    runs, answers = stage.get("runs") or [], stage.get("answers") or {}
+    if not runs:
+        return []
+    c = stage["concurrency"]
+    p99 = round_ratios(runs, "ours-e2e-shadow", "ours-e2e-none", c, "p99_ms")
+    split = round_ratios(runs, "ours-e2e-split50", "ours-e2e-none", c, "p99_ms")
+    errors = sum(r["errors"] for r in runs)
+    changed = answers.get("shadow_changed_answers")
+    return [
+        _check(
+            "shadow: champion answers unchanged",
+            "zero changed",
+            f"{changed} of {answers.get('applications')} changed; split:50 challenger share "
+            f"{answers.get('split_challenger_share')}, {answers.get('split_champion_answers_changed')} "
+            f"champion answers changed, {answers.get('split_sides_moved_on_second_pass')} applicants "
+            "moved side on a second pass",
+            changed == 0,
+            "decision, PD, score, band, reasons, thin file, model version; role champion",
+        ),
+        _check(
+            f"shadow p99 at half the champion-only maximum rate ({stage.get('rate', 0):.0f}/s, c={c})",
+            "within 10% of no challenger",
+            "n/a"
+            if p99 is None
+            else f"shadow/none p99 {p99['median']:.2f} (rounds {p99['min']:.2f}-{p99['max']:.2f}); "
+            + ("" if split is None else f"split:50/none {split['median']:.2f}; ")
+            + f"{errors} errors",
+            None if p99 is None else p99["median"] <= 1.10 and errors == 0,
+            "open loop: latency from when each request was due; the challenger predictor serves the "
+            "champion's version in its own process",
+        ),
+    ]
 
 
 def _pair_checks(results: dict[str, Any], database: str, suffix: str) -> list[dict[str, Any]]:

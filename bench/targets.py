@@ -61,10 +61,16 @@ def stock_pair(
 
 
 def ours_e2e(
-    running: Mapping[str, Supervised], workload: Workload, api_key: str, database: str = "sqlite"
+    running: Mapping[str, Supervised],
+    workload: Workload,
+    api_key: str,
+    database: str = "sqlite",
+    transformer: str | None = None,
+    name: str | None = None,
 ) -> Bench:
-    """One application per v2 request through our transformer logging to ``database``."""
-    t = running[TRANSFORMERS[database]]
+    """One application per v2 request through our transformer logging to ``database`` (or the
+    server named ``transformer``, as target ``name``)."""
+    t = running[transformer or TRANSFORMERS[database]]
     requests = [
         build_request(
             LOCALHOST,
@@ -75,7 +81,7 @@ def ours_e2e(
         )
         for a in workload.applications[:512]
     ]
-    name = "ours-e2e" if database == "sqlite" else f"ours-e2e-{database}"
+    name = name or ("ours-e2e" if database == "sqlite" else f"ours-e2e-{database}")
     return Bench(
         Target(name, LOCALHOST, t.port, requests, payloads.check_credit_answer),
         [t, running["ours-predictor"]],

@@ -91,7 +91,7 @@ class InferenceLogWriter:
         url: str,
         spill_dir: Path,
         *,
-        batch_size: int = 500,
+        batch_size: int = 5_000,
         flush_interval: float = 0.5,
         max_queue: int = 20_000,
         retry_interval: float = 5.0,

@@ -3,8 +3,9 @@
 #   1. train a model (Job from the train CronJob) -> registered as champion
 #   2. score through the gateway: /predict, /predict/batch, an invalid request (400), /monitoring
 #   3. run the drift job and find its metrics in Prometheus
-#   4. train a challenger, give it a canary predictor pod (spec.canary), see both versions answer
-#   5. promote: move the champion alias, end the canary, see only the new version
+#   4. train a challenger, split 50% of applicants to it (the transformer's router, ci/split-values.yaml),
+#      see both roles and versions answer and the same applicant stay on the same side
+#   5. promote: move the champion alias, end the split, see only the new version
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 # shellcheck source=kind-lib.sh
@@ -52,6 +53,16 @@ versions_seen() {  # versions_seen <requests> -> sorted unique model versions in
   done | sort -u | paste -sd, -
 }
 
+roles_seen() {  # roles_seen -> sorted unique role:version of 40 distinct applicants' answers
+  local instances
+  instances="$(python3 -c 'import json; print(json.dumps({"instances": [
+    {"applicant_id": f"e2e-split-{i}", "amount": 1050.0, "price": 1317.0, "term": 48} for i in range(40)]}))')"
+  [ "$(score /predict/batch "$instances")" = 200 ] || die "batch failed: $(cat "$WORK/body.json")"
+  python3 -c 'import json,sys
+for a in json.load(open(sys.argv[1]))["predictions"]:
+    print(a["model"]["role"] + ":" + str(a["model"]["version"]))' "$WORK/body.json" | sort -u | paste -sd, -
+}
+
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -91,19 +102,16 @@ done
 
 # 4. -------------------------------------------------------------------------------------------
 run_job train 30m  # a second version: alias challenger (champion stays)
-champion_uri="$(mlflow_python "from mlflow import MlflowClient
-c = MlflowClient('http://127.0.0.1:5000')
-v = c.get_model_version_by_alias('credit-risk', 'champion')
-print(c.get_model_version_download_uri('credit-risk', v.version))")"
-log "canary: one challenger pod next to the stable predictor (storageUri $champion_uri)"
+log "split: the router sends a sticky 50% of applicants to the challenger predictor"
 helm upgrade "$RELEASE" "$ROOT/charts/credit-scoring" "${ns[@]}" \
   --values "$ROOT/charts/credit-scoring/ci/kind-values.yaml" \
-  --values "$ROOT/charts/credit-scoring/ci/canary-values.yaml" \
-  --set "predictor.storageUri=$champion_uri" --wait --timeout 15m
-kubectl "${ns[@]}" wait --for=condition=CanaryPredictorReady "inferenceservice/$RELEASE" --timeout=10m
-seen="$(versions_seen 60)"
-log "versions answering during the canary: $seen"
-[[ "$seen" == *,* ]] || die "the canary should serve both versions, saw only $seen"
+  --values "$ROOT/charts/credit-scoring/ci/split-values.yaml" \
+  --set challenger.percent=50 --set challenger.replicas=1 --wait --timeout 15m
+kubectl "${ns[@]}" wait --for=condition=Ready "inferenceservice/$RELEASE-challenger" --timeout=10m
+seen="$(roles_seen)"
+log "roles answering during the split: $seen"
+[[ "$seen" == *champion:* && "$seen" == *challenger:* ]] || die "the split should answer with both roles, saw $seen"
+[ "$(roles_seen)" = "$seen" ] || die "the same applicants changed sides between two requests"
 
 # 5. -------------------------------------------------------------------------------------------
 new_version="$(mlflow_python "from mlflow import MlflowClient
@@ -111,7 +119,7 @@ c = MlflowClient('http://127.0.0.1:5000')
 v = c.get_model_version_by_alias('credit-risk', 'challenger')
 c.set_registered_model_alias('credit-risk', 'champion', v.version)
 print(v.version)")"
-log "promoted version $new_version to champion; ending the canary"
+log "promoted version $new_version to champion; ending the split"
 helm upgrade "$RELEASE" "$ROOT/charts/credit-scoring" "${ns[@]}" \
   --values "$ROOT/charts/credit-scoring/ci/kind-values.yaml" --wait --timeout 15m
 kubectl "${ns[@]}" wait --for=condition=Ready "inferenceservice/$RELEASE" --timeout=10m

@@ -10,8 +10,9 @@ materialization time (the point in time whose profiles the online store holds); 
 is made unimportable in every process (the batch job must not need it).
 
 Compared per application with the online answers of the real transformer + predictor pair:
-decision, risk band, thin file, reasons (code, text, feature, contribution) identical; PD and
-score within 1e-9. Rejected rows carry the field-level messages the transformer answers with.
+decision, risk band, thin file, reasons (code, text, feature, contribution), model version and
+role identical; PD and score within 1e-9. Rejected rows carry the field-level messages the
+transformer answers with.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ def _assert_same_answers(batch: pd.DataFrame, online: pd.DataFrame, credit_env: 
             and math.isclose(b["pd"], o["pd"], rel_tol=0, abs_tol=1e-9)
             and math.isclose(b["score"], o["score"], rel_tol=0, abs_tol=1e-9)
             and b["model_version"] == o["model"]["version"] == credit_env.model_version
+            and b["model"]["role"] == o["model"]["role"] == "champion"
         )
         if not same:
             mismatches.append((app_id, b.to_dict(), o.to_dict()))

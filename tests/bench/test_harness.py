@@ -53,6 +53,7 @@ def test_every_stage_ran_without_errors(run: tuple[dict[str, Any], Path]) -> Non
         "floor",
         "http_floor",
         "profile",
+        "challenger",
         "portfolio",
     ):
         assert stage in results, stage
@@ -141,10 +142,44 @@ def test_floor_and_profile(run: tuple[dict[str, Any], Path]) -> None:
         assert "py-spy" in profile["skipped"]
 
 
+CHALLENGER_SERVERS = {"ours-challenger-predictor", "ours-transformer-shadow", "ours-transformer-split"}
+
+
+def test_challenger_stage_compares_answers_and_fixed_rate_p99(run: tuple[dict[str, Any], Path]) -> None:
+    """Shadow and split:50 beside no challenger: answers compared, open-loop runs at half the
+    champion-only maximum, interleaved, and the issue's two targets computed from them."""
+    results, _ = run
+    stage = results["challenger"]
+    answers = stage["answers"]
+    assert answers["applications"] > 0
+    assert answers["shadow_changed_answers"] == 0
+    assert answers["split_champion_answers_changed"] == 0
+    assert answers["split_sides_moved_on_second_pass"] == 0
+    assert answers["split_roles_seen"] == ["challenger", "champion"]
+    assert 0.2 < answers["split_challenger_share"] < 0.8
+    assert stage["rate"] == pytest.approx(stage["max_rate"]["throughput"] / 2)
+    assert stage["concurrency"] == 4
+    for target in ("ours-e2e-none", "ours-e2e-shadow", "ours-e2e-split50"):
+        (row,) = [r for r in stage["runs"] if r["target"] == target]  # one round in the quick run
+        assert row["requests"] > 0, row
+        assert row["errors"] == 0, row
+        assert 0 < row["p50_ms"] <= row["p99_ms"], row
+        # Open loop: no more requests than the schedule allows in the window.
+        assert row["requests"] <= stage["rate"] * row["seconds"] + 1, row
+    checks = {c["name"]: c for c in results["targets"]}
+    assert checks["shadow: champion answers unchanged"]["passed"] is True
+    (p99,) = [c for c in checks.values() if c["name"].startswith("shadow p99 at half")]
+    assert p99["passed"] in (True, False)
+    assert "shadow/none p99" in p99["measured"]
+    # Its servers ran for the stage only, and are accounted for.
+    assert set(results["configurations"]) >= CHALLENGER_SERVERS
+    assert set(results["memory"]) >= CHALLENGER_SERVERS
+
+
 def test_http_floor_on_every_server(run: tuple[dict[str, Any], Path]) -> None:
     results, _ = run
     floor = {k: v for k, v in results["http_floor"].items() if k != "seconds"}
-    assert set(floor) == set(results["configurations"])
+    assert set(floor) == set(results["configurations"]) - CHALLENGER_SERVERS
     for name, row in floor.items():
         assert row["errors"] == 0, name
         assert 0 < row["p50_ms"] <= row["p99_ms"], name
@@ -158,6 +193,7 @@ def test_memory_machine_versions_configurations(run: tuple[dict[str, Any], Path]
         "ours-transformer-pg",
         "stock-predictor",
         "stock-transformer",
+        *CHALLENGER_SERVERS,
     }
     assert set(results["memory"]) == started
     assert all(p["peak_rss_mib"] > 10 for procs in results["memory"].values() for p in procs)

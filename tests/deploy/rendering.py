@@ -38,7 +38,7 @@ SCENARIOS = sorted(p.name.removesuffix("-values.yaml") for p in (CHART / "ci").g
 
 def _layered() -> tuple[tuple[str, ...], ...]:
     """The value-file stacks users run besides single scenarios: skaffold's profiles (kind +
-    the profile's file) and make kind-e2e's canary upgrade (the same kind + canary stack)."""
+    the profile's file), which also covers make kind-e2e's split upgrade (kind + split)."""
     skaffold = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
     base = skaffold["manifests"]["helm"]["releases"][0]["valuesFiles"]
     stacks = []

@@ -47,7 +47,7 @@ def _env(container: dict[str, Any]) -> dict[str, Any]:
 
 def test_batch_objects_are_off_by_default():
     assert _batch_objects(render()) == {}
-    for scenario in ("kind", "prod-like", "canary", "shadow", "knative"):
+    for scenario in ("kind", "prod-like", "split", "shadow", "knative"):
         assert _batch_objects(render_scenario(scenario)) == {}, scenario
 
 

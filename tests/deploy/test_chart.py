@@ -27,11 +27,10 @@ from tests.deploy.rendering import (
 EXPECTED_SCENARIOS = {
     "kind",
     "prod-like",
-    "canary",
     "shadow",
     "split",
     "knative",
-    "knative-canary",
+    "knative-split",
     "promotion-hook",
     "batch",
 }
@@ -137,7 +136,8 @@ def test_schema_is_strict_and_describes_every_key():
         ("unknownTopLevel=1", "unknownTopLevel"),
         ("serving.deploymentMode=Serverless", "deploymentMode"),
         ("gateway.auth.type=basic", "type"),
-        ("rollout.trafficPercent=150", "trafficPercent"),
+        ("rollout.enabled=true", "rollout"),  # the router replaced KServe's canary: the key is gone
+        ("predictor.storageUri=s3://b/m", "storageUri"),
         ("challenger.mode=canary", "mode"),
         ("challenger.percent=101", "percent"),
         ("challenger.modelUri=runs:/abc/model", "modelUri"),
@@ -161,8 +161,6 @@ def _pod_specs(docs: Any) -> list[tuple[str, dict[str, Any]]]:
             for component in ("transformer", "predictor"):
                 if component in spec:
                     pods.append((f"{name}.{component}", spec[component]))
-            for canary in spec.get("canary", []):
-                pods.append((f"{name}.canary", {**spec["predictor"], **canary["predictor"]}))
         elif doc["kind"] == "CronJob":
             pods.append((name, doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
         elif doc["kind"] in ("Job", "Deployment", "StatefulSet"):
@@ -225,44 +223,17 @@ def test_standard_mode_is_the_default_and_uses_kserve_service_names():
     assert _env(predictor)["CREDIT_BIND_ADDRESS"] == "0.0.0.0"
 
 
-def test_canary_in_standard_mode_renders_spec_canary():
-    docs = render_scenario("canary")
-    isvc = _isvc(docs)
-    (canary,) = isvc["spec"]["canary"]
-    assert canary["trafficPercent"] == 20
-    assert canary["predictor"]["name"] == "challenger"
-    assert _env(canary["predictor"]["containers"][0])["CREDIT_MODEL_URI"] == "models:/credit-risk@challenger"
-    assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
-    stable = isvc["spec"]["predictor"]["containers"][0]
-    assert _env(stable)["STORAGE_URI"].startswith("s3://"), "KServe rejects a canary without it"
-    # The transformer's calls spread over stable and canary pods through the pool Service.
-    (pool,) = [s for s in _of_kind(docs, "Service") if s["metadata"]["name"] == f"{RELEASE}-predictor-pool"]
-    assert pool["spec"]["selector"]["app.kubernetes.io/component"] == "predictor"
-    assert pool["metadata"]["labels"]["app.kubernetes.io/component"] != "predictor"
-    assert "component" not in pool["metadata"]["labels"], "KServe would delete it as an orphan"
-    args = isvc["spec"]["transformer"]["containers"][0]["args"]
-    assert args[args.index("--predictor_host") + 1] == f"{RELEASE}-predictor-pool.{NAMESPACE}:80"
-
-
 def _without(container: dict[str, Any], *names: str) -> dict[str, Any]:
     return {**container, "env": [e for e in container["env"] if e["name"] not in names]}
 
 
-def test_canary_and_shadow_predictors_run_the_stable_container_with_another_model():
-    """So the contract test of the stable predictor covers them too."""
-    canary_docs, shadow_docs = render_scenario("canary"), render_scenario("shadow")
-    isvc = _isvc(canary_docs)
-    stable = isvc["spec"]["predictor"]["containers"][0]
-    canary = isvc["spec"]["canary"][0]["predictor"]["containers"][0]
-    assert _without(canary, "CREDIT_MODEL_URI") == _without(stable, "CREDIT_MODEL_URI", "STORAGE_URI")
-    shadow = _isvc(shadow_docs, f"{RELEASE}-challenger")["spec"]["predictor"]["containers"][0]
-    champion = _isvc(shadow_docs)["spec"]["predictor"]["containers"][0]
-    assert _without(shadow, "CREDIT_MODEL_URI") == _without(champion, "CREDIT_MODEL_URI")
-
-
-def test_canary_without_model_location_is_refused_with_the_reason():
-    with pytest.raises(AssertionError, match=r"predictor\.storageUri"):
-        render("--set", "rollout.enabled=true")
+@pytest.mark.parametrize("scenario", ["shadow", "split", "knative-split"])
+def test_challenger_predictor_runs_the_champion_container_with_another_model(scenario):
+    """So the contract test of the champion predictor covers it too."""
+    docs = render_scenario(scenario)
+    challenger = _isvc(docs, f"{RELEASE}-challenger")["spec"]["predictor"]["containers"][0]
+    champion = _isvc(docs)["spec"]["predictor"]["containers"][0]
+    assert _without(challenger, "CREDIT_MODEL_URI") == _without(champion, "CREDIT_MODEL_URI")
 
 
 def test_request_based_autoscaling_needs_knative():
@@ -290,11 +261,23 @@ def test_knative_mode_first_install_serves_the_champion():
     assert _of_kind(docs, "PodDisruptionBudget") == [], "one pod per component: a PDB would block drains"
 
 
-def test_knative_canary_is_an_upgrade_with_canary_traffic_percent():
-    isvc = _isvc(render_scenario("knative-canary"))
-    predictor = isvc["spec"]["predictor"]
-    assert predictor["canaryTrafficPercent"] == 10
-    assert _env(predictor["containers"][0])["CREDIT_MODEL_URI"] == "models:/credit-risk@challenger"
+def test_knative_split_uses_the_router_not_knative_revision_weights():
+    """Knative mode keeps the per-applicant split: a second InferenceService (its own Knative
+    Service), no canaryTrafficPercent, the transformer calling it by its predictor host."""
+    docs = render_scenario("knative-split")
+    isvc, challenger = _isvc(docs), _isvc(docs, f"{RELEASE}-challenger")
+    assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
+    assert (
+        _env(isvc["spec"]["predictor"]["containers"][0])["CREDIT_MODEL_URI"] == "models:/credit-risk@champion"
+    )
+    assert challenger["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
+    (container,) = challenger["spec"]["predictor"]["containers"]
+    assert len(container["ports"]) == 1
+    assert "startupProbe" not in container
+    env = _env(isvc["spec"]["transformer"]["containers"][0])
+    assert env["CREDIT_CHALLENGER_MODE"] == "split"
+    assert env["CREDIT_CHALLENGER_PERCENT"] == "10"
+    assert env["CREDIT_CHALLENGER_PREDICTOR_HOST"] == f"{RELEASE}-challenger-predictor.{NAMESPACE}:80"
 
 
 def test_shadow_deploys_a_predictor_only_challenger():

@@ -29,7 +29,6 @@ def test_challenger_is_off_by_default():
     env = _env(_isvc(docs)["spec"]["transformer"]["containers"][0])
     assert env["CREDIT_CHALLENGER_MODE"] == "off"
     assert "CREDIT_SHADOW_PREDICTOR_HOST" not in env
-    # challenger.mode together with rollout.enabled: refused by the schema (test_chart_rules.py).
 
 
 def test_split_renders_the_challenger_behind_its_own_service_and_the_router_settings():

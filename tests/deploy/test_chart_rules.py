@@ -1,5 +1,5 @@
 """What the chart refuses to render because KServe, Knative or Kubernetes would not do what the
-values say, and what it renders instead of claiming it (the canary split, the model location)."""
+values say, and what it renders instead of claiming it (the challenger split, the model location)."""
 
 from __future__ import annotations
 
@@ -28,17 +28,10 @@ def _env(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
-def test_knative_rollout_on_a_first_install_is_refused():
-    """Knative would send 100% to the challenger: there is no earlier revision to keep."""
-    values = str(CHART / "ci" / "knative-canary-values.yaml")
-    with pytest.raises(AssertionError, match="needs the champion revision rolled out first"):
-        render(values=(values,))
-
-
 @pytest.mark.parametrize("mode", ["shadow", "split"])
-def test_challenger_and_rollout_together_are_refused_by_the_schema(mode):
-    """Both would create <release>-challenger-predictor, and the transformer runs one challenger mode."""
-    with pytest.raises(AssertionError, match=r"rollout/enabled"):
+def test_kserve_canary_values_are_gone(mode):
+    """The router replaced KServe's pod-count canary (issue #13): its values are refused, not ignored."""
+    with pytest.raises(AssertionError, match=r"rollout"):
         render("--set", f"challenger.mode={mode}", "--set", "rollout.enabled=true")
 
 
@@ -60,17 +53,6 @@ def test_kserve_older_than_the_declared_minimum_is_refused():
             r"minAvailable 2 is not below transformer.minReplicas 2",
         ),
         (("--set", "predictor.minReplicas=8"), r"predictor.minReplicas 8 is above predictor.maxReplicas 6"),
-        (
-            (
-                "--set",
-                "rollout.enabled=true",
-                "--set",
-                "predictor.storageUri=s3://b/m",
-                "--set",
-                "rollout.replicas=3",
-            ),
-            r"rollout.replicas 3 exceeds predictor.minReplicas 2",
-        ),
     ],
 )
 def test_values_kserve_or_kubernetes_would_reject_fail_at_render(flags, complaint):
@@ -87,20 +69,22 @@ def test_every_server_pins_one_worker_so_kserve_appends_none():
                     assert args[args.index("--workers") + 1] == "1", (scenario, component)
 
 
-def test_model_location_for_kserve_downloads_nothing():
-    """STORAGE_URI is set only for KServe's canary validation; the stand-in init container keeps
-    KServe's storage initializer from being injected (it skips pods that already have one)."""
+def test_no_predictor_gives_kserve_a_model_location():
+    """Predictors load from the MLflow registry; without storageUri or STORAGE_URI KServe injects no
+    storage initializer (nothing downloads artifacts into the pod, no extra credentials)."""
     for scenario in SCENARIOS:
         for isvc in _of_kind(render_scenario(scenario), "InferenceService"):
             predictor = isvc["spec"]["predictor"]
-            has_uri = "STORAGE_URI" in _env(predictor["containers"][0])
-            init = {c["name"]: c for c in predictor.get("initContainers", [])}
-            assert has_uri == ("storage-initializer" in init), scenario
-            if has_uri:
-                assert init["storage-initializer"]["command"] == ["python", "-c", "pass"]
+            assert "storageUri" not in predictor, scenario
+            assert "model" not in predictor, scenario
+            assert "STORAGE_URI" not in _env(predictor["containers"][0]), scenario
+            assert "initContainers" not in predictor, scenario
+            assert "canary" not in isvc["spec"], scenario
+            assert "canaryTrafficPercent" not in predictor, scenario
 
 
-def test_canary_notes_state_the_split_the_pods_give():
+@pytest.mark.parametrize("scenario", ["split", "knative-split"])
+def test_split_notes_state_the_per_applicant_share(scenario):
     out = helm(
         "install",
         RELEASE,
@@ -108,11 +92,9 @@ def test_canary_notes_state_the_split_the_pods_give():
         "--dry-run=client",
         "--namespace",
         NAMESPACE,
-        *scenario_flags("canary"),
+        *scenario_flags(scenario),
     )
     notes = " ".join(out.split("NOTES:", 1)[1].split())
-    # ceil(4 x 20%) = 1 canary pod; stable 3 (4 - 1) to 6 (maxReplicas): 1/7 to 1/4 of the pods.
-    assert "1 canary predictor pod(s)" in notes
-    assert "next to 3-6 stable pods" in notes
-    assert "about 14-25% of predictor traffic" in notes
-    assert "not spec.canary's 20%" in notes
+    assert "the transformer's router sends 10% of applicants, sticky per applicant" in notes
+    assert f"to {RELEASE}-challenger-predictor" in notes
+    assert "holds at any replica count" in notes

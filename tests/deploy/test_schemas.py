@@ -318,8 +318,8 @@ def test_every_inference_service_matches_the_kserve_sdk():
             r"containers\[0\]\.imagePullPolcy: unknown field of V1Container",
         ),
         (
-            lambda s: s["spec"]["canary"][0].update(trafficPrecent=5),
-            r"canary\[0\]\.trafficPrecent: unknown field",
+            lambda s: s["spec"]["transformer"].update(timeOutSeconds=5),
+            r"transformer\.timeOutSeconds: unknown field",
         ),
         (lambda s: s["spec"]["predictor"].update(minReplica=1), r"predictor\.minReplica: unknown field"),
         (
@@ -327,7 +327,7 @@ def test_every_inference_service_matches_the_kserve_sdk():
             r"httpGet\.paht: unknown field of V1HTTPGetAction",
         ),
         (lambda s: s["spec"]["predictor"].update(minReplicas="2"), r"minReplicas: expected int"),
-        (lambda s: s["spec"]["canary"][0].pop("predictor"), r"canary\[0\]\.predictor: required field"),
+        (lambda s: s["spec"].pop("predictor"), r"predictor: required field"),
         (
             lambda s: s["spec"]["predictor"]["containers"][0].pop("name"),
             r"name: required field of V1Container",
@@ -339,7 +339,9 @@ def test_every_inference_service_matches_the_kserve_sdk():
     ],
 )
 def test_kserve_validator_catches_mistakes(mutate, complaint):
-    (isvc,) = [d for d in render_scenario("canary") if d["kind"] == "InferenceService"]
+    (isvc,) = [
+        d for d in render_scenario("split") if d["kind"] == "InferenceService" and "transformer" in d["spec"]
+    ]
     broken = copy.deepcopy(isvc)
     mutate(broken)
     errors = validate_inference_service(broken)

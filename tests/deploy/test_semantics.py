@@ -127,13 +127,15 @@ def test_pdb_that_blocks_drains_is_found():
     assert any("minAvailable 1 with 1 pod(s) at minimum blocks node drains" in p for p in problems)
 
 
-def test_shadow_and_canary_with_one_name_collide():
-    """The combination the values schema forbids: the controllers would create the same objects."""
+def test_shadow_and_a_kserve_canary_with_one_name_collide():
+    """Why the chart has no KServe canary beside its challenger: a canary predictor named
+    challenger (what the removed rollout.* rendered) and the challenger InferenceService would
+    make the controllers create the same objects."""
 
     def add_canary(docs: list[dict[str, Any]]) -> None:
         main = next(d for d in docs if d["kind"] == "InferenceService" and "transformer" in d["spec"])
-        canary = next(d for d in render_scenario("canary") if d["kind"] == "InferenceService")
-        main["spec"]["canary"] = copy.deepcopy(canary["spec"]["canary"])
+        predictor = {**copy.deepcopy(main["spec"]["predictor"]), "name": "challenger"}
+        main["spec"]["canary"] = [{"trafficPercent": 10, "predictor": predictor}]
 
     problems = duplicate_objects(_planted(("shadow",), add_canary))
     assert any("credit-scoring-challenger-predictor" in p for p in problems), problems
@@ -220,16 +222,17 @@ def _setting(values: dict[str, Any], path: str) -> Any:
 
 
 def test_every_switch_is_on_in_some_scenario():
-    """Default-off parts (rollout, the promotion hook ...) are validated only if a scenario turns them on."""
+    """Default-off parts (the promotion hook, batch ...) are validated only if a scenario turns them on."""
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     scenarios = [yaml.safe_load((CHART / "ci" / f"{s}-values.yaml").read_text()) for s in SCENARIOS]
-    assert {s for s, on in _switches(defaults).items() if not on} >= {"rollout", "promotionHook"}
+    assert {s for s, on in _switches(defaults).items() if not on} >= {"promotionHook"}
     for switch, default in _switches(defaults).items():
         settings = [_setting(values, f"{switch}.enabled") for values in scenarios]
         assert any(default if s is None else s for s in settings), f"no scenario sets {switch}.enabled"
     for key, choices in (
         ("serving.deploymentMode", {"Standard", "Knative"}),
         ("gateway.auth.type", {"apiKey", "jwt"}),
+        ("challenger.mode", {"off", "shadow", "split"}),
     ):
         seen = {_setting(values, key) or _setting(defaults, key) for values in scenarios}
         assert seen == choices, key

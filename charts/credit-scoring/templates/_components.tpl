@@ -160,7 +160,7 @@ startupProbe:
 {{- end }}
 {{- end -}}
 
-{{/* The predictor container; .modelUri differs between champion, canary and challenger. */}}
+{{/* The predictor container; .modelUri differs between champion and challenger. */}}
 {{- define "credit-scoring.predictorContainer" -}}
 {{- $root := .root -}}
 - name: kserve-container
@@ -185,12 +185,6 @@ startupProbe:
       value: {{ .modelUri | quote }}
     - name: CREDIT_BIND_ADDRESS
       value: 0.0.0.0
-    {{- if .storageUri }}
-    # KServe requires a model location on the stable predictor for spec.canary (see
-    # credit-scoring.storageInitializerStandIn for why nothing downloads it).
-    - name: STORAGE_URI
-      value: {{ .storageUri | quote }}
-    {{- end }}
     {{- include "credit-scoring.commonEnv" $root | nindent 4 }}
     {{- include "credit-scoring.mlflowEnv" $root | nindent 4 }}
     {{- with $root.Values.predictor.extraEnv }}
@@ -204,31 +198,6 @@ startupProbe:
     {{- include "credit-scoring.volumeMounts" (dict "settingsSecret" false) | nindent 4 }}
   {{- include "credit-scoring.probes" (dict "modelName" $root.Values.predictor.modelName "knative" (eq $root.Values.serving.deploymentMode "Knative")) | nindent 2 }}
 {{- end -}}
-
-{{/*
-The stable predictor names its model location (STORAGE_URI) only because KServe's canary
-validation requires one (pkg/apis/serving/v1beta1/inference_service_validation.go,
-validateCanarySpecs); the predictor loads from the MLflow registry and never reads /mnt/models.
-KServe's storage-initializer injection skips a pod that already has an init container of that
-name (pkg/webhook/admission/pod/storage_initializer_injector.go, CommonStorageInitialization), so
-this no-op stands in for it: no image pull, no S3 download, no extra credentials in the pod.
-*/}}
-{{- define "credit-scoring.storageInitializerStandIn" -}}
-- name: storage-initializer
-  image: {{ include "credit-scoring.image" (dict "root" . "repository" .Values.images.predictor) }}
-  imagePullPolicy: {{ .Values.images.pullPolicy }}
-  command: ["python", "-c", "pass"]
-  resources:
-    requests:
-      cpu: 10m
-      memory: 32Mi
-    limits:
-      cpu: 100m
-      memory: 64Mi
-  securityContext:
-    {{- include "credit-scoring.containerSecurityContext" . | nindent 4 }}
-{{- end -}}
-
 {{/* Fields every pod spec of a KServe component carries. */}}
 {{- define "credit-scoring.componentPodFields" -}}
 serviceAccountName: {{ include "credit-scoring.serviceAccountName" .root }}

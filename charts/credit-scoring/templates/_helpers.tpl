@@ -6,7 +6,7 @@
 
 {{/*
 Full name, also the InferenceService name. KServe derives Deployment and Service names from it
-("<name>-predictor", "<name>-<canary>-predictor"), so it is kept to 40 characters.
+("<name>-predictor", "<name>-challenger-predictor"), so it is kept to 40 characters.
 */}}
 {{- define "credit-scoring.fullname" -}}
 {{- if .Values.fullnameOverride -}}

@@ -31,7 +31,7 @@ from inference_log import (
     iter_rows,
     records_from_batch,
 )
-from inference_log.store import ADDED_COLUMNS
+from inference_log.store import ADDED_COLUMNS, LogStore
 from tests.monitoring.conftest import restart_postgres
 
 MakeRecords = Callable[..., list[InferenceRecord]]
@@ -265,6 +265,52 @@ def test_resubmitted_records_are_stored_once(db_url: str, tmp_path: Path, make_r
     assert count_rows(db_url) == 30
 
 
+def test_a_backlog_is_written_in_transactions_of_the_default_batch_size(
+    tmp_path: Path, hasher: ApplicantHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """12,000 queued records go to SQLite in 3 transactions of at most 5,000 (the default): on the
+    SQLite log with its applicant-hash index a transaction of 500 cost about 1.6 times the CPU
+    per record (docs/benchmarks.md), and a batch load outran the writer and spilled."""
+    assert InferenceLogSettings().batch_size == 5_000
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    sizes: list[int] = []
+    insert = LogStore.insert
+
+    def counted(store: LogStore, rows: list[tuple[object, ...]]) -> None:
+        sizes.append(len(rows))
+        insert(store, rows)
+
+    monkeypatch.setattr(LogStore, "insert", counted)
+    writer = InferenceLogWriter(url, tmp_path / "spill", flush_interval=0.05)
+    n = 12_000
+    names = feature_names()
+    writer.submit(  # queued before the thread starts: one backlog
+        RecordBatch.from_scored(
+            request_id="backlog",
+            applicant_ids=[f"a{i}" for i in range(n)],
+            hasher=hasher,
+            matrix=np.ones((n, len(names))),
+            pd=np.full(n, 0.1),
+            score=np.full(n, 650.0),
+            decisions=["approve"] * n,
+            risk_bands=None,
+            reason_codes=[[]] * n,
+            thin_file=np.zeros(n, dtype=bool),
+            model_name="credit-risk",
+            model_version="1",
+            model_alias="champion",
+            role=Role.CHAMPION,
+            latency_ms=1.0,
+        )
+    )
+    writer.start()
+    assert writer.flush(60)
+    writer.close()
+    assert count_rows(url) == n
+    assert sizes == [5_000, 5_000, 2_000]
+    assert writer.stats.spilled == 0
+
+
 def test_full_queue_spills_instead_of_blocking(tmp_path: Path, make_records: MakeRecords) -> None:
     url = f"sqlite:///{tmp_path / 'log.db'}"
     registry = CollectorRegistry()
@@ -407,7 +453,7 @@ def test_sigterm_under_load_loses_nothing(database: str, tmp_path: Path, postgre
     count_file = tmp_path / "count"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.monitoring.log_load", url, str(tmp_path / "spill"), str(count_file)],
+        [sys.executable, "-m", "tests.inference_log.log_load", url, str(tmp_path / "spill"), str(count_file)],
         env=env,
         cwd=tmp_path,
     )

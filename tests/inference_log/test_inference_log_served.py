@@ -21,7 +21,7 @@ from inference_log import (
     iter_rows,
 )
 from inference_log.spill import SpillFile, read_spill
-from tests.monitoring.test_inference_log import db_url  # noqa: F401  (the fixture: both databases)
+from tests.inference_log.test_inference_log import db_url  # noqa: F401  (the fixture: both databases)
 
 
 def scored(

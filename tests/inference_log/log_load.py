@@ -1,6 +1,6 @@
 """A process that logs inference records under load until SIGTERM, like a serving process.
 
-``python -m tests.monitoring.log_load DB_URL SPILL_DIR COUNT_FILE``: submits batches of 10
+``python -m tests.inference_log.log_load DB_URL SPILL_DIR COUNT_FILE``: submits batches of 10
 records as fast as it can; SIGTERM stops the loop (a server stops accepting requests), then the
 process exits normally and the writer's exit hook flushes. COUNT_FILE receives the number of
 records whose ``submit`` returned (the "successful responses").
