@@ -120,9 +120,14 @@ def fail(field: str, message: str, index: int | None = None) -> InvalidApplicati
 
 
 class PayloadTooLarge(CreditScoringError):
-    """The request body is larger than the server accepts (refused before it is read)."""
+    """The request body is larger than the server accepts (refused before it is read). The
+    message is the fixed code, like the other refusals (the limit is documented, not echoed)."""
 
     status_code = 413
+    code = "payload_too_large"
+
+    def __init__(self) -> None:
+        super().__init__(self.code)
 
 
 class FeatureStoreUnavailable(CreditScoringError):
@@ -162,18 +167,20 @@ class Unauthenticated(CreditScoringError):
     nothing about which keys exist or why the one given failed."""
 
     status_code = 401
+    code = "unauthenticated"
 
     def __init__(self) -> None:
-        super().__init__("unauthenticated")
+        super().__init__(self.code)
 
 
 class RateLimited(CreditScoringError):
     """The client spent its request budget; it may retry after ``retry_after_seconds``."""
 
     status_code = 429
+    code = "rate_limited"
 
     def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__("rate_limited")
+        super().__init__(self.code)
         self.retry_after_seconds = retry_after_seconds
 
 
@@ -181,9 +188,10 @@ class Overloaded(CreditScoringError):
     """The process already serves as many requests as it may; shed before latency runs away."""
 
     status_code = 503
+    code = "overloaded"
 
     def __init__(self, retry_after_seconds: int = 1) -> None:
-        super().__init__("overloaded")
+        super().__init__(self.code)
         self.retry_after_seconds = retry_after_seconds
 
 

@@ -31,6 +31,11 @@ class InferenceLogSettings(BaseSettings):
     spill_dir: Path | None = None
     """Local directory for the spill file; default ``home/inference-log-spill``. Use a volume
     that outlives the pod in production, or records spilled during an outage die with it."""
+    spill_max_bytes: int = Field(default=512 * 1024 * 1024, ge=0)
+    """Most bytes the spill directory may hold (0: no cap). Beyond it a batch is dropped whole
+    and counted (``credit_inference_log_records_total{outcome="dropped"}``), as when the disk
+    itself is full. Keep it below the spill volume's size (the chart's 1 GiB ``emptyDir``): a pod
+    that outgrows its ``emptyDir`` is evicted, and every spilled record with it."""
     hash_key: SecretStr | None = None
     """Key for the applicant-id hash (a mounted Secret in production). Unset: a random key is
     created once under ``home`` so hashes stay stable across restarts on one machine."""

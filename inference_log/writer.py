@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -21,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from inference_log.records import InferenceRecord, RecordBatch
 from inference_log.settings import InferenceLogSettings
-from inference_log.spill import SpillFile, read_spill
+from inference_log.spill import SpillFile, SpillFull, read_spill
 from inference_log.store import LogStore, create_log_engine
 
 __all__ = ["InferenceLogWriter", "WriterStats"]
@@ -36,6 +37,8 @@ Chunk = RecordBatch | list[InferenceRecord]
 class _Metrics:
     records: Counter
     queue_depth: Gauge
+    spill_bytes: Gauge
+    spill_max_bytes: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> _Metrics:
@@ -52,6 +55,16 @@ class _Metrics:
             Gauge(
                 "credit_inference_log_queue_depth",
                 "Inference-log records waiting in memory.",
+                registry=registry,
+            ),
+            Gauge(
+                "credit_inference_log_spill_bytes",
+                "Bytes of spilled inference-log records waiting for replay in the spill directory.",
+                registry=registry,
+            ),
+            Gauge(
+                "credit_inference_log_spill_max_bytes",
+                "Cap of the spill directory (records beyond it are dropped and counted); 0: no cap.",
                 registry=registry,
             ),
         )
@@ -84,11 +97,12 @@ class InferenceLogWriter:
         retry_interval: float = 5.0,
         connect_timeout: int = 5,
         statement_timeout: int = 10,
+        spill_max_bytes: int | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self._engine = create_log_engine(url, connect_timeout, statement_timeout)
         self._store = LogStore(self._engine)
-        self._spill = SpillFile(spill_dir)
+        self._spill = SpillFile(spill_dir, spill_max_bytes)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._retry_interval = retry_interval
@@ -104,6 +118,9 @@ class InferenceLogWriter:
         # A private registry by default, so tests can build many writers in one process.
         self._metrics = _Metrics.create(registry if registry is not None else CollectorRegistry())
         self._metrics.queue_depth.set_function(lambda: self._pending_count)
+        self._metrics.spill_max_bytes.set(spill_max_bytes or 0)
+        self._metrics.spill_bytes.set(self._spill.size())
+        self._last_drop_log = -math.inf
         self.stats = WriterStats()
         self._stop = threading.Event()
         self._closed = False
@@ -124,6 +141,7 @@ class InferenceLogWriter:
             retry_interval=settings.retry_interval_seconds,
             connect_timeout=settings.connect_timeout_seconds,
             statement_timeout=settings.statement_timeout_seconds,
+            spill_max_bytes=settings.spill_max_bytes or None,
             registry=registry,
         )
 
@@ -344,6 +362,7 @@ class InferenceLogWriter:
                 log.error("%d unreadable lines in %s (torn write) dropped", bad, path.name)
                 self._count("dropped", bad)
             log.info("replayed %d spilled inference-log records from %s", written, path.name)
+        self._metrics.spill_bytes.set(self._spill.size())
 
     def _spill_rows(self, rows: list[dict[str, Any]], why: str) -> None:
         if not rows:
@@ -351,11 +370,23 @@ class InferenceLogWriter:
         try:
             n = self._spill.append(rows)
         except OSError as exc:
-            # The last line of defence failed too (disk full?): count and say so loudly.
-            log.error("inference log spill failed (%s), %d records dropped: %s", why, len(rows), exc)
+            # The last line of defence failed too (spill full, disk full): count and say so
+            # loudly, but in one line per 10 s, not one per batch while it lasts.
             self._count("dropped", len(rows))
+            now = time.monotonic()
+            if now - self._last_drop_log >= 10.0:
+                self._last_drop_log = now
+                full = "spill full" if isinstance(exc, SpillFull) else "spill failed"
+                log.error(
+                    "inference log %s (%s): records dropped (%d so far): %s",
+                    full,
+                    why,
+                    self.stats.dropped,
+                    exc,
+                )
             return
         self._count("spilled", n)
+        self._metrics.spill_bytes.set(self._spill.size())
 
     def _settle(self, n: int) -> None:
         with self._cv:

@@ -18,6 +18,7 @@ class PredictorMetrics:
     registry_version: Gauge
     ready: Gauge
     reloads: Counter
+    registry_poll_failures: Counter
     rows: Counter
 
     @classmethod
@@ -45,6 +46,13 @@ class PredictorMetrics:
                 "credit_model_reloads",
                 "Attempts to load a model version, by outcome.",
                 ["model", "outcome"],
+                registry=registry,
+            ),
+            registry_poll_failures=Counter(
+                "credit_model_registry_poll_failures",
+                "Polls of the registry alias that failed (MLflow unreachable or erroring); the loaded "
+                "model keeps serving.",
+                ["model", "alias"],
                 registry=registry,
             ),
             rows=Counter("credit_predict_rows", "Rows scored.", ["model"], registry=registry),

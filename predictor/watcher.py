@@ -105,6 +105,7 @@ class ModelWatcher:
             version = self.registry.resolve()
         except RegistryUnavailable as exc:
             self.last_error = str(exc)
+            self._metrics.registry_poll_failures.labels(**self._labels).inc()
             if self._current is not None:
                 logger.warning("%s; still serving version %s", exc, self._current.version)
             return

@@ -139,9 +139,7 @@ class Router:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                return error_reply(
-                    PayloadTooLarge(f"request body larger than {self.max_body_bytes} bytes"), request_id
-                )
+                return error_reply(PayloadTooLarge(), request_id)
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)

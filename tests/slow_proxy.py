@@ -17,10 +17,11 @@ __all__ = ["SlowProxy"]
 
 
 class SlowProxy:
-    def __init__(self, target_port: int, delay: float = 0.0) -> None:
+    def __init__(self, target_port: int, delay: float = 0.0, port: int | None = None) -> None:
+        """``port``: listen where an earlier, closed proxy listened (the dependency comes back)."""
         self.target_port = target_port
         self.delay = delay
-        self.port = free_port()
+        self.port = port or free_port()
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._stop = threading.Event()
         self._sockets: list[socket.socket] = []
@@ -57,6 +58,10 @@ class SlowProxy:
 
     def close(self) -> None:
         self._stop.set()
+        # shutdown first: close() alone leaves the socket listening while the accept thread is
+        # blocked in accept() on it (the kernel holds the file until that call returns).
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for s in self._sockets:
             with contextlib.suppress(OSError):

@@ -1,4 +1,5 @@
-"""API keys of the transformer: stored and compared only as hashes, reloaded when they change.
+"""API keys of the transformer, stored and compared only as hashes and reloaded when they
+change, and the guard that checks them (or a JWT instead: ``transformer.jwt_auth``).
 
 The key file (or each file of a mounted Secret directory) holds one key per line as
 ``client:sha256-hex`` (or a bare ``sha256-hex``, whose client is the file's name); ``#`` starts a
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from credit_scoring.errors import Unauthenticated
+from transformer.jwt_auth import JwtVerifier
 from transformer.rate_limit import RateLimiter
 
 __all__ = ["ApiKeys", "Authenticator", "hash_key", "read_key_hashes"]
@@ -127,26 +129,35 @@ class ApiKeys:
             self._lock.release()
 
 
+def _bearer(headers: Mapping[bytes, bytes]) -> bytes | None:
+    authorization = headers.get(b"authorization")
+    if authorization and authorization[:7].lower() == _BEARER:
+        return authorization[7:].strip()
+    return None
+
+
 def _credentials(headers: Mapping[bytes, bytes], header: bytes) -> Iterator[bytes]:
     value = headers.get(header)
     if value:
         yield value
-    authorization = headers.get(b"authorization")
-    if authorization and authorization[:7].lower() == _BEARER:
-        yield authorization[7:].strip()
+    token = _bearer(headers)
+    if token:
+        yield token
 
 
 @dataclass
 class Authenticator:
-    """The transformer's ``serving.admission.Guard``: a valid API key (``header`` or
-    ``Authorization: Bearer``), then the client's rate limit. ``keys`` None: authentication off;
-    the client is then what the gateway wrote into ``client_header`` (trusted like the gateway
-    itself), else ``anonymous``."""
+    """The transformer's ``serving.admission.Guard``: a valid credential, then the client's rate
+    limit. The credential is a JWT (``Authorization: Bearer``, client: its ``sub``) when ``jwt``
+    is set, else an API key (``header`` or ``Authorization: Bearer``, client: the key's).
+    Neither (``keys`` None): authentication off; the client is then what the gateway wrote into
+    ``client_header`` (trusted like the gateway itself), else ``anonymous``."""
 
     keys: ApiKeys | None
     header: bytes = b"x-api-key"
     limiter: RateLimiter | None = None
     client_header: bytes = b""
+    jwt: JwtVerifier | None = None
 
     def __call__(self, headers: Mapping[bytes, bytes]) -> None:
         client = self.client(headers)
@@ -154,6 +165,12 @@ class Authenticator:
             self.limiter.take(client)
 
     def client(self, headers: Mapping[bytes, bytes]) -> str:
+        if self.jwt is not None:
+            token = _bearer(headers)
+            subject = self.jwt.subject(token.decode("latin-1")) if token else None
+            if subject is None:
+                raise Unauthenticated()
+            return subject
         if self.keys is None:
             named = headers.get(self.client_header) if self.client_header else None
             # Bounded: the name keys a bucket, and a bucket lives a minute after its last use.

@@ -33,11 +33,12 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {
         400: "Invalid request: every problem, by instance index and field",
-        401: "No API key, or one that matches none",
-        413: "Body larger than the limit",
+        401: "No valid credential (code unauthenticated)",
+        413: "Body larger than the limit (code payload_too_large)",
         415: "Not JSON",
-        429: "The client's rate limit is spent (Retry-After)",
-        503: "A dependency is unavailable, or the process is overloaded (Retry-After)",
+        429: "The client's rate limit is spent (code rate_limited, Retry-After)",
+        503: "A dependency is unavailable (code online_store_empty or online_store_stale when the "
+        "online store cannot be trusted), or the process is overloaded (code overloaded, Retry-After)",
     }
     return {str(s): {"description": text[s], **_json(_ref("Error"))} for s in statuses}
 
@@ -135,6 +136,12 @@ def _schemas(max_batch: int) -> dict[str, Any]:
             "properties": {
                 "error": {"type": "string"},
                 "request_id": {"type": "string"},
+                "code": {
+                    "type": "string",
+                    "description": "A stable machine-readable code, when the error has one; a "
+                    "refusal (401, 413, 429, a shed 503) carries only error (the same code), code "
+                    "and request_id",
+                },
                 "problems": {
                     "type": "array",
                     "items": {

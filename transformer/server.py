@@ -130,11 +130,17 @@ def build_model(settings: TransformerSettings, model_name: str) -> Any:
 
 
 def build_guard(settings: TransformerSettings) -> Any:
-    """The ``serving.admission.Guard``: API keys (unless ``CREDIT_AUTH=off``) and rate limit."""
+    """The ``serving.admission.Guard``: API keys or JWTs (unless ``CREDIT_AUTH=off``) and rate limit."""
     from transformer.auth import ApiKeys, Authenticator
     from transformer.rate_limit import RateLimiter
 
+    limiter = None
+    if settings.rate_limit_per_second > 0:
+        limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    header = settings.api_key_header.lower().encode()
     keys = None
+    if settings.auth == "jwt":
+        return Authenticator(None, header, limiter, jwt=_jwt_verifier(settings))
     if settings.auth == "off":
         log.warning(
             "AUTHENTICATION IS OFF (CREDIT_AUTH=off): anyone who reaches this transformer can score "
@@ -151,12 +157,32 @@ def build_guard(settings: TransformerSettings) -> Any:
         if not len(keys):
             log.warning("no valid key in %s: every request is refused until one is added", keys.path)
         log.info("API keys from %s: %d keys of %d clients", keys.path, len(keys), len(keys.clients))
-    limiter = None
-    if settings.rate_limit_per_second > 0:
-        limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    return Authenticator(
-        keys, settings.api_key_header.lower().encode(), limiter, settings.client_header.lower().encode()
+    return Authenticator(keys, header, limiter, settings.client_header.lower().encode())
+
+
+def _jwt_verifier(settings: TransformerSettings) -> Any:
+    from transformer.jwt_auth import JwksFile, JwtVerifier
+
+    # The settings' validator requires both with auth jwt.
+    assert settings.jwt_issuer is not None
+    assert settings.jwt_audience is not None
+    try:
+        keys = JwksFile(settings.jwks_path)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(
+            f"CREDIT_JWKS_PATH={settings.jwks_path} is unreadable or not a JSON Web Key Set ({exc}): "
+            "mount the issuer's public keys there, or set CREDIT_AUTH=api-key or off"
+        ) from exc
+    if not len(keys):
+        log.warning("no usable key in %s: every request is refused until one is added", keys.path)
+    log.info(
+        "JWT authentication: %d keys from %s, issuer %s, audience %s",
+        len(keys),
+        keys.path,
+        settings.jwt_issuer,
+        settings.jwt_audience,
     )
+    return JwtVerifier(keys, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -76,13 +76,25 @@ class TransformerSettings(ServerSettings):
     """Request headers forwarded to the predictor (comma-separated or a JSON list); no others."""
 
     # ----------------------------------------------------------------- who may call
-    auth: Literal["api-key", "off"] = "api-key"
+    auth: Literal["api-key", "jwt", "off"] = "api-key"
     """``api-key``: every route but the probes and ``/metrics`` needs a key from ``api_keys_path``
-    (401 otherwise); ``off`` lets anyone in and logs a warning at start-up: only for a
-    transformer that nothing but an authenticating gateway can reach."""
+    (401 otherwise); ``jwt``: they need ``Authorization: Bearer <JWT>`` signed by a key of
+    ``jwks_path`` for ``jwt_issuer`` and ``jwt_audience`` (the client is its ``sub``); ``off``
+    lets anyone in and logs a warning at start-up: only for a transformer that nothing but an
+    authenticating gateway can reach."""
     api_keys_path: Path = Path("/var/run/secrets/credit-scoring-api-keys")
     """File, or mounted Secret directory of files, of ``client:sha256-hex`` lines (SHA-256 of each
     key, never the key); re-read within a second of a change, so keys rotate without a restart."""
+    jwks_path: Path = Path("/var/run/credit-scoring-jwks/jwks.json")
+    """``jwt``: JSON Web Key Set file of the token issuer's public keys (a mounted ConfigMap or
+    Secret directory's key, not a ``subPath`` mount); re-read within a second of a change, so
+    signing keys rotate without a restart. Nothing is fetched from the network."""
+    jwt_issuer: str | None = None
+    """``jwt``: the required ``iss`` claim (the gateway's ``gateway.auth.jwt.issuer``)."""
+    jwt_audience: str | None = None
+    """``jwt``: the required ``aud`` claim (one of the token's audiences)."""
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    """``jwt``: clock skew tolerated on ``exp`` and ``nbf``."""
     api_key_header: str = "x-api-key"
     """Header carrying the API key (the gateway policy's header); ``Authorization: Bearer <key>``
     is accepted too."""
@@ -129,6 +141,14 @@ class TransformerSettings(ServerSettings):
     else ``off``."""
     inference_log: bool = True
     """Hand every answer to the inference log (configured by ``CREDIT_INFERENCE_LOG_*``)."""
+
+    @model_validator(mode="after")
+    def _jwt_needs_issuer_and_audience(self) -> TransformerSettings:
+        if self.auth == "jwt" and not (self.jwt_issuer and self.jwt_audience):
+            raise ValueError(
+                "auth jwt needs jwt_issuer and jwt_audience (CREDIT_JWT_ISSUER, CREDIT_JWT_AUDIENCE)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_challenger(self) -> TransformerSettings:

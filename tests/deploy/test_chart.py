@@ -325,6 +325,55 @@ def test_auth_is_on_by_default_and_off_only_in_local_scenarios():
     assert targets == {r["metadata"]["name"] for r in _of_kind(render_scenario("prod-like"), "HTTPRoute")}
 
 
+def _transformer_pod(docs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    transformer = _isvc(docs)["spec"]["transformer"]
+    (container,) = transformer["containers"]
+    return transformer, container
+
+
+def test_with_jwt_at_the_gateway_the_transformer_verifies_the_same_token():
+    docs = render_scenario("prod-like")
+    (policy,) = _of_kind(docs, "SecurityPolicy")
+    (provider,) = policy["spec"]["jwt"]["providers"]
+    pod, container = _transformer_pod(docs)
+    env = _env(container)
+    assert env["CREDIT_AUTH"] == "jwt"
+    assert env["CREDIT_JWT_ISSUER"] == provider["issuer"]
+    assert env["CREDIT_JWT_AUDIENCE"] in provider["audiences"]
+    # The key set is a directory mount (the kubelet updates it; a subPath mount never would).
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "jwks"]
+    assert env["CREDIT_JWKS_PATH"] == f"{mount['mountPath']}/jwks.json"
+    assert mount["readOnly"] is True
+    assert "subPath" not in mount
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "jwks"]
+    assert volume["configMap"]["name"] == "credit-scoring-jwks"
+    assert "CREDIT_API_KEYS_PATH" not in env
+    assert not [v for v in pod["volumes"] if v["name"] == "api-key-hashes"]
+    # API keys at the gateway: API keys in the transformer, no key set mounted.
+    _, default = _transformer_pod(render())
+    assert _env(default)["CREDIT_AUTH"] == "api-key"
+    assert not [m for m in default["volumeMounts"] if m["name"] == "jwks"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (("--set", "transformer.auth.jwt.jwksConfigMap="), "set transformer.auth.jwt.jwksConfigMap"),
+        (("--set-json", "gateway.auth.jwt.audiences=[]"), "needs an audience"),
+    ],
+)
+def test_transformer_jwt_needs_its_key_set_and_an_audience(flags, complaint):
+    values = str(CHART / "ci" / "prod-like-values.yaml")
+    with pytest.raises(AssertionError, match=complaint):
+        render(*flags, values=(values,))
+
+
+def test_transformer_jwt_audience_may_differ_from_the_gateways_first():
+    values = str(CHART / "ci" / "prod-like-values.yaml")
+    docs = render("--set", "transformer.auth.jwt.audience=scoring-api", values=(values,))
+    assert _env(_transformer_pod(docs)[1])["CREDIT_JWT_AUDIENCE"] == "scoring-api"
+
+
 # ----------------------------------------------------------------------------- network policies
 def test_network_policies_allow_only_the_serving_chain(rendered):
     policies = {

@@ -96,9 +96,14 @@ def test_jwt_clients_are_counted_by_their_subject_at_the_gateway_and_in_the_tran
     (provider,) = policy["spec"]["jwt"]["providers"]
     header = VALUES["gateway"]["rateLimit"]["clientHeader"]
     assert provider["claimToHeaders"] == [{"claim": "sub", "header": header}]
-    # The transformer checks no JWT: its bucket counts the subject the gateway wrote.
+    # The transformer checks the same JWT: its bucket counts the token's subject itself.
     env = _transformer_env(docs)
-    assert (env["CREDIT_AUTH"], env["CREDIT_CLIENT_HEADER"]) == ("off", header)
+    assert env["CREDIT_AUTH"] == "jwt"
+    assert "CREDIT_CLIENT_HEADER" not in env
+    # Its own check turned off, it counts the subject the gateway wrote.
+    values = str(CHART / "ci" / "prod-like-values.yaml")
+    off = _transformer_env(tuple(render("--set", "transformer.auth.enabled=false", values=(values,))))
+    assert (off["CREDIT_AUTH"], off["CREDIT_CLIENT_HEADER"]) == ("off", header)
     assert "CREDIT_CLIENT_HEADER" not in _transformer_env(render_scenario("split")), "keys decide there"
 
 

@@ -86,10 +86,19 @@ async def test_guard_refusals_carry_only_a_code_and_the_request_id():
         good = await client.post("/score", headers={"x-api-key": "good"})
         probes = [await client.get(p) for p in ("/v2/health/ready", "/metrics", "/v2/models/m/ready")]
         closed = await client.post("/v2/repository/models/m/unload", headers={"x-request-id": "r-4"})
-    assert (none.status_code, none.json()) == (401, {"error": "unauthenticated", "request_id": "r-1"})
+    assert (none.status_code, none.json()) == (
+        401,
+        {"error": "unauthenticated", "code": "unauthenticated", "request_id": "r-1"},
+    )
     assert none.headers["www-authenticate"].startswith("Bearer")
-    assert (wrong.status_code, wrong.json()) == (401, {"error": "unauthenticated", "request_id": "r-2"})
-    assert (limited.status_code, limited.json()) == (429, {"error": "rate_limited", "request_id": "r-3"})
+    assert (wrong.status_code, wrong.json()) == (
+        401,
+        {"error": "unauthenticated", "code": "unauthenticated", "request_id": "r-2"},
+    )
+    assert (limited.status_code, limited.json()) == (
+        429,
+        {"error": "rate_limited", "code": "rate_limited", "request_id": "r-3"},
+    )
     assert limited.headers["retry-after"] == "7"
     assert good.status_code == 200
     assert [p.status_code for p in probes] == [200, 200, 200]
@@ -121,7 +130,10 @@ async def test_more_concurrent_requests_than_allowed_are_shed_with_503_and_retry
         release.set()
         answered = await asyncio.gather(*held)
         after = await client.post("/slow")
-    assert (shed.status_code, shed.json()) == (503, {"error": "overloaded", "request_id": "busy-1"})
+    assert (shed.status_code, shed.json()) == (
+        503,
+        {"error": "overloaded", "code": "overloaded", "request_id": "busy-1"},
+    )
     assert shed.headers["retry-after"] == "1"
     assert [r.status_code for r in answered] == [200, 200]
     assert after.status_code == 200

@@ -116,7 +116,7 @@ async def test_every_error_body_carries_the_request_id(client):
     assert (bug.status_code, bug.json()) == (500, {"error": "internal server error", "request_id": "err-1"})
     assert "secret detail" not in bug.text
     assert big.status_code == 413
-    assert big.json() == {"error": "request body larger than 100 bytes", "request_id": "err-1"}
+    assert big.json() == {"error": "payload_too_large", "code": "payload_too_large", "request_id": "err-1"}
     assert big.headers["x-request-id"] == "err-1"
     assert not_ready.status_code == 503
     assert not_ready.json() == {"error": "Model with name credit-risk is not ready.", "request_id": "err-1"}

@@ -49,7 +49,7 @@ def test_every_product_route_needs_a_key(transformer: Server, method: str, path:
         method, f"{transformer.url}{path}", headers={"x-request-id": "no-key-1"}, timeout=30
     )
     assert reply.status_code == 401, reply.text
-    assert reply.json() == {"error": "unauthenticated", "request_id": "no-key-1"}
+    assert reply.json() == {"error": "unauthenticated", "code": "unauthenticated", "request_id": "no-key-1"}
     wrong = httpx.request(method, f"{transformer.url}{path}", headers={"x-api-key": "not-a-key"}, timeout=30)
     assert wrong.status_code == 401
 
@@ -133,7 +133,7 @@ def test_keys_rotate_without_restart_and_each_client_has_its_rate(
         for i in range(4)
     ]
     assert [r.status_code for r in statuses] == [200, 200, 200, 429]
-    assert statuses[3].json() == {"error": "rate_limited", "request_id": "r3"}
+    assert statuses[3].json() == {"error": "rate_limited", "code": "rate_limited", "request_id": "r3"}
     assert int(statuses[3].headers["retry-after"]) >= 1
 
     # Rotation: a second key for another client is added to the mounted file; no restart.

@@ -258,7 +258,11 @@ def test_oversized_body_is_413_with_the_error_body_and_request_id(transformer: S
         timeout=30,
     )
     assert response.status_code == 413
-    assert response.json() == {"error": "request body larger than 2000000 bytes", "request_id": "too-big-1"}
+    assert response.json() == {
+        "error": "payload_too_large",
+        "code": "payload_too_large",
+        "request_id": "too-big-1",
+    }
     assert response.headers["x-request-id"] == "too-big-1"
     made = httpx.post(f"{transformer.url}{path}", content=body, timeout=30, headers=transformer.auth)
     assert made.status_code == 413

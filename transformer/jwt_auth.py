@@ -1,0 +1,155 @@
+"""JWTs checked against a JSON Web Key Set from a mounted file, reloaded when it changes.
+
+The alternative to API keys (``CREDIT_AUTH=jwt``) for a lender whose identity provider issues
+tokens, and the transformer's half of the chart's gateway JWT policy (both check the same
+token). A token is accepted when its header names, by ``kid``, a public key of the set, its
+signature verifies with that key's algorithm (asymmetric only: ``none`` and the HMAC family are
+never accepted, so a public key cannot be used as a shared secret), it has not expired and is
+already valid (``exp``, ``nbf``, with ``leeway_seconds``), and its ``iss`` and ``aud`` are the
+configured ones. The client, for the per-client rate limit, is the token's ``sub``.
+
+The set is read from a file (a ConfigMap or Secret key mounted as a directory, so that the
+kubelet can swap it; never a ``subPath`` mount, which it never updates). Nothing is fetched from
+the network at run time. The file is checked at most once per ``check_seconds``; a changed file
+replaces the keys, an unreadable or invalid one keeps the last good keys (logged): rotation is
+adding the new key to the set, issuing with it, then removing the old one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+import orjson
+
+__all__ = ["ASYMMETRIC_ALGORITHMS", "JwksFile", "JwtVerifier", "read_jwks"]
+
+logger = logging.getLogger(__name__)
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+"""Signature algorithms a token may use; ``none`` and ``HS*`` are refused whatever the set holds."""
+
+_MAX_SUBJECT = 256
+"""Longest ``sub`` accepted: it names a rate-limit bucket, so it must stay small."""
+
+
+def read_jwks(path: Path) -> dict[str, jwt.PyJWK]:
+    """The usable public keys of a JWKS file by ``kid``. Keys without a ``kid``, symmetric keys
+    (``oct``) and keys of another algorithm are skipped and logged by index (never content)."""
+    document = orjson.loads(path.read_bytes())
+    entries = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError(f"{path} is not a JSON Web Key Set (no 'keys' list)")
+    keys: dict[str, jwt.PyJWK] = {}
+    for index, entry in enumerate(entries):
+        kid = entry.get("kid") if isinstance(entry, dict) else None
+        if not isinstance(kid, str) or not kid or entry.get("kty") == "oct":
+            logger.warning("%s key %d: no kid, or a symmetric key: ignored", path, index)
+            continue
+        try:
+            key = jwt.PyJWK(entry)
+        except jwt.PyJWTError as exc:
+            logger.warning("%s key %d (kid %s): unusable (%s): ignored", path, index, kid, type(exc).__name__)
+            continue
+        if key.algorithm_name not in ASYMMETRIC_ALGORITHMS:
+            logger.warning(
+                "%s key %d (kid %s): algorithm %s not accepted", path, index, kid, key.algorithm_name
+            )
+            continue
+        keys[kid] = key
+    return keys
+
+
+def _stamp(path: Path) -> tuple[int, ...]:
+    # The file (followed through the volume's symlinks: a swap gives a new inode) and its
+    # directory, which the kubelet changes when it swaps a mounted ConfigMap or Secret.
+    file, directory = path.stat(), path.parent.stat()
+    return (file.st_mtime_ns, file.st_ino, file.st_size, directory.st_mtime_ns)
+
+
+@dataclass
+class JwksFile:
+    """The public keys of ``path`` by ``kid``, re-read when the file changes."""
+
+    path: Path
+    check_seconds: float = 1.0
+    _keys: dict[str, jwt.PyJWK] = field(default_factory=dict, init=False)
+    _stamp: tuple[int, ...] = field(default=(), init=False)
+    _checked: float = field(default=0.0, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        # At start-up a missing or invalid file is fatal (raised), later only logged.
+        self._stamp = _stamp(self.path)
+        self._keys = read_jwks(self.path)
+        self._checked = time.monotonic()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def get(self, kid: str) -> jwt.PyJWK | None:
+        self._reload_if_changed()
+        return self._keys.get(kid)
+
+    def _reload_if_changed(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.check_seconds or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._checked = now
+            stamp = _stamp(self.path)
+            if stamp != self._stamp:
+                self._keys = read_jwks(self.path)
+                self._stamp = stamp
+                logger.info("JWKS reloaded from %s: %d keys", self.path, len(self))
+        except (OSError, ValueError) as exc:
+            logger.warning("JWKS at %s unusable (%s): keeping the %d loaded", self.path, exc, len(self))
+        finally:
+            self._lock.release()
+
+
+@dataclass
+class JwtVerifier:
+    """Checks a bearer token; ``subject`` gives its client (``sub``) or None when it fails."""
+
+    keys: JwksFile
+    issuer: str
+    audience: str
+    leeway_seconds: float = 30.0
+
+    def subject(self, token: str) -> str | None:
+        try:
+            header = jwt.get_unverified_header(token)
+            kid = header.get("kid")
+            key = self.keys.get(kid) if isinstance(kid, str) else None
+            if key is None:
+                logger.info("JWT refused: unknown kid")
+                return None
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                # Only the key's own algorithm, and only an asymmetric one (read_jwks): a token
+                # saying "none" or "HS256" is refused before any signature check.
+                algorithms=[key.algorithm_name],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_seconds,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            # The reason (expired, audience, signature ...) helps the operator; the token never
+            # appears in the log.
+            logger.info("JWT refused: %s", type(exc).__name__)
+            return None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject or len(subject) > _MAX_SUBJECT:
+            logger.info("JWT refused: sub is not a short string")
+            return None
+        return subject
