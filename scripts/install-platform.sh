@@ -38,8 +38,11 @@ log "Envoy Gateway $ENVOY_GATEWAY_VERSION"
 helm template eg-crds oci://docker.io/envoyproxy/gateway-crds-helm --version "$ENVOY_GATEWAY_VERSION" \
   --set crds.gatewayAPI.enabled=false --set crds.envoyGateway.enabled=true \
   | kubectl apply --server-side --force-conflicts -f -
+# Its values configure the rate-limit service (per-client limits, counted in the platform's Redis);
+# that service starts once the Secret envoy-gateway-system/credit-ratelimit-redis exists.
 helm upgrade --install eg oci://docker.io/envoyproxy/gateway-helm --version "$ENVOY_GATEWAY_VERSION" \
   --namespace envoy-gateway-system --create-namespace --skip-crds \
+  --values "$ROOT/manifests/install/envoy-gateway-values.yaml" \
   --set crds.gatewayAPI.safeUpgradePolicy.enabled=false --wait --timeout 10m
 kubectl -n envoy-gateway-system wait --for=condition=Available deployment/envoy-gateway --timeout=5m
 if [ "$KIND" = true ] && ! kubectl -n envoy-gateway-system get secret credit-gateway-tls >/dev/null 2>&1; then

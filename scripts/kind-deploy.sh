@@ -45,6 +45,10 @@ ensure_secret "$DATA_NAMESPACE" credit-minio \
   "MINIO_ROOT_USER=root-$(random_hex 4)" "MINIO_ROOT_PASSWORD=$(random_hex)" \
   "APP_ACCESS_KEY=credit-$(random_hex 4)" "APP_SECRET_KEY=$(random_hex)"
 ensure_secret "$DATA_NAMESPACE" credit-redis "REDIS_PASSWORD=$(random_hex)"
+# Envoy Gateway's rate-limit service counts per-client limits in the same Redis
+# (manifests/install/envoy-gateway-values.yaml); its pod starts once this copy exists.
+ensure_secret envoy-gateway-system credit-ratelimit-redis \
+  "REDIS_AUTH=$(secret_value "$DATA_NAMESPACE" credit-redis REDIS_PASSWORD)"
 
 log "supporting stack (manifests/overlays/kind)"
 kubectl apply -k "$ROOT/manifests/overlays/kind"

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _CLIENT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BEARER = b"bearer "
+_MAX_CLIENT_NAME = 256
 
 
 def hash_key(key: str) -> str:
@@ -138,12 +139,14 @@ def _credentials(headers: Mapping[bytes, bytes], header: bytes) -> Iterator[byte
 @dataclass
 class Authenticator:
     """The transformer's ``serving.admission.Guard``: a valid API key (``header`` or
-    ``Authorization: Bearer``), then the client's rate limit. ``keys`` None: authentication off
-    (every caller is the client ``anonymous``)."""
+    ``Authorization: Bearer``), then the client's rate limit. ``keys`` None: authentication off;
+    the client is then what the gateway wrote into ``client_header`` (trusted like the gateway
+    itself), else ``anonymous``."""
 
     keys: ApiKeys | None
     header: bytes = b"x-api-key"
     limiter: RateLimiter | None = None
+    client_header: bytes = b""
 
     def __call__(self, headers: Mapping[bytes, bytes]) -> None:
         client = self.client(headers)
@@ -152,7 +155,9 @@ class Authenticator:
 
     def client(self, headers: Mapping[bytes, bytes]) -> str:
         if self.keys is None:
-            return "anonymous"
+            named = headers.get(self.client_header) if self.client_header else None
+            # Bounded: the name keys a bucket, and a bucket lives a minute after its last use.
+            return named[:_MAX_CLIENT_NAME].decode("latin-1") if named else "anonymous"
         for key in _credentials(headers, self.header):
             client = self.keys.client_for(key.decode("latin-1"))
             if client is not None:

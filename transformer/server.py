@@ -139,7 +139,9 @@ def build_guard(settings: TransformerSettings) -> Any:
     limiter = None
     if settings.rate_limit_per_second > 0:
         limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    return Authenticator(keys, settings.api_key_header.lower().encode(), limiter)
+    return Authenticator(
+        keys, settings.api_key_header.lower().encode(), limiter, settings.client_header.lower().encode()
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

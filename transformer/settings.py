@@ -91,6 +91,11 @@ class TransformerSettings(ServerSettings):
     beyond it; the gateway's per-client number); 0 turns the limit off."""
     rate_limit_burst: int = Field(default=400, ge=1)
     """Requests a client may send at once before its rate applies."""
+    client_header: str = ""
+    """With ``auth=off`` only: header naming the client, set by the authenticating gateway in
+    front (the chart passes ``gateway.rateLimit.clientHeader``: the JWT's subject), so the rate
+    limit still counts each client apart; empty or absent, every caller is ``anonymous`` and
+    shares one budget."""
 
     # ----------------------------------------------------------------- features
     feature_repo: Path | None = None

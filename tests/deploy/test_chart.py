@@ -342,15 +342,6 @@ def test_auth_is_on_by_default_and_off_only_in_local_scenarios():
     assert targets == {r["metadata"]["name"] for r in _of_kind(render_scenario("prod-like"), "HTTPRoute")}
 
 
-def test_rate_limits_cover_both_routes(rendered):
-    policies = _of_kind(rendered, "BackendTrafficPolicy")
-    routes = {r["metadata"]["name"] for r in _of_kind(rendered, "HTTPRoute")}
-    assert {p["spec"]["targetRefs"][0]["name"] for p in policies} == routes
-    for p in policies:
-        (rule,) = p["spec"]["rateLimit"]["local"]["rules"]
-        assert rule["limit"]["requests"] > 0
-
-
 # ----------------------------------------------------------------------------- network policies
 def test_network_policies_allow_only_the_serving_chain(rendered):
     policies = {

@@ -184,8 +184,8 @@ def test_mlflow_server_accepts_the_cluster_host_names(cluster):
         "mlflow:5000",
         "10.244.1.7:5000",
     ):
-        assert httpx.get(search, headers={"Host": host}, timeout=10).status_code == 200, host
-    assert httpx.get(search, headers={"Host": "evil.example.com"}, timeout=10).status_code == 403
+        assert httpx.get(search, headers={"Host": host}, timeout=60).status_code == 200, host
+    assert httpx.get(search, headers={"Host": "evil.example.com"}, timeout=60).status_code == 403
 
 
 def test_jobs_register_features_and_a_model(cluster, trained):

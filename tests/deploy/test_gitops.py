@@ -74,7 +74,7 @@ def test_one_owner_per_crd():
     apps = _apps()
     (gateway_api,) = _sources(apps["gateway-api-crds"])
     assert gateway_api["path"] == "config/crd/standard"
-    (envoy,) = _sources(apps["envoy-gateway"])
+    (envoy,) = [s for s in _sources(apps["envoy-gateway"]) if "ref" not in s]
     assert envoy["chart"] == "gateway-helm"
     assert envoy["helm"]["skipCrds"] is True
     assert envoy["helm"]["valuesObject"]["crds"]["gatewayAPI"]["safeUpgradePolicy"]["enabled"] is False

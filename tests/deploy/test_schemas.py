@@ -125,6 +125,13 @@ def _of(scenario: str, kind: str) -> dict[str, Any]:
     return copy.deepcopy(next(d for d in render_scenario(scenario) if d["kind"] == kind))
 
 
+def _selector_header(policy: dict[str, Any]) -> dict[str, Any]:
+    header: dict[str, Any] = policy["spec"]["rateLimit"]["global"]["rules"][0]["clientSelectors"][0][
+        "headers"
+    ][0]
+    return header
+
+
 def _route_rule(r: dict[str, Any]) -> dict[str, Any]:
     return r["spec"]["rules"][0]
 
@@ -209,6 +216,26 @@ def _route_rule(r: dict[str, Any]) -> dict[str, Any]:
             "SecurityPolicy",
             lambda p: p["spec"]["targetRefs"][0].update(kind="Service"),
             r"CEL rule violated: this policy can only have a targetRefs",
+        ),
+        # the per-client (global) rate limit: a selector must select something, a header match
+        # type is an enum, and a rule has a limit
+        (
+            "split",
+            "BackendTrafficPolicy",
+            lambda p: p["spec"]["rateLimit"]["global"]["rules"][0]["clientSelectors"][0].pop("headers"),
+            r"CEL rule violated: at least one of headers, methods, path, sourceCIDR or queryParams",
+        ),
+        (
+            "prod-like",
+            "BackendTrafficPolicy",
+            lambda p: _selector_header(p).update(type="PerClient"),
+            r"'PerClient' is not one of",
+        ),
+        (
+            "split",
+            "BackendTrafficPolicy",
+            lambda p: p["spec"]["rateLimit"]["global"]["rules"][0].pop("limit"),
+            r"rules\[0\]\.limit: required field",
         ),
         # ObjectMeta and scope
         (

@@ -92,6 +92,19 @@ def test_missing_or_wrong_credentials_are_unauthenticated(tmp_path: Path, header
 
 def test_auth_off_lets_anyone_in_as_anonymous():
     assert Authenticator(None).client({}) == "anonymous"
+    assert Authenticator(None, client_header=b"x-credit-client").client({}) == "anonymous"
+
+
+def test_auth_off_behind_a_jwt_gateway_counts_the_client_it_names():
+    """The gateway writes the JWT's subject into the client header: each subject its own bucket."""
+    guard = Authenticator(
+        None, limiter=RateLimiter(rate=0.001, burst=1, clock=_Clock()), client_header=b"x-credit-client"
+    )
+    guard({b"x-credit-client": b"bank-a"})
+    with pytest.raises(RateLimited):
+        guard({b"x-credit-client": b"bank-a"})
+    guard({b"x-credit-client": b"bank-b"})
+    assert guard.client({b"x-credit-client": b"x" * 10_000}) == "x" * 256
 
 
 class _Clock:
