@@ -10,6 +10,7 @@ the Pushgateway whether the run succeeds or fails.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import signal
 import time
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from batch.answers import ANSWER_SCHEMA
 from batch.chunks import ChunkContext, ChunkResult
@@ -30,7 +32,7 @@ from batch.scoring import ModelSpec, cpu_count, load_model
 from batch.settings import BatchSettings
 from batch.validation import REJECT_SCHEMA
 
-__all__ = ["Interrupted", "Summary", "run"]
+__all__ = ["Interrupted", "Summary", "read_summary", "run"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[Tally], None]
@@ -78,6 +80,23 @@ class Summary:
     @property
     def rate(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def read_summary(stdout: str) -> dict[str, Any]:
+    """``Summary.as_json`` as the batch command printed it: the last JSON object with an ``engine``
+    key in its output (Spark and libraries may print other lines around it)."""
+    decoder = json.JSONDecoder()
+    found: dict[str, Any] | None = None
+    for start in (i for i, ch in enumerate(stdout) if ch == "{"):
+        try:
+            value, _ = decoder.raw_decode(stdout, start)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "engine" in value:
+            found = value
+    if found is None:
+        raise ValueError(f"no run summary in the output: {stdout[-2000:]}")
+    return found
 
 
 @contextlib.contextmanager

@@ -14,7 +14,6 @@ decline carries reasons, and for a sample the reasons equal the ranking of XGBoo
 
 from __future__ import annotations
 
-import json
 import resource
 import subprocess
 import sys
@@ -137,23 +136,9 @@ def _run(argv: list[str], env: Mapping[str, str], log: Path) -> tuple[dict[str, 
     wall = time.monotonic() - started
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:3])} exited {proc.returncode}; see {log}")
-    return _summary(out.decode()), wall, peak, _children_cpu() - cpu
+    from batch.job import read_summary
 
-
-def _summary(stdout: str) -> dict[str, Any]:
-    """The last JSON object with an ``engine`` key in the command's output (Spark prints more)."""
-    decoder = json.JSONDecoder()
-    found: dict[str, Any] = {}
-    for start in (i for i, ch in enumerate(stdout) if ch == "{"):
-        try:
-            value, _ = decoder.raw_decode(stdout, start)
-        except ValueError:
-            continue
-        if isinstance(value, dict) and "engine" in value:
-            found = value
-    if not found:
-        raise RuntimeError(f"no run summary in the output: {stdout[-500:]}")
-    return found
+    return read_summary(out.decode()), wall, peak, _children_cpu() - cpu
 
 
 def _adverse_without_reasons(output: Path) -> int:

@@ -21,7 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from credit_scoring.explain import ExplainRows
 from credit_scoring.scaling import ScoreScale
 
-__all__ = ["NEEDS_REASONS", "Decision", "RiskBand", "ScorePolicy", "needs_reasons", "thin_file"]
+__all__ = ["NEEDS_REASONS", "POLICY_KEY", "Decision", "RiskBand", "ScorePolicy", "needs_reasons", "thin_file"]
+
+POLICY_KEY = "credit_policy"
+"""Where a registered model version carries its ``ScorePolicy`` (JSON): the key of its MLmodel
+metadata and of its registry tag (training writes both; serving, monitoring and governance read them)."""
 
 # A margin a hair above the cut-off's is still explained: the decision compares the score in
 # float64, the predictor compares the margin; the two roundings must never drop a refused row.

@@ -18,7 +18,7 @@ import numpy as np
 
 from credit_scoring.errors import RegistryUnavailable
 from credit_scoring.features import CATEGORICAL_LEVELS, encode_categorical
-from credit_scoring.policy import ScorePolicy
+from credit_scoring.policy import POLICY_KEY, ScorePolicy
 
 __all__ = ["VersionScorer", "version_matrix"]
 
@@ -77,9 +77,9 @@ class VersionScorer:
         except (MlflowException, OSError) as exc:
             raise RegistryUnavailable(f"cannot load {uri} from {tracking_uri}: {exc}") from exc
         names = list(metadata.get("feature_names") or booster.feature_names or [])
-        if "credit_policy" not in metadata or not names:
+        if POLICY_KEY not in metadata or not names:
             raise RegistryUnavailable(f"{uri} has no credit_policy or feature_names in its MLflow metadata")
-        policy = ScorePolicy.model_validate_json(metadata["credit_policy"])
+        policy = ScorePolicy.model_validate_json(metadata[POLICY_KEY])
         return cls(name, str(version), booster, names, policy, str(run_id or ""))
 
     def _dmatrix(self, matrix: np.ndarray) -> Any:

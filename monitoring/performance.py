@@ -9,10 +9,12 @@
   (``observed_at`` at least ``performance_window_days`` after the decision was logged, 365 by
   default): a loan that has not defaulted *yet* is not a good loan.
 
-Over matured outcomes: the count, the default rate, AUC and KS of the PD against the outcome
-(both classes needed), and per risk band the realised default rate next to the expected one (the
-band's mean PD) with the binomial 97.5% upper bound of what the expected rate allows. When an
-application was scored more than once by the version, its latest decision counts.
+Over matured outcomes: the count, the default rate (of all and of approved applications), AUC
+and KS of the PD against the outcome (both classes needed), and per risk band the realised default
+rate next to the expected one (the band's mean PD) with the binomial 97.5% upper bound of what the
+expected rate allows. When an application was scored more than once by the version, its latest
+decision counts. The drift job asks about the version's champion decisions of all time;
+``credit-scoring compare`` asks the same question per side (``role``) of its window.
 
 **Production fairness**: the approval rate and adverse-impact ratio per age band and per marital
 status over the drift window, from the audit attributes the transformer logs next to each
@@ -66,6 +68,7 @@ class RealisedPerformance:
     matured: int
     min_matured: int
     default_rate: float | None = None
+    approved_default_rate: float | None = None
     auc: float | None = None
     ks: float | None = None
     bands: list[BandOutcome] = field(default_factory=list)
@@ -103,32 +106,46 @@ def _auc_ks(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
     return float(auc), ks
 
 
-def _version_decisions(engine: sa.Engine, model_name: str, version: str) -> pd.DataFrame:
+_DECISION_COLUMNS = ["application_id", "logged_at", "pd", "decision", "risk_band", "defaulted", "observed_at"]
+
+
+def _version_decisions(
+    engine: sa.Engine,
+    model_name: str,
+    version: str,
+    role: Role,
+    start: datetime | None,
+    end: datetime | None,
+) -> pd.DataFrame:
     log = LOG_TABLE.c
+    where = [
+        log.model_name == model_name,
+        log.model_version == version,
+        log.role == role.value,
+        log.application_id.is_not(None),
+    ]
+    if start is not None:
+        where.append(log.logged_at >= start)
+    if end is not None:
+        where.append(log.logged_at < end)
     query = (
         sa.select(
             log.application_id,
             log.logged_at,
             log.pd,
+            log.decision,
             log.risk_band,
             OUTCOMES.c.defaulted,
             OUTCOMES.c.observed_at,
         )
         .select_from(LOG_TABLE.outerjoin(OUTCOMES, OUTCOMES.c.application_id == log.application_id))
-        .where(
-            log.model_name == model_name,
-            log.model_version == version,
-            log.role == Role.CHAMPION.value,
-            log.application_id.is_not(None),
-        )
+        .where(*where)
         .order_by(log.logged_at)
     )
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(query).mappings().all())
     if frame.empty:
-        return pd.DataFrame(
-            columns=["application_id", "logged_at", "pd", "risk_band", "defaulted", "observed_at"]
-        )
+        return pd.DataFrame(columns=_DECISION_COLUMNS)
     for column in ("logged_at", "observed_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     # Scored more than once by this version: the latest decision is the one the loan followed.
@@ -144,12 +161,16 @@ def realised_performance(
     min_matured: int,
     band_order: list[str] | None = None,
     development_auc: float | None = None,
+    role: Role = Role.CHAMPION,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> RealisedPerformance:
+    """The version's ``role`` decisions (logged in [start, end) when given) against their outcomes."""
     inspector = sa.inspect(engine)
     result = RealisedPerformance(version, window_days, 0, 0, 0, min_matured, development_auc=development_auc)
     if not inspector.has_table(LOG_TABLE.name) or not inspector.has_table(OUTCOMES.name):
         return result
-    frame = _version_decisions(engine, model_name, version)
+    frame = _version_decisions(engine, model_name, version, role, start, end)
     result.decisions_with_id = len(frame)
     joined = frame[frame["defaulted"].notna()]
     result.outcomes_joined = len(joined)
@@ -162,6 +183,9 @@ def realised_performance(
     y = matured["defaulted"].astype(bool).to_numpy()
     pd_ = matured["pd"].to_numpy(dtype=np.float64)
     result.default_rate = float(y.mean())
+    approved = (matured["decision"] == Decision.APPROVE.value).to_numpy()
+    if approved.any():
+        result.approved_default_rate = float(y[approved].mean())
     if 0 < y.sum() < len(y):
         result.auc, result.ks = _auc_ks(y.astype(np.float64), pd_)
     bands = band_order or sorted(matured["risk_band"].dropna().unique())

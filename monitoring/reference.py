@@ -15,12 +15,11 @@ import pandas as pd
 
 from credit_scoring.errors import RegistryUnavailable
 from credit_scoring.features import feature_names
-from credit_scoring.policy import ScorePolicy
+from credit_scoring.policy import POLICY_KEY, ScorePolicy
 
 __all__ = ["REFERENCE_ARTIFACT", "ModelVersionRef", "ReferenceSample", "live_versions", "load_reference"]
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
-POLICY_TAG = "credit_policy"
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def load_reference(client: Any, name: str, alias: str, version: str | None = Non
         raise RegistryUnavailable(f"reference sample of {name} v{ref.version} lacks columns {missing}")
     if frame.empty:
         raise RegistryUnavailable(f"reference sample of {name} v{ref.version} is empty")
-    policy_json = (mv.tags or {}).get(POLICY_TAG)
+    policy_json = (mv.tags or {}).get(POLICY_KEY)
     policy = ScorePolicy.model_validate_json(policy_json) if policy_json else None
     return ReferenceSample(model=ref, frame=frame, policy=policy)
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from credit_scoring.errors import RegistryUnavailable
 from credit_scoring.features import MODEL_FEATURES, Kind, feature_names
-from credit_scoring.policy import ScorePolicy
+from credit_scoring.policy import POLICY_KEY, ScorePolicy
 from predictor.scoring import LoadedModel
 from predictor.settings import MODEL_URI_PATTERN
 
@@ -124,7 +124,7 @@ class Registry:
 
 
 def _policy(metadata: dict[str, Any], uri: str) -> ScorePolicy:
-    raw = metadata.get("credit_policy")
+    raw = metadata.get(POLICY_KEY)
     if raw is None:
         raise InvalidModelVersion(f"{uri}: MLmodel metadata has no credit_policy")
     try:

@@ -11,13 +11,9 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
-from pydantic import ValidationError
-
-from credit_scoring.settings import load_settings
 from predictor.settings import PredictorSettings
-from serving.settings import ServerOptions, server_argument_parser
+from serving.settings import Launch, launch, server_argument_parser
 
 __all__ = ["Launch", "build_parser", "configure", "main"]
 
@@ -51,29 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass(frozen=True)
-class Launch:
-    """Everything ``main`` starts the predictor with."""
-
-    model_name: str
-    settings: PredictorSettings
-    options: ServerOptions
-    log_config_file: str | None = None
-
-
-def configure(argv: Sequence[str] | None = None) -> Launch:
+def configure(argv: Sequence[str] | None = None) -> Launch[PredictorSettings]:
     """Flags over environment over defaults, checked once (a bad value exits naming it)."""
     args = build_parser().parse_args(argv)
-    try:
-        settings = load_settings(
-            PredictorSettings,
-            model_uri=args.model_uri,
-            poll_interval_seconds=args.poll_interval,
-            nthread=args.nthread,
-        )
-    except ValidationError as exc:
-        raise SystemExit(f"invalid predictor settings:\n{exc}") from exc
-    return Launch(args.model_name, settings, ServerOptions.from_args(args, settings), args.log_config_file)
+    return launch(
+        args,
+        PredictorSettings,
+        "predictor",
+        model_uri=args.model_uri,
+        poll_interval_seconds=args.poll_interval,
+        nthread=args.nthread,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -2,7 +2,9 @@
 both versions' registry evidence and realised performance where outcomes exist.
 
 The figures come from ``monitoring.comparison`` (the same the drift job pushes and the gates
-read); this module gathers the inputs, renders JSON and HTML, and logs both to MLflow.
+read) and realised performance from ``monitoring.performance`` (the drift job's definition, asked
+per side over the window); this module gathers the inputs, renders JSON and HTML, and logs both
+to MLflow.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from credit_scoring.errors import RegistryUnavailable
-from inference_log import LOG_TABLE
+from inference_log import LOG_TABLE, Role
 from monitoring.comparison import Comparison, compare
+from monitoring.performance import realised_performance
 from monitoring.window import Window, empty_window, load_window
 from promotion.evidence import Registry, VersionEvidence
-from promotion.outcomes import realised_performance
 
-__all__ = ["ComparisonReport", "build_report", "log_report"]
+__all__ = ["ComparisonReport", "build_report", "log_report", "realised_by_side"]
 
 
 @dataclass
@@ -103,6 +105,31 @@ def _window(
     return load_window(engine, model_name, champion, start, end, limit, challenger_version=challenger)
 
 
+def realised_by_side(
+    engine: sa.Engine, model_name: str, versions: dict[str, str], start: datetime, end: datetime
+) -> dict[str, Any]:
+    """Per side (``versions``: role -> version): what its decisions of [start, end) turned out to
+    be, over every outcome loaded so far (performance window 0: the comparison shows what is known
+    now, the drift job waits for matured loans); ``no_outcomes`` while no record of the window
+    has an outcome."""
+    sides: dict[str, Any] = {}
+    for role, version in versions.items():
+        found = realised_performance(
+            engine, model_name, version, window_days=0, min_matured=1, role=Role(role), start=start, end=end
+        )
+        sides[role] = {
+            "version": version,
+            "records": found.matured,
+            "default_rate": found.default_rate,
+            "approved_default_rate": found.approved_default_rate,
+            "auc": found.auc,
+            "ks": found.ks,
+        }
+    if not any(side["records"] for side in sides.values()):
+        return {"status": "no_outcomes", "reason": "no outcome matches a record of the window"}
+    return {"status": "ok", **sides}
+
+
 def build_report(
     registry: Registry,
     engine: sa.Engine,
@@ -124,12 +151,8 @@ def build_report(
         challenger_version=challenger.version,
         psi_bins=psi_bins,
     )
-    realised = realised_performance(
-        engine,
-        registry.name,
-        {"champion": champion.version, "challenger": challenger.version},
-        start,
-        end,
+    realised = realised_by_side(
+        engine, registry.name, {"champion": champion.version, "challenger": challenger.version}, start, end
     )
     return ComparisonReport(registry.name, start, end, champion, challenger, comparison, realised, window)
 

@@ -13,6 +13,7 @@ Which gates a step checks:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -69,34 +70,51 @@ def _check(name: str, value: float | None, threshold: float, ok: bool, detail: s
     return Gate(name, GateStatus.PASSED if ok else GateStatus.FAILED, value, threshold, detail)
 
 
+def _against_champion(
+    name: str,
+    what: str,
+    challenger: float | None,
+    champion: float | None,
+    bound: Callable[[float], float],
+    *,
+    at_least: bool,
+    unit: str = "",
+) -> Gate:
+    """The challenger's figure against a bound set by the champion's (missing without either)."""
+    limit = None if champion is None else bound(champion)
+    ok = (
+        challenger is not None
+        and limit is not None
+        and (challenger >= limit if at_least else challenger <= limit)
+    )
+    return _check(
+        name,
+        challenger,
+        limit if limit is not None else float("nan"),
+        ok,
+        f"challenger {what} {challenger}{unit} vs champion {champion}{unit} "
+        f"({'at least' if at_least else 'at most'} {limit}{unit})",
+    )
+
+
 def offline_gates(champion: VersionEvidence, challenger: VersionEvidence, s: PromotionSettings) -> list[Gate]:
     """Out-of-time AUC and Brier score not worse than the champion's beyond the margins."""
     if champion.version == challenger.version:
         return [Gate("offline_metrics", GateStatus.PASSED, None, None, "same version as the champion")]
-    gates = []
-    auc_c, auc_n = champion.metrics.get("auc"), challenger.metrics.get("auc")
-    floor = None if auc_c is None else auc_c - s.max_auc_drop
-    gates.append(
-        _check(
-            "offline_auc",
-            auc_n,
-            floor if floor is not None else float("nan"),
-            auc_n is not None and floor is not None and auc_n >= floor,
-            f"challenger AUC {auc_n} vs champion {auc_c} (at least {floor})",
-        )
-    )
-    brier_c, brier_n = champion.metrics.get("brier"), challenger.metrics.get("brier")
-    ceiling = None if brier_c is None else brier_c + s.max_brier_rise
-    gates.append(
-        _check(
+    new, old = challenger.metrics, champion.metrics
+    return [
+        _against_champion(
+            "offline_auc", "AUC", new.get("auc"), old.get("auc"), lambda c: c - s.max_auc_drop, at_least=True
+        ),
+        _against_champion(
             "offline_brier",
-            brier_n,
-            ceiling if ceiling is not None else float("nan"),
-            brier_n is not None and ceiling is not None and brier_n <= ceiling,
-            f"challenger Brier {brier_n} vs champion {brier_c} (at most {ceiling})",
-        )
-    )
-    return gates
+            "Brier",
+            new.get("brier"),
+            old.get("brier"),
+            lambda c: c + s.max_brier_rise,
+            at_least=False,
+        ),
+    ]
 
 
 def governance_gates(challenger: VersionEvidence) -> list[Gate]:
@@ -192,26 +210,25 @@ def live_gates(figures: LiveFigures | None, s: PromotionSettings, why_missing: s
             f"{calls:.0f} challenger predictor calls in {s.live_window} (at least {s.min_live_calls})",
         )
     ]
-    err_c, err_n = figures.error_rate.get("champion"), figures.error_rate.get("challenger")
-    limit = None if err_c is None else err_c + s.max_error_rate_increase
     gates.append(
-        _check(
+        _against_champion(
             "live_error_rate",
-            err_n,
-            limit if limit is not None else float("nan"),
-            err_n is not None and limit is not None and err_n <= limit,
-            f"challenger error rate {err_n} vs champion {err_c} (at most {limit})",
+            "error rate",
+            figures.error_rate.get("challenger"),
+            figures.error_rate.get("champion"),
+            lambda c: c + s.max_error_rate_increase,
+            at_least=False,
         )
     )
-    p99_c, p99_n = figures.p99_seconds.get("champion"), figures.p99_seconds.get("challenger")
-    ceiling = None if p99_c is None else p99_c * s.max_p99_ratio
     gates.append(
-        _check(
+        _against_champion(
             "live_p99",
-            p99_n,
-            ceiling if ceiling is not None else float("nan"),
-            p99_n is not None and ceiling is not None and p99_n <= ceiling,
-            f"challenger predictor p99 {p99_n}s vs champion {p99_c}s (at most {ceiling}s)",
+            "predictor p99",
+            figures.p99_seconds.get("challenger"),
+            figures.p99_seconds.get("champion"),
+            lambda c: c * s.max_p99_ratio,
+            at_least=False,
+            unit="s",
         )
     )
     gates.append(

@@ -1,4 +1,5 @@
-"""Settings and flags every server shares: ``ServerSettings``, KServe's command line, ``ServerOptions``.
+"""Settings and flags every server shares: ``ServerSettings``, KServe's command line, ``ServerOptions``,
+and the ``Launch`` a server's ``main`` starts with.
 
 The command line is KServe's (``kserve.model_server.parser``: ``--http_port``, ``--grpc_port``,
 ``--workers`` ...) plus ``--bind_address``; ``--help`` also lists the server's settings (its
@@ -10,14 +11,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from credit_scoring.settings import load_settings
 from credit_scoring.settings_help import environment_help
 
-__all__ = ["ServerOptions", "ServerSettings", "server_argument_parser"]
+__all__ = ["Launch", "ServerOptions", "ServerSettings", "launch", "server_argument_parser"]
 
 
 class ServerSettings(BaseSettings):
@@ -123,3 +125,25 @@ class ServerOptions:
             max_in_flight=settings.max_in_flight,
             **extra,
         )
+
+
+S = TypeVar("S", bound=ServerSettings)
+
+
+@dataclass(frozen=True)
+class Launch(Generic[S]):
+    """Everything a server's ``main`` starts it with."""
+
+    model_name: str
+    settings: S
+    options: ServerOptions
+    log_config_file: str | None = None
+
+
+def launch(args: argparse.Namespace, settings_type: type[S], component: str, **flags: Any) -> Launch[S]:
+    """Flags over environment over defaults, checked once (a bad value exits naming it)."""
+    try:
+        settings = load_settings(settings_type, **flags)
+    except ValidationError as exc:
+        raise SystemExit(f"invalid {component} settings:\n{exc}") from exc
+    return Launch(args.model_name, settings, ServerOptions.from_args(args, settings), args.log_config_file)

@@ -13,8 +13,10 @@ import glob
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,6 +25,7 @@ from cli.stack.supervisor import Supervised, free_port, http_ready, port_listeni
 
 __all__ = [
     "Process",
+    "eventually",
     "free_port",
     "pg_binary",
     "require_binary",
@@ -72,6 +75,18 @@ def start_process(
 def wait_for(proc: Process, check: Callable[[], bool], timeout: float = 60.0, what: str = "ready") -> None:
     """Wait until ``check()`` holds; a process that exits or times out fails with its log."""
     proc.wait_ready(check, timeout, what)
+
+
+def eventually(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    """``check()``'s first truthy value, polled every ``interval`` seconds; fails after ``timeout``
+    (for conditions no process of ours owns: rows written, gauges scraped, alerts firing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def wait_port(proc: Process, port: int, timeout: float = 60.0) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.features import FEATURE_SERVICE, feature_names
-from credit_scoring.policy import ScorePolicy
+from credit_scoring.policy import POLICY_KEY, ScorePolicy
 
 __all__ = [
     "CHALLENGER",
@@ -46,7 +46,6 @@ __all__ = [
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-POLICY_TAG = "credit_policy"
 
 
 @dataclass(frozen=True)
@@ -168,7 +167,7 @@ def log_run(
             pip_requirements=_pip_requirements(),
             model_format="ubj",
             metadata={
-                POLICY_TAG: policy_json,
+                POLICY_KEY: policy_json,
                 "feature_names": feature_names(),
                 "feature_service": FEATURE_SERVICE,
             },
@@ -204,7 +203,7 @@ def register(
     mlflow.set_tracking_uri(tracking_uri)
     policy_json = policy.model_dump_json()
     version = str(
-        mlflow.register_model(logged.model_source, model_name, tags={POLICY_TAG: policy_json}).version
+        mlflow.register_model(logged.model_source, model_name, tags={POLICY_KEY: policy_json}).version
     )
     for key, value in {"feature_service": FEATURE_SERVICE, "run_id": logged.run_id, **tags}.items():
         client.set_model_version_tag(model_name, version, key, value)

@@ -11,13 +11,10 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from credit_scoring.settings import load_settings
-from serving.settings import ServerOptions, server_argument_parser
+from serving.settings import Launch, launch, server_argument_parser
 from transformer.settings import TransformerSettings
 
 __all__ = ["Launch", "build_guard", "build_model", "build_parser", "configure", "main"]
@@ -46,33 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass(frozen=True)
-class Launch:
-    """Everything ``main`` starts the transformer with."""
-
-    model_name: str
-    settings: TransformerSettings
-    options: ServerOptions
-    log_config_file: str | None = None
-
-
-def configure(argv: Sequence[str] | None = None) -> Launch:
+def configure(argv: Sequence[str] | None = None) -> Launch[TransformerSettings]:
     """KServe's flags over environment over defaults, checked once (a bad value exits naming it)."""
     args = build_parser().parse_args(argv)
     if args.predictor_protocol == "v1":
         raise SystemExit("--predictor_protocol must be v2 or grpc-v2: the predictor contract is v2")
-    try:
-        settings = load_settings(
-            TransformerSettings,
-            predictor_host=args.predictor_host,
-            predictor_protocol=args.predictor_protocol,
-            predictor_timeout_seconds=args.predictor_request_timeout_seconds,
-            predictor_use_ssl=args.predictor_use_ssl,
-            max_batch=args.max_batch,
-        )
-    except ValidationError as exc:
-        raise SystemExit(f"invalid transformer settings:\n{exc}") from exc
-    return Launch(args.model_name, settings, ServerOptions.from_args(args, settings), args.log_config_file)
+    return launch(
+        args,
+        TransformerSettings,
+        "transformer",
+        predictor_host=args.predictor_host,
+        predictor_protocol=args.predictor_protocol,
+        predictor_timeout_seconds=args.predictor_request_timeout_seconds,
+        predictor_use_ssl=args.predictor_use_ssl,
+        max_batch=args.max_batch,
+    )
 
 
 def build_model(settings: TransformerSettings, model_name: str) -> Any:

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring.dashboards.grafana import DRIFT_GROUP, dashboard, panel, steps, targets, var_query
+from monitoring.dashboards.grafana import (
+    bars,
+    dashboard,
+    job_gauge,
+    panel,
+    series,
+    stat,
+    steps,
+    targets,
+    var_query,
+)
 
 __all__ = ["drift"]
 
@@ -13,45 +23,40 @@ __all__ = ["drift"]
 def drift() -> dict[str, Any]:
     psi_steps = steps((None, "green"), (0.1, "orange"), (0.25, "red"))
     panels = [
-        panel(
-            "timeseries",
+        series(
             "PSI per feature",
             "CSI of every model feature on fixed reference deciles (0.1 warning, 0.25 critical).",
-            targets([(f"credit_feature_psi{{{DRIFT_GROUP}}}", "{{feature}} v{{version}}")]),
+            [(job_gauge("credit_feature_psi"), "{{feature}} v{{version}}")],
             "none",
             16,
             10,
             thresholds=psi_steps,
         ),
-        panel(
-            "bargauge",
+        bars(
             "Latest PSI",
             "PSI per feature at the last run, largest first.",
-            targets([(f"sort_desc(credit_feature_psi{{{DRIFT_GROUP}}})", "{{feature}}")], instant=True),
+            [(f"sort_desc({job_gauge('credit_feature_psi')})", "{{feature}}")],
             "none",
             8,
             10,
-            displayMode="gradient",
-            orientation="horizontal",
+            mode="gradient",
             thresholds=psi_steps,
             min=0,
             max=0.5,
         ),
-        panel(
-            "timeseries",
+        series(
             "Score PSI",
             "PSI of the score against the reference.",
-            targets([(f"credit_score_psi{{{DRIFT_GROUP}}}", "{{model}} v{{version}}")]),
+            [(job_gauge("credit_score_psi"), "{{model}} v{{version}}")],
             "none",
             8,
             8,
             thresholds=psi_steps,
         ),
-        panel(
-            "timeseries",
+        series(
             "Drifted share (Evidently)",
             "Share of model features Evidently finds drifted.",
-            targets([(f"credit_drift_share{{{DRIFT_GROUP}}}", "{{model}} v{{version}}")]),
+            [(job_gauge("credit_drift_share"), "{{model}} v{{version}}")],
             "percentunit",
             8,
             8,
@@ -62,47 +67,42 @@ def drift() -> dict[str, Any]:
             "table",
             "Drifted features (Evidently)",
             "1 = Evidently detects drift in the feature.",
-            targets([(f"credit_feature_drifted{{{DRIFT_GROUP}}}", "{{feature}}")], instant=True, fmt="table"),
+            targets([(job_gauge("credit_feature_drifted"), "{{feature}}")], instant=True, fmt="table"),
             "none",
             8,
             8,
         ),
-        panel(
-            "stat",
+        stat(
             "Last successful run",
             "Time since the drift job last completed.",
-            targets(
-                [(f"time() - credit_drift_last_success_timestamp_seconds{{{DRIFT_GROUP}}}", "v{{version}}")]
-            ),
+            [(f"time() - {job_gauge('credit_drift_last_success_timestamp_seconds')}", "v{{version}}")],
             "s",
             6,
             6,
             thresholds=steps((None, "green"), (3 * 3600, "red")),
         ),
-        panel(
-            "stat",
+        stat(
             "Last run status",
             "ok / warning / critical / insufficient_data / failed.",
-            targets([(f"credit_drift_status{{{DRIFT_GROUP}}} == 1", "{{status}}")], instant=True),
+            [(f"{job_gauge('credit_drift_status')} == 1", "{{status}}")],
             "none",
             6,
             6,
+            instant=True,
             textMode="name",
         ),
-        panel(
-            "stat",
+        stat(
             "Records in window",
             "Inference-log records the last run compared with the reference.",
-            targets([(f"credit_drift_records{{{DRIFT_GROUP}}}", "v{{version}}")]),
+            [(job_gauge("credit_drift_records"), "v{{version}}")],
             "short",
             6,
             6,
         ),
-        panel(
-            "stat",
+        stat(
             "Approval rate in window",
             "Approved share of the drift window.",
-            targets([(f"credit_approval_rate{{{DRIFT_GROUP}}}", "v{{version}}")]),
+            [(job_gauge("credit_approval_rate"), "v{{version}}")],
             "percentunit",
             6,
             6,

@@ -13,9 +13,13 @@ __all__ = [
     "DRIFT_GROUP",
     "DS",
     "RATE",
+    "bars",
     "dashboard",
+    "job_gauge",
     "panel",
     "quantiles",
+    "series",
+    "stat",
     "steps",
     "target",
     "targets",
@@ -26,6 +30,11 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
 DRIFT_GROUP = 'model=~"$model", version=~"$version"'
 """Label selector of the drift job's gauge groups chosen by the dashboards' model/version variables."""
+
+
+def job_gauge(metric: str, *labels: str) -> str:
+    """``metric`` of the drift job's gauge groups chosen by the variables (and ``labels``)."""
+    return f"{metric}{{{', '.join((*labels, DRIFT_GROUP))}}}"
 
 
 def target(
@@ -73,6 +82,54 @@ def panel(
         "options": options,
         "gridPos": {"w": w, "h": h, "x": 0, "y": 0},
     }
+
+
+def series(
+    title: str, description: str, pairs: Iterable[tuple[str, str]], unit: str, w: int, h: int, **options: Any
+) -> dict[str, Any]:
+    """A time series of ``pairs`` (PromQL expression, legend)."""
+    return panel("timeseries", title, description, targets(pairs), unit, w, h, **options)
+
+
+def stat(
+    title: str,
+    description: str,
+    pairs: Iterable[tuple[str, str]],
+    unit: str,
+    w: int,
+    h: int,
+    *,
+    instant: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """A single-value panel of ``pairs``."""
+    return panel("stat", title, description, targets(pairs, instant=instant), unit, w, h, **options)
+
+
+def bars(
+    title: str,
+    description: str,
+    pairs: Iterable[tuple[str, str]],
+    unit: str,
+    w: int,
+    h: int,
+    *,
+    mode: str = "basic",
+    **options: Any,
+) -> dict[str, Any]:
+    """Horizontal bars of the latest values of ``pairs`` (instant queries)."""
+    return panel(
+        "bargauge",
+        title,
+        description,
+        targets(pairs, instant=True),
+        unit,
+        w,
+        h,
+        displayMode=mode,
+        orientation="horizontal",
+        **options,
+    )
 
 
 def steps(*pairs: tuple[float | None, str]) -> list[dict[str, Any]]:

@@ -5,157 +5,130 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring.dashboards.grafana import RATE, dashboard, panel, quantiles, steps, targets
+from monitoring.dashboards.grafana import RATE, dashboard, quantiles, series, stat, steps
 
 __all__ = ["service"]
 
 
 def service() -> dict[str, Any]:
     panels = [
-        panel(
-            "timeseries",
+        series(
             "Request rate",
             "Requests per second by route and HTTP status.",
-            targets(
-                [
-                    (
-                        f"sum by (route, status) (rate(credit_http_requests_total[{RATE}]))",
-                        "{{route}} {{status}}",
-                    )
-                ]
-            ),
+            [
+                (
+                    f"sum by (route, status) (rate(credit_http_requests_total[{RATE}]))",
+                    "{{route}} {{status}}",
+                )
+            ],
             "reqps",
             12,
             8,
         ),
-        panel(
-            "timeseries",
+        series(
             "Latency p50 / p99",
             "End-to-end request latency at the transformer.",
-            targets(quantiles("credit_http_request_duration_seconds", "", "")),
+            quantiles("credit_http_request_duration_seconds", "", ""),
             "s",
             12,
             8,
         ),
-        panel(
-            "timeseries",
+        series(
             "Latency per stage p50 / p99",
             "Where the time goes: validate, features (Feast/Redis), predict (predictor call), answer.",
-            targets(quantiles("credit_stage_duration_seconds", "stage, ", "{{stage}}")),
+            quantiles("credit_stage_duration_seconds", "stage, ", "{{stage}}"),
             "s",
             12,
             8,
         ),
-        panel(
-            "timeseries",
+        series(
             "KServe handler latency p99",
             "KServe's own preprocess / predict / postprocess histograms, per KServe model (transformer: "
             "credit-scoring, predictor: credit-risk).",
-            targets(
-                [
-                    (
-                        f"histogram_quantile(0.99, sum by (model_name, le) "
-                        f"(rate(request_{h}_seconds_bucket[{RATE}])))",
-                        f"{h} {{{{model_name}}}}",
-                    )
-                    for h in ("preprocess", "predict", "postprocess")
-                ]
-            ),
+            [
+                (
+                    f"histogram_quantile(0.99, sum by (model_name, le) "
+                    f"(rate(request_{h}_seconds_bucket[{RATE}])))",
+                    f"{h} {{{{model_name}}}}",
+                )
+                for h in ("preprocess", "predict", "postprocess")
+            ],
             "s",
             12,
             8,
         ),
-        panel(
-            "timeseries",
+        series(
             "Errors",
             "4xx (client) and 5xx (server) responses per second; zero when none.",
-            targets(
-                [
-                    (f'sum(rate(credit_http_requests_total{{status=~"5.."}}[{RATE}])) or vector(0)', "5xx"),
-                    (f'sum(rate(credit_http_requests_total{{status=~"4.."}}[{RATE}])) or vector(0)', "4xx"),
-                ]
-            ),
+            [
+                (f'sum(rate(credit_http_requests_total{{status=~"5.."}}[{RATE}])) or vector(0)', "5xx"),
+                (f'sum(rate(credit_http_requests_total{{status=~"4.."}}[{RATE}])) or vector(0)', "4xx"),
+            ],
             "reqps",
             8,
             8,
         ),
-        panel(
-            "stat",
+        stat(
             "5xx ratio",
             "Share of requests answered with a server error (alert above 1%).",
-            targets(
-                [
-                    (
-                        f'(sum(rate(credit_http_requests_total{{status=~"5.."}}[{RATE}])) or vector(0)) '
-                        f"/ sum(rate(credit_http_requests_total[{RATE}]))",
-                        "5xx ratio",
-                    )
-                ]
-            ),
+            [
+                (
+                    f'(sum(rate(credit_http_requests_total{{status=~"5.."}}[{RATE}])) or vector(0)) '
+                    f"/ sum(rate(credit_http_requests_total[{RATE}]))",
+                    "5xx ratio",
+                )
+            ],
             "percentunit",
             4,
             8,
             thresholds=steps((None, "green"), (0.01, "red")),
         ),
-        panel(
-            "timeseries",
+        series(
             "Dependency failures",
             "Failed calls from the transformer, by dependency.",
-            targets(
-                [(f"sum by (dependency) (rate(credit_dependency_failures_total[{RATE}]))", "{{dependency}}")]
-            ),
+            [(f"sum by (dependency) (rate(credit_dependency_failures_total[{RATE}]))", "{{dependency}}")],
             "ops",
             12,
             8,
         ),
-        panel(
-            "stat",
+        stat(
             "Predictor ready",
             "1 when the predictor has a model loaded.",
-            targets([("min by (model) (credit_model_ready)", "{{model}}")]),
+            [("min by (model) (credit_model_ready)", "{{model}}")],
             "none",
             6,
             6,
             thresholds=steps((None, "red"), (1, "green")),
         ),
-        panel(
-            "stat",
+        stat(
             "Served vs registry version",
             "What the predictor serves and what its alias points to.",
-            targets(
-                [
-                    ("max by (model, alias) (credit_model_served_version)", "served @{{alias}}"),
-                    ("max by (model, alias) (credit_model_registry_version)", "registry @{{alias}}"),
-                ]
-            ),
+            [
+                ("max by (model, alias) (credit_model_served_version)", "served @{{alias}}"),
+                ("max by (model, alias) (credit_model_registry_version)", "registry @{{alias}}"),
+            ],
             "none",
             6,
             6,
         ),
-        panel(
-            "timeseries",
+        series(
             "Predictor rows/s and reloads",
             "Rows scored per second; model reloads by outcome.",
-            targets(
-                [
-                    (f"sum by (model) (rate(credit_predict_rows_total[{RATE}]))", "rows {{model}}"),
-                    ("sum by (outcome) (increase(credit_model_reloads_total[1h]))", "reloads/h {{outcome}}"),
-                ]
-            ),
+            [
+                (f"sum by (model) (rate(credit_predict_rows_total[{RATE}]))", "rows {{model}}"),
+                ("sum by (outcome) (increase(credit_model_reloads_total[1h]))", "reloads/h {{outcome}}"),
+            ],
             "short",
             12,
             6,
         ),
-        panel(
-            "timeseries",
+        series(
             "Inference log",
             "Records written / spilled / replayed / dropped per second, and records waiting in memory.",
-            targets(
-                [
-                    (f"sum by (outcome) (rate(credit_inference_log_records_total[{RATE}]))", "{{outcome}}"),
-                    ("sum(credit_inference_log_queue_depth)", "queue depth"),
-                ]
-            ),
+            [
+                (f"sum by (outcome) (rate(credit_inference_log_records_total[{RATE}]))", "{{outcome}}"),
+                ("sum(credit_inference_log_queue_depth)", "queue depth"),
+            ],
             "short",
             24,
             7,

@@ -9,7 +9,6 @@ and the online store see the same profile for every applicant.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -127,22 +126,6 @@ def without_kserve(tmp_path_factory) -> dict[str, str]:
         'raise ImportError("kserve is not part of the batch job")\n'
     )
     return {"PYTHONPATH": os.pathsep.join([str(folder), str(ROOT)])}
-
-
-def summary_of(stdout: str) -> dict[str, Any]:
-    """The run's JSON summary: the last JSON object in stdout that has an ``engine`` key (Spark
-    and libraries may print other lines around it)."""
-    decoder = json.JSONDecoder()
-    found: dict[str, Any] | None = None
-    for start in (i for i, ch in enumerate(stdout) if ch == "{"):
-        try:
-            value, _ = decoder.raw_decode(stdout, start)
-        except ValueError:
-            continue
-        if isinstance(value, dict) and "engine" in value:
-            found = value
-    assert found is not None, f"no summary in the output: {stdout[-2000:]}"
-    return found
 
 
 def batch_env(credit_env: CreditEnv, home: Path, **extra: str) -> dict[str, str]:

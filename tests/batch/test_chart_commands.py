@@ -31,7 +31,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from tests.batch.conftest import ROOT, Portfolio, batch_env, summary_of
+from batch.job import read_summary
+from tests.batch.conftest import ROOT, Portfolio, batch_env
 from tests.credit_env import CreditEnv
 from tests.deploy.rendering import render_scenario
 from tests.transformer.conftest import Server
@@ -62,7 +63,7 @@ def _settings(env: list[dict[str, Any]], data: Path) -> dict[str, str]:
 def _run(argv: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
     result = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
-    summary = summary_of(result.stdout)
+    summary = read_summary(result.stdout)
     return summary
 
 

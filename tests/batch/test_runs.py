@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.batch.conftest import Portfolio, batch_env, summary_of
+from batch.job import read_summary
+from tests.batch.conftest import Portfolio, batch_env
 from tests.conftest import PrometheusServer
 from tests.credit_env import CreditEnv
 
@@ -58,7 +59,7 @@ def run_env(
 def first_run(run_env, portfolio: Portfolio, tmp_path_factory) -> tuple[dict, Path]:
     """One successful run every test here builds on (each run costs seconds of start-up)."""
     out = tmp_path_factory.mktemp("first-run") / "scores.parquet"
-    summary = summary_of(
+    summary = read_summary(
         _score(run_env, "--input", str(portfolio.path), "--output", str(out), "--json").stdout
     )
     return summary, out

@@ -33,6 +33,7 @@ from inference_log import (
 )
 from inference_log.store import ADDED_COLUMNS, LogStore
 from tests.monitoring.conftest import restart_postgres
+from tests.servers import eventually
 
 MakeRecords = Callable[..., list[InferenceRecord]]
 
@@ -52,15 +53,6 @@ def count_rows(url: str) -> int:
             return int(conn.execute(sa.select(sa.func.count()).select_from(LOG_TABLE)).scalar_one())
     finally:
         engine.dispose()
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not {what} after {timeout}s")
 
 
 def sample(registry: CollectorRegistry, outcome: str) -> float:
@@ -207,7 +199,7 @@ def test_column_batches_round_trip_through_slices_and_spill(
     ) as writer:
         for batch in batches:
             writer.submit(batch)
-        wait_until(lambda: writer.flush(0.1) and not writer.spill_pending(), 60, "written and replayed")
+        eventually(lambda: writer.flush(0.1) and not writer.spill_pending(), 60, "written and replayed")
         stored = {(r.request_id, r.row_index): r for r in iter_rows(writer.engine)}
     assert sample(registry, "spilled") > 0  # the overflow path really ran
     expected = [r for b in batches for r in b.records()]
@@ -324,7 +316,7 @@ def test_full_queue_spills_instead_of_blocking(tmp_path: Path, make_records: Mak
     assert registry.get_sample_value("credit_inference_log_queue_depth") == 20
     assert sample(registry, "spilled") == 480
     writer.start()
-    wait_until(lambda: not writer.spill_pending() and writer.flush(0.1), 30, "replayed")
+    eventually(lambda: not writer.spill_pending() and writer.flush(0.1), 30, "replayed")
     writer.close()
     assert count_rows(url) == 500
     assert sample(registry, "written") == 20
@@ -360,7 +352,7 @@ def test_slow_database_keeps_memory_bounded(
         assert max(depths) <= 100
         assert sample(registry, "spilled") > 0
         locker.rollback()  # releases the lock
-    wait_until(lambda: writer.flush(0.1) and not writer.spill_pending(), 60, "drained")
+    eventually(lambda: writer.flush(0.1) and not writer.spill_pending(), 60, "drained")
     writer.close()
     assert count_rows(url) == 10 + 40 * 25
 
@@ -393,7 +385,7 @@ def test_database_outage_spills_and_replays_exactly_once(
     assert not writer.stats.database_up
     restart_postgres(private_postgres, tmp_path / "pg-restart")
     burst(3)
-    wait_until(lambda: writer.flush(0.1) and not writer.spill_pending(), 60, "replayed")
+    eventually(lambda: writer.flush(0.1) and not writer.spill_pending(), 60, "replayed")
     writer.close()
     assert count_rows(url) == submitted == 600
     assert sample(registry, "spilled") >= 200
@@ -420,7 +412,7 @@ def test_close_spills_when_database_is_down_and_next_writer_replays(
     url = postgres_server.url(postgres_server.create_database())
     registry = CollectorRegistry()
     second = InferenceLogWriter(url, spill, flush_interval=0.05, registry=registry).start()
-    wait_until(lambda: not second.spill_pending(), 30, "replayed")
+    eventually(lambda: not second.spill_pending(), 30, "replayed")
     second.close()
     assert count_rows(url) == 40
     assert sample(registry, "replayed") == 40
@@ -439,7 +431,7 @@ def test_concurrent_submitters(db_url: str, tmp_path: Path, make_records: MakeRe
             t.start()
         for t in threads:
             t.join()
-        wait_until(lambda: writer.flush(0.1) and not writer.spill_pending(), 60, "drained")
+        eventually(lambda: writer.flush(0.1) and not writer.spill_pending(), 60, "drained")
     assert count_rows(db_url) == 400
 
 
@@ -458,7 +450,7 @@ def test_sigterm_under_load_loses_nothing(database: str, tmp_path: Path, postgre
         cwd=tmp_path,
     )
     try:
-        wait_until(lambda: (tmp_path / "started").exists(), 60, "started")
+        eventually(lambda: (tmp_path / "started").exists(), 60, "started")
         time.sleep(2.0)  # load for a while: batches in flight, some queued
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0

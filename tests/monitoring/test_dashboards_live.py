@@ -10,7 +10,6 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from inference_log import create_log_engine
 from monitoring.dashboards import DASHBOARDS
 from monitoring.outcomes import load_outcomes
 from tests.monitoring.conftest import DriftEnv, DriftJob
+from tests.servers import eventually
 from tests.transformer.conftest import Launcher, Server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,15 +106,6 @@ def query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
     return body["data"]["result"]  # type: ignore[no-any-return]
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def empty_panels(prometheus_url: str) -> list[tuple[str, str, str]]:
     return [(board, title, expr) for board, title, expr in panel_queries() if not query(prometheus_url, expr)]
 
@@ -151,7 +142,7 @@ def test_every_dashboard_panel_returns_data(
             pushgateway.port,
         )
     )
-    wait_for(lambda: len(query(prom.url, "up == 1")) >= 4, 60, "all targets up")
+    eventually(lambda: len(query(prom.url, "up == 1")) >= 4, 60, "all targets up")
 
     sent: list[str] = []
     statuses = send_load(
@@ -166,7 +157,7 @@ def test_every_dashboard_panel_returns_data(
     assert set(statuses) <= {200, 400}, statuses
 
     # The drift job over what the transformer logged (champion and shadow records).
-    wait_for(lambda: transformer.metric("credit_inference_log_queue_depth") == 0, 60, "log drained")
+    eventually(lambda: transformer.metric("credit_inference_log_queue_depth") == 0, 60, "log drained")
     # Outcomes for the applications just decided (both classes), so the realised-performance
     # panels have data: a performance window of 0 days counts every outcome as matured.
     outcomes = Path(drift_job.cwd) / "outcomes.csv"
@@ -188,10 +179,10 @@ def test_every_dashboard_panel_returns_data(
     assert summary["challenger_records"] > 0
     assert summary["champion_challenger_agreement"] is not None
 
-    wait_for(
+    eventually(
         lambda: bool(query(prom.url, "credit_champion_challenger_agreement")), 60, "drift gauges scraped"
     )
-    wait_for(lambda: not empty_panels(prom.url), 60, "every panel to show data")
+    eventually(lambda: not empty_panels(prom.url), 60, "every panel to show data")
     assert empty_panels(prom.url) == []
     assert len(panel_queries()) >= 30
 

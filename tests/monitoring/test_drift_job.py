@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from monitoring.analysis import DriftResult, Status
 from monitoring.publish import push_result
 from tests.monitoring.conftest import DriftEnv, DriftJob, write_log
 from tests.monitoring.population import depends_on, request_ids_of, shifted
+from tests.servers import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((ROOT / "charts" / "credit-scoring" / "files" / "rules").glob("*.yaml"))
@@ -68,16 +68,6 @@ def prometheus_config(pushgateway_port: int) -> str:
         "    honor_labels: true\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{pushgateway_port}']}}]\n"
     )
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def group_alerts(prometheus_url: str, model: str, version: str) -> list[dict[str, Any]]:
@@ -130,7 +120,7 @@ def test_stable_traffic_no_feature_above_warning_and_no_alert(
         query = {"query": f"credit_feature_psi{{{group}}}"}
         return len(httpx.get(f"{prom.url}/api/v1/query", params=query, timeout=10).json()["data"]["result"])
 
-    wait_for(lambda: scraped() == len(MODEL_FEATURES), 60, "drift gauges scraped")
+    eventually(lambda: scraped() == len(MODEL_FEATURES), 60, "drift gauges scraped")
     time.sleep(4)  # a few rule evaluations over the scraped values
     active = [
         a
@@ -168,7 +158,7 @@ def test_shifted_traffic_crosses_critical_and_fires_the_alert(
             if a["labels"]["alertname"] == "CreditFeaturePSICritical" and a["state"] == "firing"
         }
 
-    firing = wait_for(
+    firing = eventually(
         lambda: critical_features() >= {"income", "amount"} and critical_features(),
         90,
         "CreditFeaturePSICritical firing for income and amount",

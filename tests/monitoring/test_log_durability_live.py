@@ -7,7 +7,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 from inference_log import LOG_TABLE
 from tests.conftest import PostgresServer
 from tests.monitoring.conftest import restart_postgres
+from tests.servers import eventually
 from tests.transformer.conftest import Launcher, Server
 
 FAST_LOG = {
@@ -90,15 +90,6 @@ def count_rows(url: str) -> int:
         engine.dispose()
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not {what} after {timeout}s")
-
-
 def test_sigterm_during_load_keeps_every_answered_record(
     launcher: Launcher, postgres_server: PostgresServer, credit_env
 ):
@@ -106,7 +97,7 @@ def test_sigterm_during_load_keeps_every_answered_record(
     predictor = launcher.predictor()
     transformer: Server = launcher.transformer(predictor, inference_log_url=url, **FAST_LOG)
     with Load(transformer, credit_env.applicant_ids) as load:
-        wait_until(lambda: load.answered > 200, 120, "under load")
+        eventually(lambda: load.answered > 200, 120, "under load")
         os.kill(transformer.process.pid, signal.SIGTERM)
         assert transformer.process.wait(timeout=60) is not None
     assert load.answered > 200
@@ -123,25 +114,25 @@ def test_database_outage_is_replayed_exactly_once(
     predictor = launcher.predictor()
     transformer = launcher.transformer(predictor, inference_log_url=url, **FAST_LOG)
     with Load(transformer, credit_env.applicant_ids, clients=2) as load:
-        wait_until(lambda: load.answered > 100, 120, "under load")
+        eventually(lambda: load.answered > 100, 120, "under load")
         private_postgres.stop()
         before = load.answered
-        wait_until(lambda: load.answered > before + 150, 120, "answering while the database is down")
+        eventually(lambda: load.answered > before + 150, 120, "answering while the database is down")
         # The writer spills after its connect timeout and retry; on a loaded machine that can
         # come after the 150 answers above.
-        wait_until(
+        eventually(
             lambda: transformer.metric("credit_inference_log_records_total", outcome="spilled") > 0,
             60,
             "spilling while the database is down",
         )
         restart_postgres(private_postgres, tmp_path / "pg-restart")
-        wait_until(
+        eventually(
             lambda: transformer.metric("credit_inference_log_records_total", outcome="replayed") > 0,
             60,
             "replaying",
         )
     assert load.failed == 0  # the outage never reached a client
-    wait_until(lambda: count_rows(url) == load.answered, 60, "every answered application in the log")
+    eventually(lambda: count_rows(url) == load.answered, 60, "every answered application in the log")
     time.sleep(1.0)
     assert count_rows(url) == load.answered  # and no more (no duplicates from the replay)
     spilled = transformer.metric("credit_inference_log_records_total", outcome="spilled")

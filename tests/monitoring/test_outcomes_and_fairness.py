@@ -22,7 +22,8 @@ from credit_scoring.audit import adverse_impact, min_air
 from inference_log import LOG_TABLE, create_log_engine, iter_rows
 from monitoring.outcomes import OUTCOMES, OutcomeFileError, load_outcomes
 from tests.monitoring.conftest import DRIFT_HASH_KEY, DriftEnv, DriftJob, write_log
-from tests.monitoring.test_drift_job import prometheus_config, pushed, run_ok, wait_for
+from tests.monitoring.test_drift_job import prometheus_config, pushed, run_ok
+from tests.servers import eventually
 
 CLI = [str(Path(sys.executable).parent / "credit-scoring")]
 
@@ -236,7 +237,7 @@ def test_realised_metrics_and_production_fairness_pushed_and_alerting(
         }
 
     if expected < 0.8:
-        wait_for(lambda: "CreditApprovalAIRBelowFourFifths" in firing(), 90, "the four-fifths alert")
+        eventually(lambda: "CreditApprovalAIRBelowFourFifths" in firing(), 90, "the four-fifths alert")
     assert "CreditApprovalAIRBelowAcceptedFloor" not in firing()
 
 
