@@ -11,7 +11,8 @@ from pathlib import Path
 
 from tests.conftest import PostgresServer
 from tests.monitoring.conftest import restart_postgres
-from tests.monitoring.test_log_durability_live import FAST_LOG, Load, count_rows, wait_until
+from tests.monitoring.test_log_durability_live import FAST_LOG, Load, count_rows
+from tests.servers import eventually
 from tests.transformer.conftest import Launcher, Server
 
 CAP = 60_000  # bytes: a few hundred records, reached within seconds under the load below
@@ -28,21 +29,21 @@ def test_a_full_spill_drops_and_counts_and_clients_never_notice(
     metric = transformer.metric
     assert metric("credit_inference_log_spill_max_bytes") == CAP
     with Load(transformer, credit_env.applicant_ids, clients=2) as load:
-        wait_until(lambda: load.answered > 100, 120, "under load")
+        eventually(lambda: load.answered > 100, 120, "under load")
         private_postgres.stop()
-        wait_until(
+        eventually(
             lambda: metric("credit_inference_log_records_total", outcome="dropped") > 50, 120, "dropping"
         )
         before = load.answered
-        wait_until(lambda: load.answered > before + 100, 60, "answering with the spill full")
+        eventually(lambda: load.answered > before + 100, 60, "answering with the spill full")
         assert CAP * 0.8 < metric("credit_inference_log_spill_bytes") <= CAP
         restart_postgres(private_postgres, tmp_path / "pg-restart")
-        wait_until(
+        eventually(
             lambda: metric("credit_inference_log_records_total", outcome="replayed") > 0, 60, "replaying"
         )
     assert load.failed == 0  # the clients never saw the outage nor the full spill
     dropped = metric("credit_inference_log_records_total", outcome="dropped")
-    wait_until(lambda: count_rows(url) == load.answered - dropped, 60, "every record not dropped in the log")
+    eventually(lambda: count_rows(url) == load.answered - dropped, 60, "every record not dropped in the log")
     time.sleep(1.0)
     assert count_rows(url) == load.answered - dropped  # and no more (no duplicates from the replay)
     assert metric("credit_inference_log_records_total", outcome="replayed") == metric(

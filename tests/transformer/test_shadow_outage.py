@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from inference_log import LOG_TABLE
 from tests.credit_env import CreditEnv
-from tests.monitoring.test_log_durability_live import FAST_LOG, Load, wait_until
-from tests.servers import free_port
+from tests.monitoring.test_log_durability_live import FAST_LOG, Load
+from tests.servers import eventually, free_port
 from tests.transformer.conftest import Launcher, Server
 
 V1 = "/v1/models/credit-scoring:predict"
@@ -57,14 +57,14 @@ def test_killing_the_shadow_predictor_never_changes_champion_answers(
     probed = len(expected)
     failures = lambda: transformer.metric("credit_dependency_failures_total", dependency="shadow_predictor")  # noqa: E731
     assert failures() == 0
-    wait_until(lambda: _rows(log_url, "challenger") >= probed, 30, "the healthy shadow logged")
+    eventually(lambda: _rows(log_url, "challenger") >= probed, 30, "the healthy shadow logged")
 
     with Load(transformer, ids, clients=2) as load:
-        wait_until(lambda: load.answered > 50, 60, "under load")
+        eventually(lambda: load.answered > 50, 60, "under load")
         challenger.stop()
-        wait_until(lambda: failures() >= 5, 60, "shadow failures counted")
+        eventually(lambda: failures() >= 5, 60, "shadow failures counted")
         before = load.answered
-        wait_until(lambda: load.answered > before + 100, 60, "answering with the shadow down")
+        eventually(lambda: load.answered > before + 100, 60, "answering with the shadow down")
         during = [probe() for _ in range(3)]
         assert [r.status_code for r in during] == [200, 200, 200]
         assert all(_strip(r.json()["predictions"]) == expected for r in during)
@@ -74,7 +74,7 @@ def test_killing_the_shadow_predictor_never_changes_champion_answers(
         launcher.predictor(http_port=port)  # back on the same address
         time.sleep(0.5)
         failed_by_then = failures()
-        wait_until(
+        eventually(
             lambda: _rows(log_url, "challenger") > challenger_rows_down + 50, 60, "shadow records again"
         )
         after = probe()
@@ -84,7 +84,7 @@ def test_killing_the_shadow_predictor_never_changes_champion_answers(
     assert transformer.process.alive()
     # The log's view: every served answer once, the shadow's records counted apart.
     answered = load.answered + probed
-    wait_until(lambda: _rows(log_url, "champion") == answered, 60, "every answered application in the log")
+    eventually(lambda: _rows(log_url, "champion") == answered, 60, "every answered application in the log")
     time.sleep(0.5)
     assert _rows(log_url, "champion") == answered
     challenger_rows = _rows(log_url, "challenger")
