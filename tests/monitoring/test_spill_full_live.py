@@ -16,6 +16,10 @@ from tests.servers import eventually
 from tests.transformer.conftest import Launcher, Server
 
 CAP = 60_000  # bytes: a few hundred records, reached within seconds under the load below
+# The writer spills what it took from the queue as one batch, and a batch beyond the cap is dropped
+# whole; with the default 5,000 records a batch (megabytes) every batch would be beyond this tiny
+# cap, so the writer takes 50 at a time here, well below it, as 5,000 are below the real 512 MiB.
+SMALL_BATCHES = {"inference_log_batch_size": "50"}
 
 
 def test_a_full_spill_drops_and_counts_and_clients_never_notice(
@@ -24,7 +28,7 @@ def test_a_full_spill_drops_and_counts_and_clients_never_notice(
     url = private_postgres.url(private_postgres.create_database())
     predictor = launcher.predictor()
     transformer: Server = launcher.transformer(
-        predictor, inference_log_url=url, inference_log_spill_max_bytes=str(CAP), **FAST_LOG
+        predictor, inference_log_url=url, inference_log_spill_max_bytes=str(CAP), **FAST_LOG, **SMALL_BATCHES
     )
     metric = transformer.metric
     assert metric("credit_inference_log_spill_max_bytes") == CAP
