@@ -19,15 +19,14 @@ import hashlib
 import hmac
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from credit_scoring.errors import Unauthenticated
 from transformer.jwt_auth import JwtVerifier
 from transformer.rate_limit import RateLimiter
+from transformer.watched_file import WatchedFile, visible_files
 
 __all__ = ["ApiKeys", "Authenticator", "hash_key", "read_key_hashes"]
 
@@ -44,18 +43,11 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _files(path: Path) -> list[Path]:
-    if path.is_dir():
-        # Hidden entries are the Secret volume's own (``..data``, ``..2026_...``).
-        return sorted(p for p in path.iterdir() if not p.name.startswith(".") and p.is_file())
-    return [path]
-
-
 def read_key_hashes(path: Path) -> list[tuple[str, str]]:
     """``(client, sha256-hex)`` pairs from a key file or a directory of them; a malformed line is
     skipped and logged by file and line number (never its content)."""
     pairs: list[tuple[str, str]] = []
-    for file in _files(path):
+    for file in visible_files(path):
         for number, raw in enumerate(file.read_text().splitlines(), start=1):
             line = raw.split("#", 1)[0].strip()
             if not line:
@@ -70,63 +62,32 @@ def read_key_hashes(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def _stamp(path: Path) -> tuple[float, ...]:
-    stamps = [path.stat().st_mtime]
-    if path.is_dir():
-        stamps += [p.stat().st_mtime for p in _files(path)]
-    return tuple(stamps)
-
-
-@dataclass
 class ApiKeys:
     """The valid key hashes per client, from ``path``, re-read when it changes."""
 
-    path: Path
-    check_seconds: float = 1.0
-    _pairs: list[tuple[str, str]] = field(default_factory=list, init=False)
-    _stamp: tuple[float, ...] = field(default=(), init=False)
-    _checked: float = field(default=0.0, init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, path: Path, check_seconds: float = 1.0) -> None:
         # At start-up a missing or unreadable file is fatal (raised), later only logged.
-        self._stamp = _stamp(self.path)
-        self._pairs = read_key_hashes(self.path)
-        self._checked = time.monotonic()
+        self._file = WatchedFile(path, read_key_hashes, "API keys", check_seconds)
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
 
     @property
     def clients(self) -> list[str]:
-        return sorted({client for client, _ in self._pairs})
+        return sorted({client for client, _ in self._file.value})
 
     def __len__(self) -> int:
-        return len(self._pairs)
+        return len(self._file.value)
 
     def client_for(self, key: str) -> str | None:
         """The client whose key this is, or None."""
-        self._reload_if_changed()
         digest = hash_key(key)
         found = None
-        for client, stored in self._pairs:
+        for client, stored in self._file.value:
             if hmac.compare_digest(stored, digest):
                 found = client
         return found
-
-    def _reload_if_changed(self) -> None:
-        now = time.monotonic()
-        if now - self._checked < self.check_seconds or not self._lock.acquire(blocking=False):
-            return
-        try:
-            self._checked = now
-            stamp = _stamp(self.path)
-            if stamp != self._stamp:
-                self._pairs = read_key_hashes(self.path)
-                self._stamp = stamp
-                clients = len(self.clients)
-                logger.info("API keys reloaded from %s: %d keys, %d clients", self.path, len(self), clients)
-        except OSError as exc:
-            logger.warning("API keys at %s unreadable (%s): keeping the %d loaded", self.path, exc, len(self))
-        finally:
-            self._lock.release()
 
 
 def _bearer(headers: Mapping[bytes, bytes]) -> bytes | None:

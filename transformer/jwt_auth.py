@@ -18,14 +18,14 @@ adding the new key to the set, issuing with it, then removing the old one.
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
 import orjson
+
+from transformer.watched_file import WatchedFile
 
 __all__ = ["ASYMMETRIC_ALGORITHMS", "JwksFile", "JwtVerifier", "read_jwks"]
 
@@ -67,52 +67,22 @@ def read_jwks(path: Path) -> dict[str, jwt.PyJWK]:
     return keys
 
 
-def _stamp(path: Path) -> tuple[int, ...]:
-    # The file (followed through the volume's symlinks: a swap gives a new inode) and its
-    # directory, which the kubelet changes when it swaps a mounted ConfigMap or Secret.
-    file, directory = path.stat(), path.parent.stat()
-    return (file.st_mtime_ns, file.st_ino, file.st_size, directory.st_mtime_ns)
-
-
-@dataclass
 class JwksFile:
     """The public keys of ``path`` by ``kid``, re-read when the file changes."""
 
-    path: Path
-    check_seconds: float = 1.0
-    _keys: dict[str, jwt.PyJWK] = field(default_factory=dict, init=False)
-    _stamp: tuple[int, ...] = field(default=(), init=False)
-    _checked: float = field(default=0.0, init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, path: Path, check_seconds: float = 1.0) -> None:
         # At start-up a missing or invalid file is fatal (raised), later only logged.
-        self._stamp = _stamp(self.path)
-        self._keys = read_jwks(self.path)
-        self._checked = time.monotonic()
+        self._file = WatchedFile(path, read_jwks, "JWKS", check_seconds)
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._file.value)
 
     def get(self, kid: str) -> jwt.PyJWK | None:
-        self._reload_if_changed()
-        return self._keys.get(kid)
-
-    def _reload_if_changed(self) -> None:
-        now = time.monotonic()
-        if now - self._checked < self.check_seconds or not self._lock.acquire(blocking=False):
-            return
-        try:
-            self._checked = now
-            stamp = _stamp(self.path)
-            if stamp != self._stamp:
-                self._keys = read_jwks(self.path)
-                self._stamp = stamp
-                logger.info("JWKS reloaded from %s: %d keys", self.path, len(self))
-        except (OSError, ValueError) as exc:
-            logger.warning("JWKS at %s unusable (%s): keeping the %d loaded", self.path, exc, len(self))
-        finally:
-            self._lock.release()
+        return self._file.value.get(kid)
 
 
 @dataclass
