@@ -15,11 +15,13 @@ from tests.monitoring.test_log_durability_live import FAST_LOG, Load, count_rows
 from tests.servers import eventually
 from tests.transformer.conftest import Launcher, Server
 
-CAP = 60_000  # bytes: a few hundred records, reached within seconds under the load below
-# The writer spills what it took from the queue as one batch, and a batch beyond the cap is dropped
-# whole; with the default 5,000 records a batch (megabytes) every batch would be beyond this tiny
-# cap, so the writer takes 50 at a time here, well below it, as 5,000 are below the real 512 MiB.
-SMALL_BATCHES = {"inference_log_batch_size": "50"}
+CAP = 200_000  # bytes: a few hundred records (~0.8 kB each), reached within seconds under the load below
+# The writer spills what it took from the queue as one batch, and a batch that would take the spill
+# beyond the cap is refused whole; with the default 5,000 records a batch (megabytes) every batch
+# would be beyond this tiny cap, so the writer takes 20 at a time here, far below it, as 5,000 are
+# far below the real 512 MiB. (At 50 a batch, ~42 kB, a 60 kB cap held one batch: flaky in CI.)
+BATCH = 20
+SMALL_BATCHES = {"inference_log_batch_size": str(BATCH)}
 
 
 def test_a_full_spill_drops_and_counts_and_clients_never_notice(
@@ -40,7 +42,12 @@ def test_a_full_spill_drops_and_counts_and_clients_never_notice(
         )
         before = load.answered
         eventually(lambda: load.answered > before + 100, 60, "answering with the spill full")
-        assert CAP * 0.8 < metric("credit_inference_log_spill_bytes") <= CAP
+        held = metric("credit_inference_log_spill_bytes")
+        spilled = metric("credit_inference_log_records_total", outcome="spilled")
+        assert 0 < held <= CAP
+        # Full means full: a batch was refused because it did not fit, so the room left is less
+        # than one batch (twice the mean record size: approvals and declines differ in length).
+        assert CAP - held < 2 * BATCH * held / spilled, (held, spilled)
         restart_postgres(private_postgres, tmp_path / "pg-restart")
         eventually(
             lambda: metric("credit_inference_log_records_total", outcome="replayed") > 0, 60, "replaying"
