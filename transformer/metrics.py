@@ -20,6 +20,8 @@ __all__ = [
     "HTTP_DURATION",
     "HTTP_REQUESTS",
     "REASON_CODES",
+    "REFUSAL_REASONS",
+    "REFUSED",
     "SCORE",
     "SHADOW_SKIPPED",
     "STAGE_DURATION",
@@ -88,6 +90,15 @@ DEPENDENCY_FAILURES = Counter(
     "Calls to a dependency that failed (feature_store, predictor).",
     ["dependency"],
 )
+REFUSAL_REASONS = ("missing", "invalid_key", "invalid_token", "expired", "unknown_kid", "rate_limited")
+"""Why a request was refused at admission; a fixed set, so a caller cannot mint label values."""
+REFUSED = Counter(
+    "credit_requests_refused_total",
+    "Requests refused by the transformer's guard (HTTP and gRPC), by reason: no credential, an API "
+    "key or JWT that does not verify, an expired JWT, a JWT signed by an unknown key, or the "
+    "client's rate limit.",
+    ["reason"],
+)
 SHADOW_SKIPPED = Counter(
     "credit_shadow_skipped_total",
     "Applications not shadow-scored because the challenger already had the maximum calls in flight.",
@@ -97,6 +108,8 @@ for _stage in ("validate", "features", "predict", "answer"):
     STAGE_DURATION.labels(stage=_stage)
 for _dependency in ("feature_store", "predictor", "shadow_predictor"):
     DEPENDENCY_FAILURES.labels(dependency=_dependency)
+for _reason in REFUSAL_REASONS:
+    REFUSED.labels(reason=_reason)
 for _role in ("champion", "challenger"):
     THIN_FILES.labels(role=_role)  # present from the start, so rates over it start at 0
 

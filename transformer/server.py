@@ -146,28 +146,57 @@ def build_guard(settings: TransformerSettings) -> Any:
 
 
 def _jwt_verifier(settings: TransformerSettings) -> Any:
-    from transformer.jwt_auth import JwksFile, JwtVerifier
+    from transformer.jwt_auth import JwtVerifier
 
     # The settings' validator requires both with auth jwt.
     assert settings.jwt_issuer is not None
     assert settings.jwt_audience is not None
+    keys, source = _jwks(settings)
+    if not len(keys):
+        log.warning("no usable key in %s: every request is refused until one is added", source)
+    log.info(
+        "JWT authentication: %d keys from %s, issuer %s, audience %s",
+        len(keys),
+        source,
+        settings.jwt_issuer,
+        settings.jwt_audience,
+    )
+    return JwtVerifier(keys, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
+
+
+def _jwks(settings: TransformerSettings) -> tuple[Any, str]:
+    """The key set (from ``jwks_url`` when set, else the file ``jwks_path``) and where it is from."""
+    import httpx
+
+    from transformer.jwks_url import JwksUrl
+    from transformer.jwt_auth import JwksFile
+
+    if settings.jwks_url:
+        try:
+            keys: Any = JwksUrl(
+                settings.jwks_url, settings.jwks_refresh_seconds, settings.jwks_min_refresh_seconds
+            )
+        except (httpx.HTTPError, ValueError) as exc:
+            why = (
+                f"HTTP {exc.response.status_code}"
+                if isinstance(exc, httpx.HTTPStatusError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            raise SystemExit(
+                f"CREDIT_JWKS_URL={settings.jwks_url} gave no JSON Web Key Set at start-up ({why}): "
+                "nothing was ever fetched, so no token could be "
+                "checked; make the URL reachable from the transformer, or mount the set as a file "
+                "(CREDIT_JWKS_PATH)"
+            ) from exc
+        return keys, settings.jwks_url
     try:
         keys = JwksFile(settings.jwks_path)
     except (OSError, ValueError) as exc:
         raise SystemExit(
             f"CREDIT_JWKS_PATH={settings.jwks_path} is unreadable or not a JSON Web Key Set ({exc}): "
-            "mount the issuer's public keys there, or set CREDIT_AUTH=api-key or off"
+            "mount the issuer's public keys there (or set CREDIT_JWKS_URL), or set CREDIT_AUTH=api-key or off"
         ) from exc
-    if not len(keys):
-        log.warning("no usable key in %s: every request is refused until one is added", keys.path)
-    log.info(
-        "JWT authentication: %d keys from %s, issuer %s, audience %s",
-        len(keys),
-        keys.path,
-        settings.jwt_issuer,
-        settings.jwt_audience,
-    )
-    return JwtVerifier(keys, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
+    return keys, str(keys.path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

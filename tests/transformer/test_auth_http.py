@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.credit_env import CreditEnv
-from tests.servers import wait_for
+from tests.servers import scrape, wait_for
 from tests.transformer.conftest import Launcher, Server
 from transformer.auth import hash_key
 
@@ -50,8 +50,17 @@ def test_every_product_route_needs_a_key(transformer: Server, method: str, path:
     )
     assert reply.status_code == 401, reply.text
     assert reply.json() == {"error": "unauthenticated", "code": "unauthenticated", "request_id": "no-key-1"}
+    before = _refused(transformer, "invalid_key")
     wrong = httpx.request(method, f"{transformer.url}{path}", headers={"x-api-key": "not-a-key"}, timeout=30)
     assert wrong.status_code == 401
+    assert _refused(transformer, "invalid_key") == before + 1
+    assert _refused(transformer, "missing") >= 1
+
+
+def _refused(transformer: Server, reason: str) -> float:
+    """The transformer's own count of refusals for ``reason``, scraped from its ``/metrics``."""
+    samples = scrape(f"{transformer.url}/metrics")
+    return samples[("credit_requests_refused_total", frozenset({("reason", reason)}))]
 
 
 def test_probes_and_metrics_stay_open(transformer: Server):
