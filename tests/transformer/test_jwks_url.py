@@ -25,7 +25,16 @@ def _fetches(outcome: str) -> float:
 
 
 def _serve(directory: Path, port: int) -> Process:
-    argv = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)]
+    argv = [
+        sys.executable,
+        "-m",
+        "http.server",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        str(directory),
+    ]
     server = start_process(f"jwks-{port}", argv, directory.parent)
     wait_http(server, f"http://127.0.0.1:{port}/jwks.json", timeout=30)
     return server
@@ -134,6 +143,8 @@ def test_a_set_never_fetched_stops_the_start_with_the_url_named(issuer: Issuer, 
     _, url = idp
     down = f"http://127.0.0.1:{free_port()}/jwks.json"
     for unusable in (down, url.replace("jwks.json", "absent.json")):
-        settings = TransformerSettings(auth="jwt", jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwks_url=unusable)
+        settings = TransformerSettings(
+            auth="jwt", jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwks_url=unusable
+        )
         with pytest.raises(SystemExit, match="CREDIT_JWKS_URL=.*nothing was ever fetched"):
             build_guard(settings)
