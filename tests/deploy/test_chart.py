@@ -314,13 +314,17 @@ def test_routes_rewrite_public_paths_to_kserve_paths():
     }
 
 
-def test_auth_is_on_by_default_and_off_only_in_local_scenarios():
+def test_auth_is_on_by_default_and_in_the_kind_flow():
     assert _of_kind(render(), "SecurityPolicy")[0]["spec"]["apiKeyAuth"]["extractFrom"] == [
         {"headers": ["x-api-key"]}
     ]
     (jwt,) = _of_kind(render_scenario("prod-like"), "SecurityPolicy")
     assert jwt["spec"]["jwt"]["providers"][0]["remoteJWKS"]["uri"].startswith("https://")
-    assert _of_kind(render_scenario("kind"), "SecurityPolicy") == []
+    # make kind-deploy and skaffold's profiles: the gateway checks the key kind-deploy.sh generates.
+    for scenario in ("kind", "knative", "knative-split"):
+        (policy,) = _of_kind(render_scenario(scenario), "SecurityPolicy")
+        assert policy["spec"]["apiKeyAuth"]["credentialRefs"][0]["name"] == "credit-scoring-api-keys"
+        assert _env(_transformer_pod(render_scenario(scenario))[1])["CREDIT_AUTH"] == "api-key"
     targets = {t["name"] for t in jwt["spec"]["targetRefs"]}
     assert targets == {r["metadata"]["name"] for r in _of_kind(render_scenario("prod-like"), "HTTPRoute")}
 
