@@ -146,5 +146,5 @@ def test_a_set_never_fetched_stops_the_start_with_the_url_named(issuer: Issuer, 
         settings = TransformerSettings(
             auth="jwt", jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwks_url=unusable
         )
-        with pytest.raises(SystemExit, match="CREDIT_JWKS_URL=.*nothing was ever fetched"):
+        with pytest.raises(SystemExit, match=r"CREDIT_JWKS_URL=.*nothing was ever fetched"):
             build_guard(settings)
