@@ -188,6 +188,11 @@ def _jwks(settings: TransformerSettings) -> tuple[Any, str]:
                 "checked; make the URL reachable from the transformer, or mount the set as a file "
                 "(CREDIT_JWKS_PATH)"
             ) from exc
+        if settings.jwks_url.startswith("http://"):
+            log.warning(
+                "CREDIT_JWKS_URL is plain http: whoever can alter the traffic can add signing keys; "
+                "use https unless the issuer is reached over a trusted network"
+            )
         return keys, settings.jwks_url
     try:
         keys = JwksFile(settings.jwks_path)

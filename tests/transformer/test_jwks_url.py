@@ -136,6 +136,21 @@ def test_unknown_kids_cannot_make_it_fetch_faster_than_its_minimum_interval(
         keys.close()
 
 
+def test_a_plain_http_url_is_used_with_a_warning(issuer: Issuer, idp: tuple[Process, str], caplog):
+    from transformer.server import build_guard
+    from transformer.settings import TransformerSettings
+
+    _, url = idp
+    settings = TransformerSettings(auth="jwt", jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwks_url=url)
+    with caplog.at_level("WARNING"):
+        guard = build_guard(settings)
+    try:
+        assert guard.client({b"authorization": f"Bearer {issuer.token('ec-1')}".encode()}) == "bank-a"
+        assert "CREDIT_JWKS_URL is plain http" in caplog.text
+    finally:
+        guard.jwt.keys.close()
+
+
 def test_a_set_never_fetched_stops_the_start_with_the_url_named(issuer: Issuer, idp: tuple[Process, str]):
     from transformer.server import build_guard
     from transformer.settings import TransformerSettings
