@@ -219,7 +219,9 @@ class OnlineFeatures:
         ids = [a.applicant_id for a in applications]
         self.watch.require()  # an untrusted store answers 503 without a read
         try:
-            profiles = await asyncio.wait_for(self.reader.read(ids), self._timeout)
+            # asyncio.timeout, not wait_for: no task of its own per read (Python 3.11).
+            async with asyncio.timeout(self._timeout):
+                profiles = await self.reader.read(ids)
         except TimeoutError as exc:
             raise FeatureStoreUnavailable(
                 f"online feature store ({self.where}) did not answer within {self._timeout:g}s"
