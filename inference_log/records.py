@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import hmac
 import logging
 import os
 import secrets
@@ -149,7 +148,14 @@ class ApplicantHasher:
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError("the applicant hash key must be at least 16 bytes")
-        self._key = key
+        # HMAC-SHA256 (RFC 2104) with its two keyed SHA-256 states built once: each id then costs
+        # two copies and two updates. ``hmac.new`` per id redid the key padding and both states:
+        # 3.9 against 2.3 µs per applicant, paid on the request path for every logged row
+        # (``tests/inference_log`` checks the digests equal ``hmac.new``'s).
+        block = hashlib.sha256().block_size
+        padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
 
     @classmethod
     def from_settings(cls, settings: InferenceLogSettings) -> ApplicantHasher:
@@ -167,7 +173,11 @@ class ApplicantHasher:
         return cls(key_file.read_text().strip().encode())
 
     def __call__(self, applicant_id: str) -> str:
-        return hmac.new(self._key, applicant_id.encode(), hashlib.sha256).hexdigest()
+        inner = self._inner.copy()
+        inner.update(applicant_id.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 def _enum_value(value: object) -> str:

@@ -3,6 +3,8 @@ outage with replay, graceful shutdown under SIGTERM."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import os
 import signal
@@ -58,6 +60,14 @@ def count_rows(url: str) -> int:
 def sample(registry: CollectorRegistry, outcome: str) -> float:
     value = registry.get_sample_value("credit_inference_log_records_total", {"outcome": outcome})
     return value or 0.0
+
+
+@pytest.mark.parametrize("key", [b"k" * 16, b"0123456789abcdef" * 4, b"x" * 64, b"y" * 65, os.urandom(200)])
+def test_applicant_hashes_are_hmac_sha256_of_the_id(key: bytes):
+    # The stored hashes must stay what ``hmac.new`` gave (erasure finds old rows by them).
+    hasher = ApplicantHasher(key)
+    for applicant_id in ("A1", "", "probe-applicant-0123456789", "Zoë-ß", "a" * 300):
+        assert hasher(applicant_id) == hmac.new(key, applicant_id.encode(), hashlib.sha256).hexdigest()
 
 
 def test_round_trip_keeps_every_field(db_url: str, tmp_path: Path, make_records: MakeRecords) -> None:
