@@ -3,6 +3,7 @@ outage with replay, graceful shutdown under SIGTERM."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import math
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import orjson
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -33,7 +35,7 @@ from inference_log import (
     iter_rows,
     records_from_batch,
 )
-from inference_log.store import ADDED_COLUMNS, LogStore
+from inference_log.store import ADDED_COLUMNS, COLUMNS, LogStore
 from tests.monitoring.conftest import restart_postgres
 from tests.servers import eventually
 
@@ -188,6 +190,17 @@ def test_column_batch_is_the_same_records(hasher: ApplicantHasher) -> None:
     assert part.records() == records[10:25]
     with pytest.raises(ValueError, match="contiguous"):
         batch[::2]
+
+
+def test_column_batch_features_json_is_orjsons_for_every_kind_of_number(hasher: ApplicantHasher) -> None:
+    # values() places orjson's text of each number under its key without building a dict.
+    special = [0.0, -0.0, 12.0, 1e-7, 1.5e300, -2.5e-300, 0.1, 1 / 3, np.inf, -np.inf, np.nan, 123456789.0]
+    batch = column_batch(hasher, len(special))
+    width = len(feature_names())
+    matrix = np.array([[special[(i + j) % len(special)] for j in range(width)] for i in range(len(special))])
+    batch = dataclasses.replace(batch, features=matrix)
+    for row, record in zip(batch.values(str), batch.records(), strict=True):
+        assert row[COLUMNS.index("features")] == orjson.dumps(dict(record.features)).decode()
 
 
 def test_column_batches_round_trip_through_slices_and_spill(
