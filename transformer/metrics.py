@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Hashable, Iterator, MutableMapping, Sequence
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -146,32 +146,60 @@ for _role in ("champion", "challenger"):
     THIN_FILES.labels(role=_role)  # present from the start, so rates over it start at 0
 
 
-@contextmanager
-def stage(name: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        STAGE_DURATION.labels(stage=name).observe(time.perf_counter() - start)
+# Label children by label values, looked up once: ``labels()`` validates and locks on every
+# call, which several times per request cost more than the updates. Nothing here ever removes a
+# child, so a cached one stays the one the registry exports. Label sets are bounded by
+# construction (stages, decisions x versions x roles, reason codes, route templates x statuses).
+_CHILDREN: dict[tuple[int, Hashable], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    key = (id(metric), values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child
+
+
+class _StageTimer:
+    """``with stage(name):`` times the block into ``credit_stage_duration_seconds``, raised or not."""
+
+    __slots__ = ("_histogram", "_start")
+
+    def __init__(self, histogram: Any) -> None:
+        self._histogram = histogram
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._histogram.observe(time.perf_counter() - self._start)
+
+
+def stage(name: str) -> _StageTimer:
+    return _StageTimer(_child(STAGE_DURATION, name))
 
 
 def observe_answers(answers: Sequence[dict[str, Any]], role: str) -> None:
     """Decisions, scores and reason codes of one batch (counted first: one metric update per label set)."""
     decisions = Tally((a["decision"], a["model"]["version"]) for a in answers)
     for (decision, version), n in decisions.items():
-        APPLICATIONS.labels(decision=decision, model_version=version, role=role).inc(n)
-    THIN_FILES.labels(role=role).inc(sum(1 for a in answers if a["thin_file"]))
+        _child(APPLICATIONS, decision, version, role).inc(n)
+    _child(THIN_FILES, role).inc(sum(1 for a in answers if a["thin_file"]))
     codes = Tally(r["code"] for a in answers for r in a["reasons"])
     for code, n in codes.items():
-        REASON_CODES.labels(code=code).inc(n)
+        _child(REASON_CODES, code).inc(n)
     if answers:
         SCORE.observe_many(answers[0]["model"]["version"], [a["score"] for a in answers])
 
 
 def observe_http(route: str, status: int, seconds: float) -> None:
     """One answer of a fast route (``serving.asgi.Router``); the middleware counts the others."""
-    HTTP_REQUESTS.labels(route=route, status=str(status)).inc()
-    HTTP_DURATION.labels(route=route).observe(seconds)
+    _child(HTTP_REQUESTS, route, str(status)).inc()
+    _child(HTTP_DURATION, route).observe(seconds)
 
 
 Scope = MutableMapping[str, Any]
@@ -204,5 +232,5 @@ class HttpMetricsMiddleware:
             route = scope.get("route")
             # The route template, never the raw path: unknown paths must not mint label values.
             name = getattr(route, "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(route=name, status=str(status)).inc()
-            HTTP_DURATION.labels(route=name).observe(time.perf_counter() - start)
+            _child(HTTP_REQUESTS, name, str(status)).inc()
+            _child(HTTP_DURATION, name).observe(time.perf_counter() - start)

@@ -175,12 +175,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = launch.settings
     from kserve.model_server import app
 
-    from serving.server import configure_logging, serve
     from transformer.metrics import HttpMetricsMiddleware, observe_http
     from transformer.monitoring_route import add_monitoring_route, challenger_mode
     from transformer.routes import scoring_routes
 
-    configure_logging(launch.log_config_file)
+    launch.start_logging()
     guard = build_guard(settings)
     model = build_model(settings, launch.model_name)
     add_monitoring_route(
@@ -206,4 +205,4 @@ def main(argv: Sequence[str] | None = None) -> None:
             settings.challenger_predictor_host,
             settings.challenger_percent,
         )
-    serve([model], launch.options, routes=scoring_routes(model), observe=observe_http, guard=guard)
+    launch.serve([model], routes=scoring_routes(model), observe=observe_http, guard=guard)
