@@ -25,6 +25,7 @@ __all__ = [
     "ADDED_COLUMNS",
     "COLUMNS",
     "LOG_TABLE",
+    "POSTGRESQL_ONLY_INDEXES",
     "LogStore",
     "create_log_engine",
     "create_schema",
@@ -62,8 +63,12 @@ LOG_TABLE = sa.Table(
     sa.Column("served", sa.Boolean, nullable=True),
     sa.Index("ix_inference_log_model", "model_name", "model_version", "logged_at"),
     sa.Index("ix_inference_log_application", "application_id"),
-    sa.Index("ix_inference_log_applicant", "applicant_hash"),
+    # Per-applicant erasure's index, on PostgreSQL only (revision 0004): a keyed hash puts every
+    # insert on a random page; on SQLite that doubled the writer's CPU, and erasure scans there.
+    sa.Index("ix_inference_log_applicant", "applicant_hash").ddl_if(dialect="postgresql"),
 )
+POSTGRESQL_ONLY_INDEXES = frozenset({"ix_inference_log_applicant"})
+"""Indexes of ``LOG_TABLE`` made on PostgreSQL only (``ddl_if``; dropped from SQLite by 0004)."""
 ADDED_COLUMNS = ("application_id", "age_band", "marital", "served")
 """Columns added after the table first shipped (revisions 0002 and 0003 of
 ``inference_log.migrations`` add them to an existing table: nullable, so old rows and old writers

@@ -50,7 +50,10 @@ def expire_audit_attributes(engine: sa.Engine, retention_days: int, now: datetim
 
 
 def erase_applicant(engine: sa.Engine, applicant_hash: str) -> int:
-    """Null the audit attributes of every record of one applicant (by keyed hash); how many."""
+    """Null the audit attributes of every record of one applicant (by keyed hash); how many.
+
+    PostgreSQL finds the records by ``ix_inference_log_applicant``; SQLite has no such index
+    (revision 0004: it doubled the writer's insert CPU) and reads the whole table."""
     if not _has_audit_columns(engine):
         return 0
     statement = (

@@ -6,13 +6,18 @@ own ``request_preprocess_seconds`` / ``request_predict_seconds`` / ``request_pos
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Hashable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterator, MutableMapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+import numpy as np
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.metrics_core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 __all__ = [
     "APPLICATIONS",
@@ -73,12 +78,52 @@ APPLICATIONS = Counter(
     "Scored applications by decision, model version and role.",
     ["decision", "model_version", "role"],
 )
-SCORE = Histogram(
-    "credit_score",
-    "Scores given, by model version.",
-    ["model_version"],
-    buckets=tuple(float(s) for s in range(350, 901, 25)),
+
+
+class ScoreHistogram(Collector):
+    """``credit_score{model_version}``, a histogram filled a batch at a time.
+
+    ``prometheus_client.Histogram.observe`` takes a lock twice and scans the bucket bounds in
+    Python for every value: 9 µs per application on the batch path (measured in-process on the
+    loaded machine). Here one ``searchsorted`` and one ``bincount`` per batch fill the same
+    buckets (``value <= le``) and sum; the exposition is the same ``_bucket``/``_count``/``_sum``
+    series (without the ``_created`` sample, which nothing reads)."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = np.asarray(buckets, dtype=np.float64)
+        self._les = [floatToGoString(b) for b in buckets] + ["+Inf"]
+        self._series: dict[str, tuple[np.ndarray, list[float]]] = {}
+        self._lock = threading.Lock()
+
+    def observe_many(self, model_version: str, scores: Sequence[float] | np.ndarray) -> None:
+        values = np.asarray(scores, dtype=np.float64)
+        counts = np.bincount(np.searchsorted(self.bounds, values, side="left"), minlength=len(self._les))
+        total = float(values.sum())
+        with self._lock:
+            series = self._series.get(model_version)
+            if series is None:
+                series = self._series[model_version] = (np.zeros(len(self._les), dtype=np.int64), [0.0])
+            series[0][:] += counts
+            series[1][0] += total
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=["model_version"])
+        with self._lock:
+            snapshot = [(v, counts.cumsum().tolist(), acc[0]) for v, (counts, acc) in self._series.items()]
+        for version, cumulative, total in snapshot:
+            family.add_metric([version], list(zip(self._les, cumulative, strict=True)), total)
+        yield family
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, self.documentation, labels=["model_version"])
+
+
+SCORE = ScoreHistogram(
+    "credit_score", "Scores given, by model version.", buckets=tuple(float(s) for s in range(350, 901, 25))
 )
+REGISTRY.register(SCORE)
 REASON_CODES = Counter("credit_reason_codes_total", "Adverse-action reason codes given.", ["code"])
 THIN_FILES = Counter(
     "credit_thin_file_applications_total",
@@ -161,9 +206,7 @@ def observe_answers(answers: Sequence[dict[str, Any]], role: str) -> None:
     for code, n in codes.items():
         _child(REASON_CODES, code).inc(n)
     if answers:
-        histogram = _child(SCORE, answers[0]["model"]["version"])
-        for a in answers:
-            histogram.observe(a["score"])
+        SCORE.observe_many(answers[0]["model"]["version"], [a["score"] for a in answers])
 
 
 def observe_http(route: str, status: int, seconds: float) -> None:

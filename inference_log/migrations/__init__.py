@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["HEAD", "VERSION_TABLE", "current_revision", "upgrade"]
 
 VERSION_TABLE = "inference_log_schema_version"
-HEAD = "0003"
+HEAD = "0004"
 """The newest revision this code writes with (checked against ``versions/`` by the tests)."""
 _LOCK_KEY = 0x1C0_5C0_2E  # pg_advisory_xact_lock key of inference-log migrations
 _HERE = Path(__file__).resolve().parent
@@ -55,9 +55,9 @@ def upgrade(engine: sa.Engine, target: str = "heads", *, extra_locations: tuple[
     """Bring the database to ``target`` (default: every head) in one transaction.
 
     A database already at a revision this code does not know (a newer release wrote it, then was
-    rolled back) is left as it is: revisions only add nullable columns, so older code still
-    writes its rows. ``extra_locations``: more ``versions`` folders (tests add revisions the way
-    a later change will)."""
+    rolled back) is left as it is: revisions only add nullable columns (or add and drop
+    indexes), so older code still writes its rows. ``extra_locations``: more ``versions``
+    folders (tests add revisions the way a later change will)."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory

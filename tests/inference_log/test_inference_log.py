@@ -3,6 +3,9 @@ outage with replay, graceful shutdown under SIGTERM."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
 import math
 import os
 import signal
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import orjson
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -31,7 +35,7 @@ from inference_log import (
     iter_rows,
     records_from_batch,
 )
-from inference_log.store import ADDED_COLUMNS, LogStore
+from inference_log.store import ADDED_COLUMNS, COLUMNS, LogStore
 from tests.inference_log.records import scored_batch
 from tests.monitoring.conftest import restart_postgres
 from tests.servers import eventually
@@ -51,6 +55,14 @@ def count_rows(url: str) -> int:
 def sample(registry: CollectorRegistry, outcome: str) -> float:
     value = registry.get_sample_value("credit_inference_log_records_total", {"outcome": outcome})
     return value or 0.0
+
+
+@pytest.mark.parametrize("key", [b"k" * 16, b"0123456789abcdef" * 4, b"x" * 64, b"y" * 65, os.urandom(200)])
+def test_applicant_hashes_are_hmac_sha256_of_the_id(key: bytes):
+    # The stored hashes must stay what ``hmac.new`` gave (erasure finds old rows by them).
+    hasher = ApplicantHasher(key)
+    for applicant_id in ("A1", "", "probe-applicant-0123456789", "Zoë-ß", "a" * 300):
+        assert hasher(applicant_id) == hmac.new(key, applicant_id.encode(), hashlib.sha256).hexdigest()
 
 
 def test_round_trip_keeps_every_field(db_url: str, tmp_path: Path, make_records: MakeRecords) -> None:
@@ -150,6 +162,17 @@ def test_column_batch_is_the_same_records(hasher: ApplicantHasher) -> None:
     assert part.records() == records[10:25]
     with pytest.raises(ValueError, match="contiguous"):
         batch[::2]
+
+
+def test_column_batch_features_json_is_orjsons_for_every_kind_of_number(hasher: ApplicantHasher) -> None:
+    # values() places orjson's text of each number under its key without building a dict.
+    special = [0.0, -0.0, 12.0, 1e-7, 1.5e300, -2.5e-300, 0.1, 1 / 3, np.inf, -np.inf, np.nan, 123456789.0]
+    batch = column_batch(hasher, len(special))
+    width = len(feature_names())
+    matrix = np.array([[special[(i + j) % len(special)] for j in range(width)] for i in range(len(special))])
+    batch = dataclasses.replace(batch, features=matrix)
+    for row, record in zip(batch.values(str), batch.records(), strict=True):
+        assert row[COLUMNS.index("features")] == orjson.dumps(dict(record.features)).decode()
 
 
 def test_column_batches_round_trip_through_slices_and_spill(

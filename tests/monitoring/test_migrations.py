@@ -16,10 +16,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from inference_log import LOG_TABLE, InferenceRecord, iter_rows
+from inference_log import LOG_TABLE, ApplicantHasher, InferenceRecord, iter_rows
 from inference_log.drift_runs import DRIFT_RUNS, latest_results, record_result
 from inference_log.migrations import HEAD, VERSION_TABLE, _config, current_revision, upgrade
-from inference_log.store import ADDED_COLUMNS, LogStore, create_log_engine
+from inference_log.store import ADDED_COLUMNS, POSTGRESQL_ONLY_INDEXES, LogStore, create_log_engine
+from monitoring.audit_retention import erase_applicant
 from monitoring.outcomes import OUTCOMES
 
 MakeRecords = Callable[..., list[InferenceRecord]]
@@ -85,7 +86,7 @@ def test_a_database_of_a_previous_schema_keeps_its_rows_through_the_upgrade(
 
     # A later revision adding nullable columns (as governance and the router will) on top.
     upgrade(engine, extra_locations=(EXAMPLE,))
-    assert current_revision(engine) == "0004_example"
+    assert current_revision(engine) == "0005_example"
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT request_id, route, served, age_band FROM inference_log")).all()
     assert len(rows) == 25
@@ -97,7 +98,7 @@ def test_a_database_of_a_previous_schema_keeps_its_rows_through_the_upgrade(
     # The code of this revision keeps writing into the upgraded table (a rollback after an
     # upgrade): an unknown newer revision is left alone, rows still go in.
     upgrade(engine)
-    assert current_revision(engine) == "0004_example"
+    assert current_revision(engine) == "0005_example"
     store = LogStore(engine)
     more = make_records(5, seed=4, request_id="after-upgrade")
     store.insert([r.values(store.bind_time) for r in more])
@@ -111,11 +112,51 @@ def test_an_empty_database_gets_exactly_the_tables_the_code_writes(engine: sa.En
     assert current_revision(engine) == HEAD
     metadata = sa.MetaData()
     for table in (LOG_TABLE, DRIFT_RUNS, OUTCOMES):
-        table.to_metadata(metadata)
+        copy = table.to_metadata(metadata)
+        if engine.dialect.name != "postgresql":  # alembic's comparison does not read ddl_if
+            copy.indexes = {i for i in copy.indexes if i.name not in POSTGRESQL_ONLY_INDEXES}
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         differences = [d for d in compare_metadata(context, metadata) if d[0] != "remove_table"]
     assert differences == []
+
+
+def _indexes(engine: sa.Engine) -> set[str]:
+    return {i["name"] for i in sa.inspect(engine).get_indexes(LOG_TABLE.name)}
+
+
+def test_revision_0004_keeps_the_applicant_index_on_postgresql_only_and_erasure_works_both_ways(
+    engine: sa.Engine, make_records: MakeRecords, hasher: ApplicantHasher
+):
+    upgrade(engine, "0003")
+    store = LogStore(engine)
+    records = [
+        dataclasses.replace(r, age_band="25-34", marital="married")
+        for r in make_records(40, seed=5) + make_records(40, seed=6)  # app-0..39 in two requests
+    ]
+    store.insert([r.values(store.bind_time) for r in records])
+    assert "ix_inference_log_applicant" in _indexes(engine)
+
+    upgrade(engine)
+    assert current_revision(engine) == "0004"
+    assert ("ix_inference_log_applicant" in _indexes(engine)) is (engine.dialect.name == "postgresql")
+    assert "ix_inference_log_application" in _indexes(engine)  # the others stay
+    assert len(list(iter_rows(engine))) == 80
+    assert erase_applicant(engine, hasher("app-7")) == 2  # a scan on SQLite, the index on PostgreSQL
+    assert erase_applicant(engine, hasher("app-7")) == 0
+    audit = {(r.applicant_hash, r.age_band, r.marital) for r in iter_rows(engine)}
+    assert (hasher("app-7"), None, None) in audit
+    assert (hasher("app-8"), "25-34", "married") in audit
+
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.downgrade(_config(connection), "0003")
+    assert current_revision(engine) == "0003"
+    assert "ix_inference_log_applicant" in _indexes(engine)
+    assert len(list(iter_rows(engine))) == 80
+    upgrade(engine)
+    assert ("ix_inference_log_applicant" in _indexes(engine)) is (engine.dialect.name == "postgresql")
 
 
 def test_head_is_the_newest_revision_shipped():

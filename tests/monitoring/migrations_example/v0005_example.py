@@ -1,13 +1,13 @@
 """A later revision as the next one will be: a nullable column on ``inference_log`` (rows
-already stored stay valid), on top of the router's 0003. Used only by the migration tests."""
+already stored stay valid), on top of 0004. Used only by the migration tests."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_example"
-down_revision = "0003"
+revision = "0005_example"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
