@@ -160,7 +160,10 @@ class Shadow:
         metrics.observe_answers(answers, Role.CHALLENGER.value)
         model.remember(Role.CHALLENGER, scoring.prediction)
         start = 0
-        for copy in block:
+        for k, copy in enumerate(block):
+            if k:
+                # Let the champion's requests in between: a block's records are not one long stall.
+                await asyncio.sleep(0)
             stop = start + len(copy.batch)
             model.log_answers(
                 copy.batch,
