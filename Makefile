@@ -16,8 +16,13 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-$(VENV)/.installed: $(BIN)/uv pyproject.toml requirements/constraints.txt
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements/constraints.txt -e '.[dev]'
+# pyspark is an sdist only on PyPI; where the download carries no HTTP cache headers uv rebuilds it
+# into its cache for every new venv (~2.3 GB each, see scripts/wheelhouse.py). So its wheel is
+# built once per machine and found with --find-links.
+$(VENV)/.installed: $(BIN)/uv pyproject.toml requirements/constraints.txt scripts/wheelhouse.py
+	wheels="$$($(BIN)/python scripts/wheelhouse.py)" && \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements/constraints.txt \
+	  --find-links "$$wheels" -e '.[dev]'
 	@touch $@
 
 setup: $(VENV)/.installed ## Create .venv and install everything (pinned by requirements/constraints.txt)

@@ -8,8 +8,8 @@ its error and the run goes on with the others; the exit status says something fa
 2. servers (``bench.servers``): our predictor and transformers (the containers' commands; one
    transformer logging to SQLite, one to PostgreSQL), the stock ``kserve.Model`` pair, MLServer in
    each configuration tried;
-3. parity: every predictor gives the booster file's PD for the same rows, our transformer gives
-   well-formed answers, before anything is timed;
+3. parity (``bench.parity``): every predictor gives the booster file's PD for the same rows, our
+   transformer gives well-formed answers, before anything is timed;
 4. MLServer tuning at the top concurrency (interleaved), the best configurations kept;
 5. predictor alone, v2 REST: ours, best MLServer, stock kserve, interleaved at each concurrency;
 6. end to end: our transformer (features, reasons, inference log) vs the stock forwarding pair,
@@ -41,24 +41,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import numpy as np
 import orjson
 
-from bench import BenchError, machine, payloads, profiling, stats, targets
+from bench import BenchError, machine, parity, profiling, stats, targets
 from bench.challenger import challenger_stage
 from bench.environment import BenchEnv, build_environment
 from bench.loadgen import Target, build_request, run_load
 from bench.mlserver_peer import CONFIGS
 from bench.postgres import PostgresServer, start_postgres
 from bench.runs import MLSERVER_BEST, Bench, Runner, best_of
-from bench.servers import CHALLENGER_PREDICTOR, CHALLENGER_TRANSFORMERS, MODEL, REPO, TRANSFORMERS, Servers
+from bench.servers import CHALLENGER_PREDICTOR, CHALLENGER_TRANSFORMERS, REPO, TRANSFORMERS, Servers
 from bench.settings import BenchSettings
 from cli.stack.supervisor import LOCALHOST, ProcessGroup, Supervised
 
 __all__ = ["Harness", "run_benchmark"]
 
-_JSON = {"content-type": "application/json"}
 Progress = Callable[[str], None]
 
 
@@ -236,58 +233,7 @@ class Harness:
 
     # ------------------------------------------------------------------ stages
     def _parity(self) -> dict[str, Any]:
-        """Same rows, same PD from every predictor; our transformers' answers well-formed."""
-        import xgboost as xgb
-
-        env = self._env
-        booster = xgb.Booster(model_file=str(env.model.booster_file))
-        booster.set_param({"nthread": 1})
-        rows = env.workload.rows[:16]
-        expected = booster.inplace_predict(rows)
-        out: dict[str, Any] = {"rows": len(rows)}
-        running = self.servers.running
-        with httpx.Client(timeout=30, headers=_JSON) as client:
-
-            def pds(server: Supervised) -> list[float]:
-                got = []
-                for r in rows:
-                    resp = client.post(
-                        f"{server.url}/v2/models/{MODEL}/infer",
-                        content=payloads.predictor_body(r[None, :], ()),
-                    )
-                    resp.raise_for_status()
-                    output = next(o for o in resp.json()["outputs"] if o["name"] == "probability")
-                    got.append(float(output["data"][-1]))
-                return got
-
-            for name in ("ours-predictor", "stock-predictor"):
-                if name not in running:
-                    continue
-                diff = float(np.max(np.abs(np.array(pds(running[name])) - expected)))
-                out[name] = {"max_abs_pd_difference": diff}
-                if diff > 1e-5:
-                    raise BenchError(f"{name} disagrees with the booster file (max |dPD| = {diff:.2e})")
-            apps = env.workload.applications[:16]
-            for transformer in (n for n in TRANSFORMERS.values() if n in running):
-                resp = client.post(
-                    f"{running[transformer].url}/v1/models/credit-scoring:predict",
-                    content=payloads.transformer_v1_body(apps),
-                    headers={"x-api-key": self.servers.api_key},
-                )
-                resp.raise_for_status()
-                problem = payloads.check_batch_answers(len(apps))(resp.content)
-                if problem is not None:
-                    raise BenchError(f"{transformer}'s answers are not well-formed: {problem}")
-                answers = resp.json()["predictions"]
-                same = np.abs(np.array([a["pd"] for a in answers]) - expected) < 1e-5
-                # Equal when the online store holds the profile the workload rows were built from.
-                out[transformer] = {
-                    "pd_equals_workload_rows": f"{int(same.sum())}/{len(same)}",
-                    "decisions": {
-                        d: sum(a["decision"] == d for a in answers) for d in ("approve", "refer", "decline")
-                    },
-                }
-        return out
+        return parity.check_parity(self._env, self.servers.running, self.servers.api_key)
 
     def _tune_mlserver(self) -> dict[str, Any]:
         s = self.settings
@@ -297,7 +243,7 @@ class Harness:
             if name not in CONFIGS:
                 raise BenchError(f"unknown MLServer configuration {name!r}; known: {sorted(CONFIGS)}")
             started[name] = self._start_mlserver(name)
-        outputs, parity = self._mlserver_outputs(next(iter(started.values())))
+        outputs, pd_difference = parity.mlserver_outputs(self._env, next(iter(started.values())))
         benches = [
             self._predictor_target(f"mlserver-{name}", server, outputs, outputs)
             for name, server in started.items()
@@ -318,39 +264,13 @@ class Harness:
             "concurrency": top,
             "configs": {n: CONFIGS[n].description for n in started},
             "output": outputs[0],
-            "max_abs_pd_difference": parity,
+            "max_abs_pd_difference": pd_difference,
             "runs": runs,
             "summary": summary,
             "best": kept[0],
             "kept": kept,
             "best_target": MLSERVER_BEST,
         }
-
-    def _mlserver_outputs(self, server: Supervised) -> tuple[list[str], float]:
-        """``predict_proba`` when the runtime offers it for this file, else ``predict`` (which is
-        then the probability: the parity check below proves it)."""
-        import xgboost as xgb
-
-        env = self._env
-        booster = xgb.Booster(model_file=str(env.model.booster_file))
-        rows = env.workload.rows[:4]
-        expected = booster.inplace_predict(rows)
-        for outputs in (["predict_proba"], ["predict"]):
-            resp = httpx.post(
-                f"{server.url}/v2/models/{MODEL}/infer",
-                content=payloads.predictor_body(rows, outputs),
-                headers=_JSON,
-                timeout=30,
-            )
-            if resp.status_code != 200:
-                continue
-            data = np.array(resp.json()["outputs"][0]["data"], dtype=np.float64)
-            pd = data[1::2] if data.size == 2 * len(rows) else data
-            if pd.size == len(rows) and (diff := float(np.max(np.abs(pd - expected)))) < 1e-5:
-                return outputs, diff
-        raise BenchError(
-            f"MLServer ({server.name}) gives neither predict_proba nor predict equal to the booster's PD"
-        )
 
     def _predictor_alone(self) -> dict[str, Any]:
         s = self.settings

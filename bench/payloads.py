@@ -1,4 +1,5 @@
-"""Request bodies and answer checks for each kind of target.
+"""Request bodies and answer checks for each kind of target (the tests build their v2 requests
+with the same ``predictor_request`` and ``transformer_v2_request``).
 
 All requests are built before a run from real applications (``Workload``); a check validates a
 sample of the answers during the run (a wrong answer counts as an error), so a server cannot
@@ -19,8 +20,10 @@ __all__ = [
     "check_credit_answer",
     "check_probability",
     "predictor_body",
+    "predictor_request",
     "transformer_v1_body",
     "transformer_v2_body",
+    "transformer_v2_request",
 ]
 
 Check = Callable[[bytes], str | None]
@@ -30,8 +33,9 @@ def _row(values: np.ndarray) -> list[float | None]:
     return [None if math.isnan(v) else float(v) for v in values.tolist()]
 
 
-def predictor_body(rows: np.ndarray, outputs: Sequence[str] = ()) -> bytes:
-    """v2: one FP32 tensor ``features`` ``[N, 18]`` in feature order (JSON, NaN as null)."""
+def predictor_request(rows: np.ndarray, outputs: Sequence[str] = (), **parameters: object) -> dict[str, Any]:
+    """v2: one FP32 tensor ``features`` ``[N, 18]`` in feature order (JSON, NaN as null), the
+    outputs asked for and the request's parameters (e.g. ``pred_contribs=True``), if any."""
     data: list[float | None] = []
     for r in rows:
         data.extend(_row(r))
@@ -42,27 +46,35 @@ def predictor_body(rows: np.ndarray, outputs: Sequence[str] = ()) -> bytes:
     }
     if outputs:
         body["outputs"] = [{"name": o} for o in outputs]
-    return orjson.dumps(body)
+    if parameters:
+        body["parameters"] = parameters
+    return body
+
+
+def predictor_body(rows: np.ndarray, outputs: Sequence[str] = ()) -> bytes:
+    return orjson.dumps(predictor_request(rows, outputs))
+
+
+def transformer_v2_request(apps: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """v2 named inputs, one tensor per application field."""
+    n = len(apps)
+    return {
+        "inputs": [
+            {
+                "name": "applicant_id",
+                "datatype": "BYTES",
+                "shape": [n],
+                "data": [a["applicant_id"] for a in apps],
+            },
+            {"name": "amount", "datatype": "FP64", "shape": [n], "data": [a["amount"] for a in apps]},
+            {"name": "price", "datatype": "FP64", "shape": [n], "data": [a["price"] for a in apps]},
+            {"name": "term", "datatype": "INT64", "shape": [n], "data": [a["term"] for a in apps]},
+        ]
+    }
 
 
 def transformer_v2_body(apps: Sequence[dict[str, Any]]) -> bytes:
-    """v2 named inputs, one tensor per application field."""
-    n = len(apps)
-    return orjson.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "applicant_id",
-                    "datatype": "BYTES",
-                    "shape": [n],
-                    "data": [a["applicant_id"] for a in apps],
-                },
-                {"name": "amount", "datatype": "FP64", "shape": [n], "data": [a["amount"] for a in apps]},
-                {"name": "price", "datatype": "FP64", "shape": [n], "data": [a["price"] for a in apps]},
-                {"name": "term", "datatype": "INT64", "shape": [n], "data": [a["term"] for a in apps]},
-            ]
-        }
-    )
+    return orjson.dumps(transformer_v2_request(apps))
 
 
 def transformer_v1_body(apps: Sequence[dict[str, Any]]) -> bytes:

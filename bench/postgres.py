@@ -3,22 +3,17 @@ end-to-end and batch stages with the log on SQLite, the embedded default, and on
 
 Started like every benchmark server, through the supervisor's ``ProcessGroup`` on a free loopback
 port, with its data in a fresh temporary directory that ``PostgresServer.remove`` deletes.
-PostgreSQL refuses to run as root: when the benchmark runs as root the server runs as the
-``postgres`` (or ``nobody``) user, as the tests do (``tests/conftest.py``).
+The cluster and the server's command line come from ``cli/stack/postgres.py``, shared with the
+tests: as root the server runs as the ``postgres`` (or ``nobody``) user, which PostgreSQL requires.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
 import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import BenchError
+from cli.stack.postgres import accepts_queries, init_cluster, server_account, server_argv
 from cli.stack.supervisor import LOCALHOST, ProcessGroup, free_port
 
 __all__ = ["PostgresServer", "start_postgres"]
@@ -40,73 +35,21 @@ class PostgresServer:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def _binary(name: str) -> str:
-    found = shutil.which(name) or next(
-        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
-    )
-    if found is None:
-        raise BenchError(f"PostgreSQL's {name} not found (apt-get install postgresql, or `make system-deps`)")
-    return found
-
-
-def _server_user() -> tuple[str, int, int] | None:
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return name, entry.pw_uid, entry.pw_gid
-    raise BenchError("running as root but neither a 'postgres' nor a 'nobody' user exists")
-
-
-def _accepts_queries(port: int, database: str = "postgres") -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect(
-            host=LOCALHOST, port=port, user="postgres", dbname=database, connect_timeout=2
-        ) as conn:
-            conn.execute("select 1")
-    except psycopg.OperationalError:
-        return False
-    return True
-
-
 def start_postgres(procs: ProcessGroup) -> PostgresServer:
     """initdb, start, create the inference-log database; stopped with everything else."""
     import psycopg
 
-    account = _server_user()
-    base = Path(tempfile.mkdtemp(prefix="credit-bench-pg-"))
-    data, sock = base / "data", base / "sock"
-    data.mkdir()
-    sock.mkdir()
-    user, group = (account[0], account[2]) if account else (None, None)
-    if account is not None:
-        for path in (base, data, sock):
-            os.chown(path, account[1], account[2])
-    subprocess.run(
-        [_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"],
-        check=True,
-        capture_output=True,
-        user=user,
-        group=group,
-    )
+    account = server_account()
+    base = init_cluster(prefix="credit-bench-pg-")
     port = free_port()
-    argv = [
-        _binary("postgres"),
-        "-D",
-        str(data),
-        "-p",
-        str(port),
-        "-k",
-        str(sock),
-        "-c",
-        f"listen_addresses={LOCALHOST}",
-    ]
-    procs.start("postgres", argv, port=port, ready=lambda: _accepts_queries(port), user=user, group=group)
+    procs.start(
+        "postgres",
+        server_argv(base, port),
+        port=port,
+        ready=lambda: accepts_queries(port),
+        user=account[0] if account else None,
+        group=account[2] if account else None,
+    )
     with psycopg.connect(
         host=LOCALHOST, port=port, user="postgres", dbname="postgres", autocommit=True
     ) as conn:

@@ -410,9 +410,17 @@ def render(results: dict[str, Any]) -> str:
     if configs:
         lines += ["", "## Configurations", ""]
         lines += _table(
-            ["server", "configuration", "command"],
-            [[n, c["description"], f"`{c['command'][:160]}`"] for n, c in configs.items()],
+            ["server", "configuration", "auth and limits", "command"],
+            [
+                [n, c["description"], c.get("admission", "not recorded"), f"`{c['command'][:160]}`"]
+                for n, c in configs.items()
+            ],
         )
+        lines += [
+            "",
+            "Auth and limits `none`: the server checks no credential (stock KServe and MLServer have "
+            "none; our predictor is reached only by the transformer, NetworkPolicies enforce it).",
+        ]
     parity = results.get("parity")
     if parity:
         lines += [

@@ -164,13 +164,16 @@ class RegistryUnavailable(CreditScoringError):
 
 class Unauthenticated(CreditScoringError):
     """No credential, or one that matches no key. The message is a fixed code: a 401 says
-    nothing about which keys exist or why the one given failed."""
+    nothing about which keys exist or why the one given failed. ``reason`` says it to the
+    operator only (a metric label, never in the body): ``missing``, ``invalid_key``,
+    ``invalid_token``, ``expired`` or ``unknown_kid``."""
 
     status_code = 401
     code = "unauthenticated"
 
-    def __init__(self) -> None:
+    def __init__(self, reason: str = "missing") -> None:
         super().__init__(self.code)
+        self.reason = reason
 
 
 class RateLimited(CreditScoringError):

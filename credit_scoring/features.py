@@ -214,9 +214,10 @@ def encode_categorical(name: str, value: object) -> float:
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     # A zero or missing denominator gives NaN ("unknown"), which XGBoost routes as missing,
-    # rather than inf, which it would treat as a huge real value.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = num / den
+    # rather than inf, which it would treat as a huge real value. The caller holds
+    # np.errstate(divide="ignore", invalid="ignore") (entered once per derive, not per ratio:
+    # on one application per request the context manager cost as much as the division).
+    out = num / den
     out[~np.isfinite(out)] = np.nan
     return out
 
@@ -230,15 +231,16 @@ def derive(columns: Mapping[str, Sequence[float] | np.ndarray]) -> dict[str, np.
     expenses = np.asarray(columns["expenses"], dtype=np.float64)
     assets = np.asarray(columns["assets"], dtype=np.float64)
     debt = np.asarray(columns["debt"], dtype=np.float64)
-    instalment = _ratio(amount, term)
-    return {
-        "loan_to_value": _ratio(amount, price),
-        "instalment": instalment,
-        "instalment_to_income": _ratio(instalment, income),
-        "debt_to_income": _ratio(debt, income),
-        "expense_ratio": _ratio(expenses, income),
-        "net_worth": assets - debt,
-    }
+    with np.errstate(divide="ignore", invalid="ignore"):
+        instalment = _ratio(amount, term)
+        ratios = {
+            "loan_to_value": _ratio(amount, price),
+            "instalment": instalment,
+            "instalment_to_income": _ratio(instalment, income),
+            "debt_to_income": _ratio(debt, income),
+            "expense_ratio": _ratio(expenses, income),
+        }
+    return {**ratios, "net_worth": assets - debt}
 
 
 def to_matrix(columns: Mapping[str, Sequence[object] | np.ndarray], n_rows: int) -> np.ndarray:

@@ -304,11 +304,11 @@ def rank_reasons(
         raise ValueError(f"contributions have shape {contrib.shape}; expected [N, {len(names)}]")
     n, width = contrib.shape
     absent = np.asarray(missing, dtype=bool) if missing is not None else np.zeros((n, width), dtype=bool)
-    net = np.zeros(n, dtype=np.float64)
-    for j in range(width):
-        # Column by column in feature order: the same float additions as a per-row loop. Net:
-        # a missing value that lowered the risk offsets one that raised it.
-        net += np.where(absent[:, j], contrib[:, j], 0.0)
+    # Net of the missing values' contributions: a missing value that lowered the risk offsets one
+    # that raised it. A running sum in feature order (cumsum adds strictly left to right), the
+    # same float additions as a per-row loop (only the sign of a zero net may differ, and a net
+    # is only used when it is above zero).
+    net = np.where(absent, contrib, 0.0).cumsum(axis=1)[:, -1] if width else np.zeros(n)
     # Candidates: the cited features in feature order, then R00 last, so a stable sort on the
     # negated values breaks ties exactly as ``top_reasons`` does; -inf marks "not a candidate".
     ranked = np.full((n, width + 1), -np.inf)

@@ -191,18 +191,21 @@ class InferenceLogWriter:
     def submit(self, records: Iterable[InferenceRecord] | RecordBatch) -> None:
         """Queue records for writing; what does not fit in memory goes to the spill file."""
         batch: Chunk = records if isinstance(records, RecordBatch) else list(records)
-        if not len(batch):
+        n = len(batch)
+        if not n:
             return
         with self._cv:
-            self._outstanding += len(batch)
+            self._outstanding += n
             room = 0 if self._closed else max(self._max_queue - self._pending_count, 0)
-            kept, overflow = batch[:room], batch[room:]
+            # Sliced only when it does not all fit: a RecordBatch slice copies every column, and
+            # the common case (room for all) is on the request path, under the lock.
+            kept, overflow = (batch, None) if room >= n else (batch[:room], batch[room:])
             if len(kept):
                 self._pending.append(kept)
                 self._pending_count += len(kept)
                 if self._pending_count >= self._batch_size:
                     self._cv.notify_all()
-        if len(overflow):
+        if overflow is not None and len(overflow):
             self._spill_rows(_rows([overflow]), "closed" if self._closed else "queue full")
             self._settle(len(overflow))
 

@@ -63,9 +63,7 @@ def configure(argv: Sequence[str] | None = None) -> Launch[PredictorSettings]:
 def main(argv: Sequence[str] | None = None) -> None:
     launch = configure(argv)
     settings = launch.settings
-    from serving.server import configure_logging, serve
-
-    configure_logging(launch.log_config_file)
+    launch.start_logging()
     settings.export_environment()
     threads = settings.threads()
     # Before xgboost (and its OpenMP runtime) is first imported: no pool larger than the CPU limit.
@@ -99,4 +97,4 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings.poll_interval_seconds,
         threads,
     )
-    serve([model], launch.options, routes=model.fast_routes())
+    launch.serve([model], routes=model.fast_routes())

@@ -73,6 +73,12 @@ ensure_secret "$APP_NAMESPACE" credit-scoring-app \
   "CREDIT_INFERENCE_LOG_HASH_KEY=$(random_hex 32)" \
   "CREDIT_FEAST_REGISTRY_PASSWORD=$(secret_value "$DATA_NAMESPACE" credit-postgres FEAST_DB_PASSWORD)" \
   "CREDIT_REDIS_PASSWORD=$(secret_value "$DATA_NAMESPACE" credit-redis REDIS_PASSWORD)"
+# The gateway's API key of client e2e, generated once and never overwritten (like the local
+# stack's $CREDIT_HOME/api-key): authentication is on in the kind flow as in production.
+api_key_state="kept from the last deploy"
+if ! kubectl -n "$APP_NAMESPACE" get secret credit-scoring-api-keys >/dev/null 2>&1; then
+  api_key_state="created"
+fi
 ensure_secret "$APP_NAMESPACE" credit-scoring-api-keys "e2e=$(random_hex)"
 # The transformer's copy: the SHA-256 of each key (client:hash lines), never the key itself.
 api_key_hash="$(secret_value "$APP_NAMESPACE" credit-scoring-api-keys e2e | tr -d '\n' | sha256sum | cut -d' ' -f1)"
@@ -87,3 +93,9 @@ helm upgrade --install "$RELEASE" "$ROOT/charts/credit-scoring" --namespace "$AP
   --values "$ROOT/charts/credit-scoring/ci/kind-values.yaml" --timeout 15m "$@"
 kubectl -n "$APP_NAMESPACE" wait --for=condition=TransformerReady "inferenceservice/$RELEASE" --timeout=10m
 log "deployed (the predictor is ready once a model is trained): kubectl -n $APP_NAMESPACE get inferenceservice,pods"
+log "API key of client e2e $api_key_state in Secret $APP_NAMESPACE/credit-scoring-api-keys (the gateway checks it, the transformer has its hash only); use it:"
+# Single quotes: the commands are printed for the user to run, not expanded here.
+# shellcheck disable=SC2016
+printf '  KEY="$(kubectl -n %s get secret credit-scoring-api-keys -o jsonpath={.data.e2e} | base64 -d)"\n' "$APP_NAMESPACE" >&2
+# shellcheck disable=SC2016
+printf '  curl -sS -H "x-api-key: $KEY" http://127.0.0.1:9080/monitoring\n' >&2

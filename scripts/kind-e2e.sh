@@ -88,6 +88,12 @@ status="$(score /predict "$INVALID")"
 [ "$status" = 400 ] || die "an invalid application got $status instead of 400"
 status="$(curl -sS -o "$WORK/body.json" -w '%{http_code}' -H "x-api-key: $API_KEY" "$GATEWAY_URL/monitoring")"
 [ "$status" = 200 ] || die "/monitoring answered $status"
+# Authentication is on at the gateway (ci/kind-values.yaml): no key or a wrong one is refused there.
+for key in "" "not-a-key"; do
+  status="$(curl -sS -o "$WORK/body.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -H "x-api-key: $key" --data "$APPLICATION" "$GATEWAY_URL/predict")"
+  [ "$status" = 401 ] || die "/predict with key '$key' answered $status instead of 401"
+done
 
 # 3. -------------------------------------------------------------------------------------------
 run_job drift 15m

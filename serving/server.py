@@ -70,6 +70,26 @@ _FROZEN_OBJECTS = Gauge(
 )
 
 
+class _SecondFormatter(logging.Formatter):
+    """``logging.Formatter`` with the date part formatted once per second: the access log writes
+    a line per request, and ``strftime`` of the same second for each was a visible share of the
+    transformer's CPU. The text is the same (the date format has no sub-second field; the
+    milliseconds come from ``%(msecs)``)."""
+
+    _last: tuple[int, str | None, str] = (-1, None, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        last = self._last
+        if last[0] == second and last[1] == datefmt:
+            return last[2]
+        text = super().formatTime(record, datefmt)
+        self._last = (second, datefmt, text)
+        return text
+
+
 def configure_logging(log_config_file: str | None = None) -> None:
     """KServe's log format for kserve/uvicorn, and the same handler for our own packages."""
     from kserve import logging as kserve_logging
@@ -77,7 +97,7 @@ def configure_logging(log_config_file: str | None = None) -> None:
     kserve_logging.configure_logging(log_config_file)
     handler = logging.StreamHandler()
     handler.setFormatter(
-        logging.Formatter(kserve_logging.KSERVE_LOGGER_FORMAT, kserve_logging.KSERVE_LOGGER_DATE_FORMAT)
+        _SecondFormatter(kserve_logging.KSERVE_LOGGER_FORMAT, kserve_logging.KSERVE_LOGGER_DATE_FORMAT)
     )
     for name in _OUR_LOGGERS:
         log = logging.getLogger(name)

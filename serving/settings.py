@@ -11,13 +11,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from credit_scoring.settings import load_settings
 from credit_scoring.settings_help import environment_help
+
+if TYPE_CHECKING:  # serving.server imports this module; Launch imports it only when it runs
+    from serving.admission import Guard
+    from serving.asgi import FastRoute, Observer
 
 __all__ = ["Launch", "ServerOptions", "ServerSettings", "launch", "server_argument_parser"]
 
@@ -132,12 +136,30 @@ S = TypeVar("S", bound=ServerSettings)
 
 @dataclass(frozen=True)
 class Launch(Generic[S]):
-    """Everything a server's ``main`` starts it with."""
+    """Everything a server's ``main`` starts it with, and the two steps every ``main`` takes with
+    it: logging first (``start_logging``), serving last (``serve``)."""
 
     model_name: str
     settings: S
     options: ServerOptions
-    log_config_file: str | None = None
+
+    def start_logging(self) -> None:
+        """KServe's log format (or ``--log_config_file``) for kserve, uvicorn and our packages."""
+        from serving.server import configure_logging
+
+        configure_logging(self.options.log_config_file)
+
+    def serve(
+        self,
+        models: Sequence[Any],
+        routes: Sequence[FastRoute] = (),
+        observe: Observer | None = None,
+        guard: Guard | None = None,
+    ) -> None:
+        """``serving.server.serve`` with these options, until SIGTERM/SIGINT."""
+        from serving.server import serve
+
+        serve(models, self.options, routes, observe, guard)
 
 
 def launch(args: argparse.Namespace, settings_type: type[S], component: str, **flags: Any) -> Launch[S]:
@@ -146,4 +168,4 @@ def launch(args: argparse.Namespace, settings_type: type[S], component: str, **f
         settings = load_settings(settings_type, **flags)
     except ValidationError as exc:
         raise SystemExit(f"invalid {component} settings:\n{exc}") from exc
-    return Launch(args.model_name, settings, ServerOptions.from_args(args, settings), args.log_config_file)
+    return Launch(args.model_name, settings, ServerOptions.from_args(args, settings))

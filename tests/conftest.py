@@ -6,10 +6,7 @@ binary fails loudly with the command that installs it.
 
 from __future__ import annotations
 
-import os
-import pwd
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from cli.stack.components import MLFLOW_SERVER_ENV, mlflow_server_command, redis_command
+from cli.stack.postgres import accepts_queries, init_cluster, server_account, server_argv
 from tests.servers import (
     Process,
     free_port,
-    pg_binary,
     require_binary,
     start_process,
     wait_for,
@@ -115,14 +112,7 @@ class PostgresServer:
         return name
 
     def accepts_queries(self) -> bool:
-        import psycopg
-
-        try:
-            with psycopg.connect(self.dsn(), connect_timeout=2) as conn:
-                conn.execute("select 1")
-        except psycopg.OperationalError:
-            return False
-        return True
+        return accepts_queries(self.port)
 
     def stop(self) -> None:
         self.process.stop()
@@ -134,49 +124,8 @@ class PostgresServer:
         wait_for(self.process, self.accepts_queries, timeout=60, what="accepting queries")
 
 
-def _server_user() -> tuple[str | None, int | None, int | None]:
-    """PostgreSQL refuses to run as root: run it as ``postgres`` (or ``nobody``) when we are root."""
-    if os.geteuid() != 0:
-        return None, None, None
-    for name in ("postgres", "nobody"):
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return name, entry.pw_uid, entry.pw_gid
-    raise RuntimeError("running as root but neither a 'postgres' nor a 'nobody' user exists")
-
-
 def start_postgres(log_dir: Path) -> PostgresServer:
-    import subprocess
-
-    user, uid, gid = _server_user()
-    # Outside pytest's 0700 tmp tree so the unprivileged server user can reach it.
-    base = Path(tempfile.mkdtemp(prefix="credit-pg-"))
-    data, sock = base / "data", base / "sock"
-    data.mkdir()
-    sock.mkdir()
-    if uid is not None and gid is not None:
-        for p in (base, data, sock):
-            os.chown(p, uid, gid)
-    subprocess.run(
-        [
-            pg_binary("initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-instructions",
-            "--locale=C",
-        ],
-        check=True,
-        capture_output=True,
-        user=user,
-        group=gid,
-    )
+    base = init_cluster(prefix="credit-pg-")
     port = free_port()
     server = PostgresServer(_launch_postgres(base, port, log_dir), port, base)
     wait_for(server.process, server.accepts_queries, timeout=60, what="accepting queries")
@@ -184,27 +133,15 @@ def start_postgres(log_dir: Path) -> PostgresServer:
 
 
 def _launch_postgres(base: Path, port: int, log_dir: Path) -> Process:
-    user, _uid, gid = _server_user()
+    account = server_account()
+    # Durability is not under test here (the outage tests stop the server cleanly); many clients are.
+    argv = server_argv(base, port, {"fsync": "off", "max_connections": "200"})
     proc = start_process(
         f"postgres-{port}",
-        [
-            pg_binary("postgres"),
-            "-D",
-            str(base / "data"),
-            "-p",
-            str(port),
-            "-k",
-            str(base / "sock"),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-c",
-            "max_connections=200",
-        ],
+        argv,
         log_dir,
-        user=user,
-        group=gid,
+        user=account[0] if account else None,
+        group=account[2] if account else None,
     )
     wait_port(proc, port, timeout=60)
     return proc

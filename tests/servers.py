@@ -9,7 +9,6 @@ benchmark use; the platform's own command lines come from ``cli.stack.components
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import sys
@@ -27,7 +26,6 @@ __all__ = [
     "Process",
     "eventually",
     "free_port",
-    "pg_binary",
     "require_binary",
     "start_process",
     "wait_for",
@@ -45,17 +43,6 @@ def require_binary(name: str) -> str:
     if path is None:
         raise RuntimeError(f"{name} is not on PATH: run `make system-deps` (or `make test`) first")
     return path
-
-
-def pg_binary(name: str) -> str:
-    """PostgreSQL server tools: on PATH, or in Debian's versioned directory."""
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
-    if not candidates:
-        raise RuntimeError(f"PostgreSQL's {name} not found: run `make system-deps` (or `make test`) first")
-    return candidates[0]
 
 
 def start_process(

@@ -23,8 +23,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from credit_scoring.errors import Unauthenticated
+from credit_scoring.errors import RateLimited, Unauthenticated
 from transformer.jwt_auth import JwtVerifier
+from transformer.metrics import REFUSED
 from transformer.rate_limit import RateLimiter
 from transformer.watched_file import WatchedFile, visible_files
 
@@ -121,23 +122,33 @@ class Authenticator:
     jwt: JwtVerifier | None = None
 
     def __call__(self, headers: Mapping[bytes, bytes]) -> None:
-        client = self.client(headers)
+        # Counted here, not at the HTTP edge, so gRPC refusals are counted the same way.
+        try:
+            client = self.client(headers)
+        except Unauthenticated as exc:
+            REFUSED.labels(reason=exc.reason).inc()
+            raise
         if self.limiter is not None:
-            self.limiter.take(client)
+            try:
+                self.limiter.take(client)
+            except RateLimited:
+                REFUSED.labels(reason="rate_limited").inc()
+                raise
 
     def client(self, headers: Mapping[bytes, bytes]) -> str:
         if self.jwt is not None:
             token = _bearer(headers)
-            subject = self.jwt.subject(token.decode("latin-1")) if token else None
-            if subject is None:
-                raise Unauthenticated()
-            return subject
+            if not token:
+                raise Unauthenticated("missing")
+            return self.jwt.subject(token.decode("latin-1"))
         if self.keys is None:
             named = headers.get(self.client_header) if self.client_header else None
             # Bounded: the name keys a bucket, and a bucket lives a minute after its last use.
             return named[:_MAX_CLIENT_NAME].decode("latin-1") if named else "anonymous"
+        given = False
         for key in _credentials(headers, self.header):
+            given = True
             client = self.keys.client_for(key.decode("latin-1"))
             if client is not None:
                 return client
-        raise Unauthenticated()
+        raise Unauthenticated("invalid_key" if given else "missing")

@@ -9,10 +9,14 @@ already valid (``exp``, ``nbf``, with ``leeway_seconds``), and its ``iss`` and `
 configured ones. The client, for the per-client rate limit, is the token's ``sub``.
 
 The set is read from a file (a ConfigMap or Secret key mounted as a directory, so that the
-kubelet can swap it; never a ``subPath`` mount, which it never updates). Nothing is fetched from
-the network at run time. The file is checked at most once per ``check_seconds``; a changed file
-replaces the keys, an unreadable or invalid one keeps the last good keys (logged): rotation is
-adding the new key to the set, issuing with it, then removing the old one.
+kubelet can swap it; never a ``subPath`` mount, which it never updates) or fetched from the
+issuer's URL (``transformer.jwks_url.JwksUrl``). The file is checked at most once per
+``check_seconds``; a changed file replaces the keys, an unreadable or invalid one keeps the last
+good keys (logged): rotation is adding the new key to the set, issuing with it, then removing
+the old one.
+
+A refused token raises ``Unauthenticated`` with its reason for the refusal metric (``expired``,
+``unknown_kid``, else ``invalid_token``); the 401 body says none of it.
 """
 
 from __future__ import annotations
@@ -20,14 +24,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 import orjson
 
+from credit_scoring.errors import Unauthenticated
 from transformer.watched_file import WatchedFile
 
-__all__ = ["ASYMMETRIC_ALGORITHMS", "JwksFile", "JwtVerifier", "read_jwks"]
+__all__ = ["ASYMMETRIC_ALGORITHMS", "JwksFile", "JwtVerifier", "KeySet", "parse_jwks", "read_jwks"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,30 +46,45 @@ _MAX_SUBJECT = 256
 
 
 def read_jwks(path: Path) -> dict[str, jwt.PyJWK]:
-    """The usable public keys of a JWKS file by ``kid``. Keys without a ``kid``, symmetric keys
-    (``oct``) and keys of another algorithm are skipped and logged by index (never content)."""
-    document = orjson.loads(path.read_bytes())
-    entries = document.get("keys") if isinstance(document, dict) else None
+    """The usable public keys of a JWKS file by ``kid`` (``parse_jwks``)."""
+    return parse_jwks(path.read_bytes(), str(path))
+
+
+def parse_jwks(document: bytes, source: str) -> dict[str, jwt.PyJWK]:
+    """The usable public keys of a JWKS document by ``kid``. Keys without a ``kid``, symmetric
+    keys (``oct``) and keys of another algorithm are skipped and logged by index (never content);
+    a document that is no key set raises ``ValueError``."""
+    try:
+        parsed = orjson.loads(document)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{source} is not JSON") from exc
+    entries = parsed.get("keys") if isinstance(parsed, dict) else None
     if not isinstance(entries, list):
-        raise ValueError(f"{path} is not a JSON Web Key Set (no 'keys' list)")
+        raise ValueError(f"{source} is not a JSON Web Key Set (no 'keys' list)")
     keys: dict[str, jwt.PyJWK] = {}
     for index, entry in enumerate(entries):
         kid = entry.get("kid") if isinstance(entry, dict) else None
         if not isinstance(kid, str) or not kid or entry.get("kty") == "oct":
-            logger.warning("%s key %d: no kid, or a symmetric key: ignored", path, index)
+            logger.warning("%s key %d: no kid, or a symmetric key: ignored", source, index)
             continue
         try:
             key = jwt.PyJWK(entry)
         except jwt.PyJWTError as exc:
-            logger.warning("%s key %d (kid %s): unusable (%s): ignored", path, index, kid, type(exc).__name__)
+            logger.warning("%s key %d (kid %s): unusable (%s)", source, index, kid, type(exc).__name__)
             continue
         if key.algorithm_name not in ASYMMETRIC_ALGORITHMS:
             logger.warning(
-                "%s key %d (kid %s): algorithm %s not accepted", path, index, kid, key.algorithm_name
+                "%s key %d (kid %s): algorithm %s not accepted", source, index, kid, key.algorithm_name
             )
             continue
         keys[kid] = key
     return keys
+
+
+class KeySet(Protocol):
+    """Where the verifier finds a public key by ``kid`` (``JwksFile``, ``JwksUrl``)."""
+
+    def get(self, kid: str) -> jwt.PyJWK | None: ...
 
 
 class JwksFile:
@@ -87,25 +107,25 @@ class JwksFile:
 
 @dataclass
 class JwtVerifier:
-    """Checks a bearer token; ``subject`` gives its client (``sub``) or None when it fails."""
+    """Checks a bearer token; ``subject`` gives its client (``sub``) or raises ``Unauthenticated``."""
 
-    keys: JwksFile
+    keys: KeySet
     issuer: str
     audience: str
     leeway_seconds: float = 30.0
 
-    def subject(self, token: str) -> str | None:
+    def subject(self, token: str) -> str:
         try:
             header = jwt.get_unverified_header(token)
             kid = header.get("kid")
             key = self.keys.get(kid) if isinstance(kid, str) else None
             if key is None:
                 logger.info("JWT refused: unknown kid")
-                return None
+                raise Unauthenticated("unknown_kid")
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key=key,
-                # Only the key's own algorithm, and only an asymmetric one (read_jwks): a token
+                # Only the key's own algorithm, and only an asymmetric one (parse_jwks): a token
                 # saying "none" or "HS256" is refused before any signature check.
                 algorithms=[key.algorithm_name],
                 audience=self.audience,
@@ -117,9 +137,10 @@ class JwtVerifier:
             # The reason (expired, audience, signature ...) helps the operator; the token never
             # appears in the log.
             logger.info("JWT refused: %s", type(exc).__name__)
-            return None
+            reason = "expired" if isinstance(exc, jwt.ExpiredSignatureError) else "invalid_token"
+            raise Unauthenticated(reason) from exc
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or len(subject) > _MAX_SUBJECT:
             logger.info("JWT refused: sub is not a short string")
-            return None
+            raise Unauthenticated("invalid_token")
         return subject

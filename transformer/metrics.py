@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Hashable, MutableMapping, Sequence
+from types import TracebackType
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -20,6 +20,8 @@ __all__ = [
     "HTTP_DURATION",
     "HTTP_REQUESTS",
     "REASON_CODES",
+    "REFUSAL_REASONS",
+    "REFUSED",
     "SCORE",
     "SHADOW_SKIPPED",
     "STAGE_DURATION",
@@ -88,6 +90,15 @@ DEPENDENCY_FAILURES = Counter(
     "Calls to a dependency that failed (feature_store, predictor).",
     ["dependency"],
 )
+REFUSAL_REASONS = ("missing", "invalid_key", "invalid_token", "expired", "unknown_kid", "rate_limited")
+"""Why a request was refused at admission; a fixed set, so a caller cannot mint label values."""
+REFUSED = Counter(
+    "credit_requests_refused_total",
+    "Requests refused by the transformer's guard (HTTP and gRPC), by reason: no credential, an API "
+    "key or JWT that does not verify, an expired JWT, a JWT signed by an unknown key, or the "
+    "client's rate limit.",
+    ["reason"],
+)
 SHADOW_SKIPPED = Counter(
     "credit_shadow_skipped_total",
     "Applications not shadow-scored: the shadow queue was full (challenger slow or down) or shutdown.",
@@ -97,38 +108,68 @@ for _stage in ("validate", "features", "predict", "answer"):
     STAGE_DURATION.labels(stage=_stage)
 for _dependency in ("feature_store", "predictor", "shadow_predictor"):
     DEPENDENCY_FAILURES.labels(dependency=_dependency)
+for _reason in REFUSAL_REASONS:
+    REFUSED.labels(reason=_reason)
 for _role in ("champion", "challenger"):
     THIN_FILES.labels(role=_role)  # present from the start, so rates over it start at 0
 
 
-@contextmanager
-def stage(name: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        STAGE_DURATION.labels(stage=name).observe(time.perf_counter() - start)
+# Label children by label values, looked up once: ``labels()`` validates and locks on every
+# call, which several times per request cost more than the updates. Nothing here ever removes a
+# child, so a cached one stays the one the registry exports. Label sets are bounded by
+# construction (stages, decisions x versions x roles, reason codes, route templates x statuses).
+_CHILDREN: dict[tuple[int, Hashable], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    key = (id(metric), values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child
+
+
+class _StageTimer:
+    """``with stage(name):`` times the block into ``credit_stage_duration_seconds``, raised or not."""
+
+    __slots__ = ("_histogram", "_start")
+
+    def __init__(self, histogram: Any) -> None:
+        self._histogram = histogram
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._histogram.observe(time.perf_counter() - self._start)
+
+
+def stage(name: str) -> _StageTimer:
+    return _StageTimer(_child(STAGE_DURATION, name))
 
 
 def observe_answers(answers: Sequence[dict[str, Any]], role: str) -> None:
     """Decisions, scores and reason codes of one batch (counted first: one metric update per label set)."""
     decisions = Tally((a["decision"], a["model"]["version"]) for a in answers)
     for (decision, version), n in decisions.items():
-        APPLICATIONS.labels(decision=decision, model_version=version, role=role).inc(n)
-    THIN_FILES.labels(role=role).inc(sum(1 for a in answers if a["thin_file"]))
+        _child(APPLICATIONS, decision, version, role).inc(n)
+    _child(THIN_FILES, role).inc(sum(1 for a in answers if a["thin_file"]))
     codes = Tally(r["code"] for a in answers for r in a["reasons"])
     for code, n in codes.items():
-        REASON_CODES.labels(code=code).inc(n)
+        _child(REASON_CODES, code).inc(n)
     if answers:
-        histogram = SCORE.labels(model_version=answers[0]["model"]["version"])
+        histogram = _child(SCORE, answers[0]["model"]["version"])
         for a in answers:
             histogram.observe(a["score"])
 
 
 def observe_http(route: str, status: int, seconds: float) -> None:
     """One answer of a fast route (``serving.asgi.Router``); the middleware counts the others."""
-    HTTP_REQUESTS.labels(route=route, status=str(status)).inc()
-    HTTP_DURATION.labels(route=route).observe(seconds)
+    _child(HTTP_REQUESTS, route, str(status)).inc()
+    _child(HTTP_DURATION, route).observe(seconds)
 
 
 Scope = MutableMapping[str, Any]
@@ -161,5 +202,5 @@ class HttpMetricsMiddleware:
             route = scope.get("route")
             # The route template, never the raw path: unknown paths must not mint label values.
             name = getattr(route, "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(route=name, status=str(status)).inc()
-            HTTP_DURATION.labels(route=name).observe(time.perf_counter() - start)
+            _child(HTTP_REQUESTS, name, str(status)).inc()
+            _child(HTTP_DURATION, name).observe(time.perf_counter() - start)

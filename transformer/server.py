@@ -149,28 +149,62 @@ def build_guard(settings: TransformerSettings) -> Any:
 
 
 def _jwt_verifier(settings: TransformerSettings) -> Any:
-    from transformer.jwt_auth import JwksFile, JwtVerifier
+    from transformer.jwt_auth import JwtVerifier
 
     # The settings' validator requires both with auth jwt.
     assert settings.jwt_issuer is not None
     assert settings.jwt_audience is not None
+    keys, source = _jwks(settings)
+    if not len(keys):
+        log.warning("no usable key in %s: every request is refused until one is added", source)
+    log.info(
+        "JWT authentication: %d keys from %s, issuer %s, audience %s",
+        len(keys),
+        source,
+        settings.jwt_issuer,
+        settings.jwt_audience,
+    )
+    return JwtVerifier(keys, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
+
+
+def _jwks(settings: TransformerSettings) -> tuple[Any, str]:
+    """The key set (from ``jwks_url`` when set, else the file ``jwks_path``) and where it is from."""
+    import httpx
+
+    from transformer.jwks_url import JwksUrl
+    from transformer.jwt_auth import JwksFile
+
+    if settings.jwks_url:
+        try:
+            keys: Any = JwksUrl(
+                settings.jwks_url, settings.jwks_refresh_seconds, settings.jwks_min_refresh_seconds
+            )
+        except (httpx.HTTPError, ValueError) as exc:
+            why = (
+                f"HTTP {exc.response.status_code}"
+                if isinstance(exc, httpx.HTTPStatusError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            raise SystemExit(
+                f"CREDIT_JWKS_URL={settings.jwks_url} gave no JSON Web Key Set at start-up ({why}): "
+                "nothing was ever fetched, so no token could be "
+                "checked; make the URL reachable from the transformer, or mount the set as a file "
+                "(CREDIT_JWKS_PATH)"
+            ) from exc
+        if settings.jwks_url.startswith("http://"):
+            log.warning(
+                "CREDIT_JWKS_URL is plain http: whoever can alter the traffic can add signing keys; "
+                "use https unless the issuer is reached over a trusted network"
+            )
+        return keys, settings.jwks_url
     try:
         keys = JwksFile(settings.jwks_path)
     except (OSError, ValueError) as exc:
         raise SystemExit(
             f"CREDIT_JWKS_PATH={settings.jwks_path} is unreadable or not a JSON Web Key Set ({exc}): "
-            "mount the issuer's public keys there, or set CREDIT_AUTH=api-key or off"
+            "mount the issuer's public keys there (or set CREDIT_JWKS_URL), or set CREDIT_AUTH=api-key or off"
         ) from exc
-    if not len(keys):
-        log.warning("no usable key in %s: every request is refused until one is added", keys.path)
-    log.info(
-        "JWT authentication: %d keys from %s, issuer %s, audience %s",
-        len(keys),
-        keys.path,
-        settings.jwt_issuer,
-        settings.jwt_audience,
-    )
-    return JwtVerifier(keys, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
+    return keys, str(keys.path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -178,12 +212,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = launch.settings
     from kserve.model_server import app
 
-    from serving.server import configure_logging, serve
     from transformer.metrics import HttpMetricsMiddleware, observe_http
     from transformer.monitoring_route import add_monitoring_route, challenger_mode
     from transformer.routes import scoring_routes
 
-    configure_logging(launch.log_config_file)
+    launch.start_logging()
     guard = build_guard(settings)
     model = build_model(settings, launch.model_name)
     add_monitoring_route(
@@ -209,4 +242,4 @@ def main(argv: Sequence[str] | None = None) -> None:
             settings.challenger_predictor_host,
             settings.challenger_percent,
         )
-    serve([model], launch.options, routes=scoring_routes(model), observe=observe_http, guard=guard)
+    launch.serve([model], routes=scoring_routes(model), observe=observe_http, guard=guard)

@@ -97,7 +97,17 @@ class TransformerSettings(ServerSettings):
     jwks_path: Path = Path("/var/run/credit-scoring-jwks/jwks.json")
     """``jwt``: JSON Web Key Set file of the token issuer's public keys (a mounted ConfigMap or
     Secret directory's key, not a ``subPath`` mount); re-read within a second of a change, so
-    signing keys rotate without a restart. Nothing is fetched from the network."""
+    signing keys rotate without a restart. Not read when ``jwks_url`` is set."""
+    jwks_url: str | None = Field(default=None, pattern=r"^https?://")
+    """``jwt``: URL of the issuer's JSON Web Key Set, used instead of ``jwks_path`` when set:
+    fetched at start (the transformer does not start without it), then every
+    ``jwks_refresh_seconds`` and when a token names an unknown ``kid``; a failed fetch keeps the
+    last good keys."""
+    jwks_refresh_seconds: float = Field(default=300.0, ge=1)
+    """``jwks_url``: seconds between scheduled fetches of the key set."""
+    jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
+    """``jwks_url``: fewest seconds between two fetches, however many unknown ``kid`` values
+    tokens carry (bounds the load on the identity provider)."""
     jwt_issuer: str | None = None
     """``jwt``: the required ``iss`` claim (the gateway's ``gateway.auth.jwt.issuer``)."""
     jwt_audience: str | None = None

@@ -75,6 +75,8 @@ class OnlineStoreWatch:
         self.check_seconds = check_seconds
         self._client_timeout = client_timeout
         self._verdict = StoreVerdict(ok=True)
+        self._observed: tuple[bytes | None, StoreVerdict] | None = None
+        """The last marker bytes ``observe`` judged, and their verdict."""
         self._listeners: list[Callable[[bool], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -126,7 +128,15 @@ class OnlineStoreWatch:
 
     def observe(self, raw: bytes | None) -> None:
         """The marker as a read just found it: remember the verdict, raise when untrusted."""
-        self._set(self.judge(raw))
+        last = self._observed
+        if last is not None and last[0] == raw and self.max_age_seconds is None:
+            # The marker every read of an unchanged store finds: without an age limit the same
+            # bytes get the same verdict, so it is not parsed again on every request.
+            verdict = last[1]
+        else:
+            verdict = self.judge(raw)
+            self._observed = (raw, verdict)
+        self._set(verdict)
         self.require()
 
     def require(self) -> None:

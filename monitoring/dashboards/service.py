@@ -1,5 +1,6 @@
 """The service dashboard: request rate, latency (end to end, per stage, KServe handlers), errors,
-dependency failures, predictor readiness and versions, rows and reloads, the inference log."""
+dependency failures, predictor readiness and versions, rows and reloads, refused requests, the
+inference log."""
 
 from __future__ import annotations
 
@@ -123,6 +124,15 @@ def service() -> dict[str, Any]:
             6,
         ),
         series(
+            "Refused requests",
+            "Requests the transformer's guard refused per second, by reason: missing or invalid_key "
+            "(API keys), expired, invalid_token or unknown_kid (JWTs), rate_limited (429).",
+            [(f"sum by (reason) (rate(credit_requests_refused_total[{RATE}]))", "{{reason}}")],
+            "reqps",
+            12,
+            7,
+        ),
+        series(
             "Inference log",
             "Records written / spilled / replayed / dropped per second, and records waiting in memory.",
             [
@@ -130,7 +140,7 @@ def service() -> dict[str, Any]:
                 ("sum(credit_inference_log_queue_depth)", "queue depth"),
             ],
             "short",
-            24,
+            12,
             7,
         ),
     ]

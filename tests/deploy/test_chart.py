@@ -314,13 +314,17 @@ def test_routes_rewrite_public_paths_to_kserve_paths():
     }
 
 
-def test_auth_is_on_by_default_and_off_only_in_local_scenarios():
+def test_auth_is_on_by_default_and_in_the_kind_flow():
     assert _of_kind(render(), "SecurityPolicy")[0]["spec"]["apiKeyAuth"]["extractFrom"] == [
         {"headers": ["x-api-key"]}
     ]
     (jwt,) = _of_kind(render_scenario("prod-like"), "SecurityPolicy")
     assert jwt["spec"]["jwt"]["providers"][0]["remoteJWKS"]["uri"].startswith("https://")
-    assert _of_kind(render_scenario("kind"), "SecurityPolicy") == []
+    # make kind-deploy and skaffold's profiles: the gateway checks the key kind-deploy.sh generates.
+    for scenario in ("kind", "knative", "knative-split"):
+        (policy,) = _of_kind(render_scenario(scenario), "SecurityPolicy")
+        assert policy["spec"]["apiKeyAuth"]["credentialRefs"][0]["name"] == "credit-scoring-api-keys"
+        assert _env(_transformer_pod(render_scenario(scenario))[1])["CREDIT_AUTH"] == "api-key"
     targets = {t["name"] for t in jwt["spec"]["targetRefs"]}
     assert targets == {r["metadata"]["name"] for r in _of_kind(render_scenario("prod-like"), "HTTPRoute")}
 
@@ -363,6 +367,59 @@ def test_with_jwt_at_the_gateway_the_transformer_verifies_the_same_token():
     ],
 )
 def test_transformer_jwt_needs_its_key_set_and_an_audience(flags, complaint):
+    values = str(CHART / "ci" / "prod-like-values.yaml")
+    with pytest.raises(AssertionError, match=complaint):
+        render(*flags, values=(values,))
+
+
+def test_transformer_jwt_key_set_may_come_from_the_issuers_url_through_its_own_egress():
+    values = str(CHART / "ci" / "prod-like-values.yaml")
+    url = "https://auth.example.com/.well-known/jwks.json"
+    egress = {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+    docs = render(
+        "--set",
+        "transformer.auth.jwt.jwksConfigMap=",
+        "--set",
+        f"transformer.auth.jwt.jwksUrl={url}",
+        "--set-json",
+        f"transformer.auth.jwt.jwksUrlEgress=[{json.dumps(egress)}]",
+        values=(values,),
+    )
+    pod, container = _transformer_pod(docs)
+    env = _env(container)
+    assert env["CREDIT_AUTH"] == "jwt"
+    assert env["CREDIT_JWKS_URL"] == url
+    assert env["CREDIT_JWKS_REFRESH_SECONDS"] == "300"
+    assert "CREDIT_JWKS_PATH" not in env
+    assert not [v for v in pod["volumes"] if v["name"] == "jwks"]
+    (policy,) = [
+        p for p in _of_kind(docs, "NetworkPolicy") if p["metadata"]["name"] == f"{RELEASE}-transformer"
+    ]
+    assert egress in policy["spec"]["egress"]
+    # Without jwksUrl no such rule: the default render's transformer reaches nothing outside.
+    (default,) = [
+        p for p in _of_kind(render(), "NetworkPolicy") if p["metadata"]["name"] == f"{RELEASE}-transformer"
+    ]
+    assert not [r for r in default["spec"]["egress"] if any("ipBlock" in t for t in r["to"])]
+
+
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (("--set", "transformer.auth.jwt.jwksUrl=https://auth.example.com/jwks"), "not both"),
+        (
+            (
+                "--set",
+                "transformer.auth.jwt.jwksConfigMap=",
+                "--set",
+                "transformer.auth.jwt.jwksUrl=https://a.test/j",
+            ),
+            "set transformer.auth.jwt.jwksUrlEgress",
+        ),
+        (("--set", "transformer.auth.jwt.jwksUrl=ftp://a.test/j"), "jwksUrl"),
+    ],
+)
+def test_a_jwks_url_is_one_source_of_keys_with_a_way_out(flags, complaint):
     values = str(CHART / "ci" / "prod-like-values.yaml")
     with pytest.raises(AssertionError, match=complaint):
         render(*flags, values=(values,))

@@ -3,9 +3,11 @@
 No Docker engine runs here, so each image is rebuilt as a throw-away virtualenv: the first-party
 packages its Dockerfile copies, installed (not editable) with the one extra it installs, pinned by
 requirements/constraints.txt (``uv pip install -c ... '<copied tree>[extra]'``, from uv's local
-cache). Then every module of every package the image ships must import there, from outside the
-checkout, and its entry points must answer ``--help``. A module that needs a package the image's
-extra does not install, or a first-party package the Dockerfile does not copy, fails here.
+cache; pyspark from the per-machine wheel of scripts/wheelhouse.py, as ``make setup`` installs it,
+since uv would otherwise file another ~2 GB build of its sdist per venv). Then every module of
+every package the image ships must import there, from outside the checkout, and its entry points
+must answer ``--help``. A module that needs a package the image's extra does not install, or a
+first-party package the Dockerfile does not copy, fails here.
 The virtualenvs live under pytest's temporary folder and are shared by the tests of a session.
 """
 
@@ -84,7 +86,7 @@ def dockerfile(image: str) -> tuple[list[str], str]:
     return copied, extras
 
 
-def _build(image: str, base: Path) -> Image:
+def _build(image: str, base: Path, wheels: str) -> Image:
     packages, extras = dockerfile(image)
     context = base / f"{image}-context"
     context.mkdir(parents=True, exist_ok=True)
@@ -105,6 +107,8 @@ def _build(image: str, base: Path) -> Image:
             str(venv / "bin" / "python"),
             "--constraint",
             str(ROOT / "requirements" / "constraints.txt"),
+            "--find-links",
+            wheels,
             f"{context}[{extras}]",
         ],
     ]
@@ -119,10 +123,17 @@ def image_env(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Image
     """The image's environment, built on first use and shared for the session."""
     base = tmp_path_factory.mktemp("images")
     built: dict[str, Image] = {}
+    wheels = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "wheelhouse.py")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    ).stdout.strip()
 
     def get(image: str) -> Image:
         if image not in built:
-            built[image] = _build(image, base)
+            built[image] = _build(image, base, wheels)
         return built[image]
 
     return get

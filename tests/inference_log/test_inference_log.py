@@ -32,18 +32,11 @@ from inference_log import (
     records_from_batch,
 )
 from inference_log.store import ADDED_COLUMNS, LogStore
+from tests.inference_log.records import scored_batch
 from tests.monitoring.conftest import restart_postgres
 from tests.servers import eventually
 
 MakeRecords = Callable[..., list[InferenceRecord]]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'log.db'}"
-    server = request.getfixturevalue("postgres_server")
-    return server.url(server.create_database())
 
 
 def count_rows(url: str) -> int:
@@ -139,31 +132,10 @@ def test_batch_shape_is_checked(hasher: ApplicantHasher) -> None:
 
 
 def column_batch(hasher: ApplicantHasher, n: int, seed: int = 0) -> RecordBatch:
-    """What the transformer submits: one scored request as columns (some features missing)."""
-    rng = np.random.default_rng(seed)
-    matrix = rng.uniform(0, 1000, size=(n, len(feature_names())))
-    matrix[rng.random(matrix.shape) < 0.05] = np.nan
-    pd_ = rng.uniform(0, 1, n)
-    return RecordBatch.from_scored(
-        request_id=f"cols-{seed}",
-        applicant_ids=[f"app-{i}" for i in range(n)],
-        hasher=hasher,
-        matrix=matrix,
-        pd=pd_,
-        score=600 - 100 * pd_,
-        decisions=["approve" if p < 0.3 else "decline" for p in pd_],
-        risk_bands=["A" if p < 0.3 else "E" for p in pd_],
-        reason_codes=[[] if p < 0.3 else ["R00", "R07"] for p in pd_],
-        thin_file=rng.random(n) < 0.1,
-        model_name="credit-risk",
-        model_version="3",
-        model_alias="champion",
-        role=Role.CHAMPION,
-        latency_ms=3.5,
-        # The lender's application ids (some requests carry none) and the audit attributes.
-        application_ids=[f"L{seed}-{i}" if i % 4 else None for i in range(n)],
-        age_bands=[["18-24", "62+", None][i % 3] for i in range(n)],
-        marital=[["single", None][i % 2] for i in range(n)],
+    """What the transformer submits: one scored request as columns, some rows thin-file, with the
+    lender's application ids and the audit attributes."""
+    return scored_batch(
+        hasher, n, seed=seed, model_version="3", request_id=f"cols-{seed}", thin_share=0.1, audit=True
     )
 
 

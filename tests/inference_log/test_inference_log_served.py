@@ -21,7 +21,6 @@ from inference_log import (
     iter_rows,
 )
 from inference_log.spill import SpillFile, read_spill
-from tests.inference_log.test_inference_log import db_url  # noqa: F401  (the fixture: both databases)
 
 
 def scored(
@@ -49,7 +48,7 @@ def scored(
     )
 
 
-def test_split_sides_and_shadow_copies_are_told_apart(db_url: str, tmp_path: Path, hasher) -> None:  # noqa: F811
+def test_split_sides_and_shadow_copies_are_told_apart(db_url: str, tmp_path: Path, hasher) -> None:
     batches = [
         # A split request: rows 0, 2, 3 decided by the champion, rows 1 and 4 by the challenger.
         scored(hasher, [0, 2, 3], Role.CHAMPION, served=True, request_id="split"),

@@ -6,27 +6,23 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.features import feature_names
 from credit_scoring.policy import ScorePolicy
 from inference_log import (
     ApplicantHasher,
     InferenceLogWriter,
     InferenceRecord,
-    Role,
-    records_from_batch,
 )
 from tests.conftest import PostgresServer, start_postgres
+from tests.inference_log.records import hasher, make_records  # noqa: F401  (fixtures of these tests)
 from tests.monitoring.population import applications_at_time, traffic_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,47 +60,6 @@ def private_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
     yield server
     server.stop()
     shutil.rmtree(server.base, ignore_errors=True)
-
-
-@pytest.fixture
-def hasher() -> ApplicantHasher:
-    return ApplicantHasher(b"test-key-of-at-least-16-bytes")
-
-
-@pytest.fixture
-def make_records(hasher: ApplicantHasher) -> Callable[..., list[InferenceRecord]]:
-    """``make_records(n, role=..., seed=...)``: n records of one request with random features."""
-
-    def make(
-        n: int,
-        role: Role = Role.CHAMPION,
-        seed: int = 0,
-        request_id: str | None = None,
-        model_version: str = "1",
-    ) -> list[InferenceRecord]:
-        rng = np.random.default_rng(seed)
-        matrix = rng.uniform(0, 1000, size=(n, len(feature_names()))).astype(np.float32)
-        matrix[rng.random((n, len(feature_names()))) < 0.05] = np.nan
-        pd_ = rng.uniform(0, 1, n)
-        return records_from_batch(
-            request_id=request_id or uuid.uuid4().hex,
-            applicant_ids=[f"app-{i}" for i in range(n)],
-            hasher=hasher,
-            matrix=matrix,
-            pd=pd_,
-            score=600 - 100 * pd_,
-            decisions=["approve" if p < 0.3 else "decline" for p in pd_],
-            risk_bands=["A" if p < 0.3 else "E" for p in pd_],
-            reason_codes=[[] if p < 0.3 else ["R07", "R16"] for p in pd_],
-            thin_file=[False] * n,
-            model_name="credit-risk",
-            model_version=model_version,
-            model_alias="champion" if role is Role.CHAMPION else "challenger",
-            role=role,
-            latency_ms=4.2,
-        )
-
-    return make
 
 
 # --------------------------------------------------------------------------- drift job

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import signal
 import threading
@@ -18,19 +17,12 @@ import orjson
 from kserve import InferenceGRPCClient
 from kserve.protocol.infer_type import InferInput, InferRequest
 
+from bench.payloads import predictor_request
 from tests.predictor.conftest import Predictor, start_mlflow_on, wait_until
 from tests.predictor.registry_helpers import credit_data, policy_for, register, set_alias, train_booster
 from tests.servers import free_port
 
 POLL = 1.0
-
-
-def _body(rows: np.ndarray, **parameters: object) -> dict[str, object]:
-    data = [[None if math.isnan(v) else float(v) for v in row] for row in rows]
-    return {
-        "parameters": parameters,
-        "inputs": [{"name": "features", "datatype": "FP32", "shape": list(rows.shape), "data": data}],
-    }
 
 
 def _grpc_status(predictor: Predictor) -> grpc.StatusCode:
@@ -87,7 +79,7 @@ class Load:
         return any(r.version == version for r in list(self.records))
 
     async def _main(self) -> None:
-        bodies = [_body(self.rows[i : i + 1]) for i in range(len(self.rows))]
+        bodies = [predictor_request(self.rows[i : i + 1]) for i in range(len(self.rows))]
         async with httpx.AsyncClient(timeout=30) as client:
 
             async def worker(offset: int) -> None:
@@ -177,7 +169,9 @@ def test_broken_version_keeps_serving_the_current_one_and_counts_a_failure(launc
     rows = credit_data()[0][:5]
     for i in range(len(rows)):
         response = httpx.post(
-            f"{predictor.url}/v2/models/credit-risk/infer", json=_body(rows[i : i + 1]), timeout=30
+            f"{predictor.url}/v2/models/credit-risk/infer",
+            json=predictor_request(rows[i : i + 1]),
+            timeout=30,
         )
         assert response.status_code == 200, response.text
         assert response.json()["model_version"] == good.version
@@ -215,7 +209,9 @@ def test_not_ready_while_mlflow_is_unreachable_then_ready_when_it_comes_up(
     assert httpx.get(f"{predictor.url}/v2/models/credit-risk/ready", timeout=5).status_code == 503
     assert predictor.metric("credit_model_ready", model=served_model.name) == 0
     refused = httpx.post(
-        f"{predictor.url}/v2/models/credit-risk/infer", json=_body(credit_data()[0][:1]), timeout=5
+        f"{predictor.url}/v2/models/credit-risk/infer",
+        json=predictor_request(credit_data()[0][:1]),
+        timeout=5,
     )
     assert refused.status_code == 503
     assert "not ready" in refused.json()["error"]
@@ -225,7 +221,9 @@ def test_not_ready_while_mlflow_is_unreachable_then_ready_when_it_comes_up(
     try:
         took = wait_until(predictor.is_ready, timeout=120)
         response = httpx.post(
-            f"{predictor.url}/v2/models/credit-risk/infer", json=_body(credit_data()[0][:1]), timeout=30
+            f"{predictor.url}/v2/models/credit-risk/infer",
+            json=predictor_request(credit_data()[0][:1]),
+            timeout=30,
         )
         assert response.status_code == 200, response.text
         assert response.json()["model_version"] == served_model.version
@@ -239,7 +237,7 @@ def test_not_ready_while_mlflow_is_unreachable_then_ready_when_it_comes_up(
 def test_sigterm_drains_the_in_flight_request_and_exits_cleanly(launch, served_model):
     predictor: Predictor = launch.start(f"models:/{served_model.name}@champion")
     rows = np.ascontiguousarray(np.tile(credit_data()[0][:500], (6, 1)))  # 3,000 rows with contributions
-    body = orjson.dumps(_body(rows, pred_contribs=True))
+    body = orjson.dumps(predictor_request(rows, pred_contribs=True))
     half_sent, terminated = threading.Event(), threading.Event()
     result: dict[str, httpx.Response] = {}
 

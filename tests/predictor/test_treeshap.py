@@ -77,11 +77,16 @@ def test_shallow_models_equal_xgboost(applicants, depth):
 
 
 def test_single_rows_and_chunks_agree(champion, applicants):
+    """A row's contributions are the same bits however it is batched: one row and a few rows take
+    the dense small-block path, bigger chunks the sparse products (an answer's reasons must not
+    depend on what else the predictor scored at the time)."""
     tables = _tables(champion)
     assert tables is not None
-    rows = applicants[0][:50]
-    one_by_one = np.vstack([tables.contributions(rows[i : i + 1]) for i in range(len(rows))])
-    np.testing.assert_allclose(one_by_one, tables.contributions(rows, chunk=7), atol=1e-6, rtol=0)
+    rows = np.vstack([applicants[0][:100], _perturbed(applicants[0][:100], seed=7)])
+    whole = tables.contributions(rows, chunk=512)
+    for size in (1, 3, 7):
+        chunked = np.vstack([tables.contributions(rows[i : i + size]) for i in range(0, len(rows), size)])
+        np.testing.assert_array_equal(chunked.view(np.int32), whole.view(np.int32))
 
 
 def test_deeper_trees_fall_back_to_xgboost(applicants):

@@ -13,15 +13,46 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import numpy as np
+import orjson
 import pytest
 
 from cli.stack.components import predictor_command, transformer_command
 from tests.credit_env import CreditEnv
 from tests.servers import KServeEndpoints, Process, free_port, start_process, wait_for
 from transformer.auth import hash_key
+
+if TYPE_CHECKING:
+    from kserve import InferInput
+
+V1 = "/v1/models/credit-scoring:predict"
+
+
+def v1_body(credit_env: CreditEnv) -> dict[str, Any]:
+    """A v1 body of one application of the session data set (the first by applicant id)."""
+    app = credit_env.applications.sort_values("applicant_id").iloc[0]
+    return {
+        "instances": [
+            {
+                "applicant_id": app.applicant_id,
+                "amount": float(app.amount),
+                "price": float(app.price),
+                "term": 24,
+            }
+        ]
+    }
+
+
+def applications_input(apps: list[dict[str, Any]]) -> list[InferInput]:
+    """The gRPC ``applications`` tensor: one JSON document per application (BYTES)."""
+    from kserve import InferInput
+
+    inputs = [InferInput("applications", [len(apps)], "BYTES")]
+    inputs[0].set_data_from_numpy(np.array([orjson.dumps(a) for a in apps], dtype=np.object_))
+    return inputs
 
 
 @dataclass

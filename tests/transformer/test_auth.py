@@ -141,6 +141,37 @@ def test_the_limiter_is_applied_to_the_authenticated_client(tmp_path: Path):
     guard({b"x-api-key": b"kb"})
 
 
+def _refused(reason: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("credit_requests_refused_total", {"reason": reason}) or 0.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "missing"),
+        ({b"authorization": b"Basic ka"}, "missing"),
+        ({b"x-api-key": b"wrong"}, "invalid_key"),
+        ({b"authorization": b"Bearer wrong"}, "invalid_key"),
+        ({b"x-api-key": b"ka"}, "rate_limited"),  # the second request of a one-request budget
+    ],
+)
+def test_each_refusal_is_counted_by_its_reason_and_nothing_else(tmp_path: Path, headers, reason):
+    from transformer.metrics import REFUSAL_REASONS
+
+    (tmp_path / "keys").write_text(f"bank-a:{hash_key('ka')}\n")
+    guard = Authenticator(
+        ApiKeys(tmp_path / "keys"), limiter=RateLimiter(rate=0.001, burst=1, clock=_Clock())
+    )
+    guard({b"x-api-key": b"ka"})  # spends the budget; an accepted request is no refusal
+    before = {r: _refused(r) for r in REFUSAL_REASONS}
+    with pytest.raises((Unauthenticated, RateLimited)):
+        guard(headers)
+    after = {r: _refused(r) for r in REFUSAL_REASONS}
+    assert {r: after[r] - before[r] for r in REFUSAL_REASONS if after[r] != before[r]} == {reason: 1.0}
+
+
 def test_auth_off_is_explicit_and_loud(caplog):
     from transformer.server import build_guard
     from transformer.settings import TransformerSettings

@@ -7,31 +7,14 @@ from __future__ import annotations
 import time
 
 import httpx
-import numpy as np
-import orjson
 import pytest
 
 from tests.credit_env import CreditEnv
-from tests.servers import wait_for
-from tests.transformer.conftest import Launcher, Server
+from tests.servers import scrape, wait_for
+from tests.transformer.conftest import V1, Launcher, Server, applications_input, v1_body
 from transformer.auth import hash_key
 
-V1 = "/v1/models/credit-scoring:predict"
 V2 = "/v2/models/credit-scoring/infer"
-
-
-def _body(credit_env: CreditEnv) -> dict:
-    app = credit_env.applications.sort_values("applicant_id").iloc[0]
-    return {
-        "instances": [
-            {
-                "applicant_id": app.applicant_id,
-                "amount": float(app.amount),
-                "price": float(app.price),
-                "term": 24,
-            }
-        ]
-    }
 
 
 @pytest.mark.parametrize(
@@ -50,8 +33,17 @@ def test_every_product_route_needs_a_key(transformer: Server, method: str, path:
     )
     assert reply.status_code == 401, reply.text
     assert reply.json() == {"error": "unauthenticated", "code": "unauthenticated", "request_id": "no-key-1"}
+    before = _refused(transformer, "invalid_key")
     wrong = httpx.request(method, f"{transformer.url}{path}", headers={"x-api-key": "not-a-key"}, timeout=30)
     assert wrong.status_code == 401
+    assert _refused(transformer, "invalid_key") == before + 1
+    assert _refused(transformer, "missing") >= 1
+
+
+def _refused(transformer: Server, reason: str) -> float:
+    """The transformer's own count of refusals for ``reason``, scraped from its ``/metrics``."""
+    samples = scrape(f"{transformer.url}/metrics")
+    return samples[("credit_requests_refused_total", frozenset({("reason", reason)}))]
 
 
 def test_probes_and_metrics_stay_open(transformer: Server):
@@ -61,21 +53,19 @@ def test_probes_and_metrics_stay_open(transformer: Server):
 
 def test_the_key_header_and_a_bearer_token_both_score(transformer: Server, credit_env: CreditEnv):
     by_header = httpx.post(
-        f"{transformer.url}{V1}", json=_body(credit_env), headers=transformer.auth, timeout=30
+        f"{transformer.url}{V1}", json=v1_body(credit_env), headers=transformer.auth, timeout=30
     )
     bearer = {"authorization": f"Bearer {transformer.api_key}"}
-    by_bearer = httpx.post(f"{transformer.url}{V1}", json=_body(credit_env), headers=bearer, timeout=30)
+    by_bearer = httpx.post(f"{transformer.url}{V1}", json=v1_body(credit_env), headers=bearer, timeout=30)
     assert by_header.status_code == by_bearer.status_code == 200, by_bearer.text
     assert by_header.json()["predictions"][0]["pd"] == by_bearer.json()["predictions"][0]["pd"]
 
 
 async def test_grpc_needs_the_key_in_its_metadata(transformer: Server, credit_env: CreditEnv):
     import grpc
-    from kserve import InferenceGRPCClient, InferInput, InferRequest
+    from kserve import InferenceGRPCClient, InferRequest
 
-    (app,) = _body(credit_env)["instances"]
-    inputs = [InferInput("applications", [1], "BYTES")]
-    inputs[0].set_data_from_numpy(np.array([orjson.dumps(app)], dtype=np.object_))
+    inputs = applications_input(v1_body(credit_env)["instances"])
     client = InferenceGRPCClient(transformer.grpc_target, timeout=30)
     try:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
@@ -106,7 +96,7 @@ def test_model_repository_routes_are_closed_and_the_model_stays_ready(
     assert httpx.get(f"{server.url}/v2/health/ready", timeout=10).status_code == 200
     assert server.ready()
     if server_name == "transformer":
-        scored = httpx.post(f"{server.url}{V1}", json=_body(credit_env), headers=server.auth, timeout=30)
+        scored = httpx.post(f"{server.url}{V1}", json=v1_body(credit_env), headers=server.auth, timeout=30)
         assert scored.status_code == 200, scored.text
 
 
@@ -129,7 +119,9 @@ def test_keys_rotate_without_restart_and_each_client_has_its_rate(
     keys_file = server.process.log.parent / f"transformer-{server.http_port}" / "api-keys"
     url = f"{server.url}{V1}"
     statuses = [
-        httpx.post(url, json=_body(credit_env), headers={**server.auth, "x-request-id": f"r{i}"}, timeout=30)
+        httpx.post(
+            url, json=v1_body(credit_env), headers={**server.auth, "x-request-id": f"r{i}"}, timeout=30
+        )
         for i in range(4)
     ]
     assert [r.status_code for r in statuses] == [200, 200, 200, 429]
@@ -141,18 +133,18 @@ def test_keys_rotate_without_restart_and_each_client_has_its_rate(
     second = {"x-api-key": "second-key"}
     wait_for(
         server.process,
-        lambda: httpx.post(url, json=_body(credit_env), headers=second, timeout=30).status_code == 200,
+        lambda: httpx.post(url, json=v1_body(credit_env), headers=second, timeout=30).status_code == 200,
         timeout=30,
         what="the added key accepted",
     )
     # The first client's budget is its own: still spent.
-    assert httpx.post(url, json=_body(credit_env), headers=server.auth, timeout=30).status_code == 429
+    assert httpx.post(url, json=v1_body(credit_env), headers=server.auth, timeout=30).status_code == 429
     # Revoking: the first client's line removed, its key refused from then on.
     keys_file.write_text(f"bank-b:{hash_key('second-key')}\n")
     time.sleep(0.01)
     wait_for(
         server.process,
-        lambda: httpx.post(url, json=_body(credit_env), headers=server.auth, timeout=30).status_code == 401,
+        lambda: httpx.post(url, json=v1_body(credit_env), headers=server.auth, timeout=30).status_code == 401,
         timeout=30,
         what="the removed key refused",
     )

@@ -102,6 +102,31 @@ def test_every_wrong_token_is_unauthenticated(issuer: Issuer, case: str, reason:
     assert token not in caplog.text  # the reason is logged, never the token
 
 
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("expired", "expired"),
+        ("unknown kid", "unknown_kid"),
+        ("no kid", "unknown_kid"),
+        ("wrong audience", "invalid_token"),
+        ("alg none", "invalid_token"),
+        ("garbage", "invalid_token"),
+        ("empty sub", "invalid_token"),
+        (None, "missing"),
+    ],
+)
+def test_each_refused_token_is_counted_by_its_reason(issuer: Issuer, case: str | None, reason: str):
+    from tests.transformer.test_auth import _refused
+
+    headers = _bearer(_wrong_tokens(issuer)[case]) if case else {b"x-api-key": b"not a token"}
+    before = _refused(reason)
+    with pytest.raises(Unauthenticated) as refused:
+        _guard(issuer)(headers)
+    assert refused.value.reason == reason
+    assert str(refused.value) == "unauthenticated"  # the reason is the operator's, not the caller's
+    assert _refused(reason) == before + 1
+
+
 def test_an_hmac_token_signed_with_the_public_key_is_refused(issuer: Issuer):
     """The classic algorithm confusion: HS256 with the RSA public key as the shared secret."""
     import hashlib

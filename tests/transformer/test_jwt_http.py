@@ -7,15 +7,12 @@ from __future__ import annotations
 import time
 
 import httpx
-import numpy as np
-import orjson
 import pytest
 
 from tests.credit_env import CreditEnv
 from tests.servers import wait_for
-from tests.transformer.conftest import Launcher, Server
+from tests.transformer.conftest import V1, Launcher, Server, applications_input, v1_body
 from tests.transformer.jwt_keys import AUDIENCE, ISSUER, new_issuer
-from tests.transformer.test_auth_http import V1, _body
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -26,7 +23,7 @@ async def test_jwt_authenticates_http_and_grpc_and_keys_rotate_without_restart(
     launcher: Launcher, predictor: Server, credit_env: CreditEnv
 ):
     import grpc
-    from kserve import InferenceGRPCClient, InferInput, InferRequest
+    from kserve import InferenceGRPCClient, InferRequest
 
     issuer = new_issuer(launcher.workdir)
     server = launcher.transformer(
@@ -39,7 +36,7 @@ async def test_jwt_authenticates_http_and_grpc_and_keys_rotate_without_restart(
         rate_limit_burst="2",
     )
     url = f"{server.url}{V1}"
-    body = _body(credit_env)
+    body = v1_body(credit_env)
 
     ok = httpx.post(url, json=body, headers=_bearer(issuer.token(sub="bank-a")), timeout=30)
     assert ok.status_code == 200, ok.text
@@ -64,9 +61,7 @@ async def test_jwt_authenticates_http_and_grpc_and_keys_rotate_without_restart(
     )
 
     # gRPC: the same token in the call's metadata.
-    (app,) = body["instances"]
-    inputs = [InferInput("applications", [1], "BYTES")]
-    inputs[0].set_data_from_numpy(np.array([orjson.dumps(app)], dtype=np.object_))
+    inputs = applications_input(body["instances"])
     client = InferenceGRPCClient(server.grpc_target, timeout=30)
     try:
         with pytest.raises(grpc.aio.AioRpcError) as no_token:

@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 import pytest
 
+from bench.payloads import transformer_v2_request
 from credit_scoring.features import PROFILE_FIELDS
 from credit_scoring.reasons import REASON_CODES
 from tests.credit_env import CreditEnv
@@ -41,23 +42,6 @@ def _v1(server: Server, instances: list[dict], headers: dict[str, str] | None = 
         timeout=30,
         headers={**server.auth, **(headers or {})},
     )
-
-
-def _columns(apps: list[dict]) -> dict:
-    n = len(apps)
-    return {
-        "inputs": [
-            {
-                "name": "applicant_id",
-                "datatype": "BYTES",
-                "shape": [n],
-                "data": [a["applicant_id"] for a in apps],
-            },
-            {"name": "amount", "datatype": "FP64", "shape": [n], "data": [a["amount"] for a in apps]},
-            {"name": "price", "datatype": "FP64", "shape": [n], "data": [a["price"] for a in apps]},
-            {"name": "term", "datatype": "INT64", "shape": [n], "data": [a["term"] for a in apps]},
-        ]
-    }
 
 
 def _answers_v2(doc: dict) -> list[dict]:
@@ -105,7 +89,7 @@ def test_v2_both_forms_give_the_v1_answers(transformer: Server, credit_env: Cred
     v1 = _v1(transformer, apps).json()["predictions"]
     columns = httpx.post(
         f"{transformer.url}{V2}",
-        json={"id": "req-cols", **_columns(apps)},
+        json={"id": "req-cols", **transformer_v2_request(apps)},
         timeout=30,
         headers=transformer.auth,
     )

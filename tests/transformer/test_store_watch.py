@@ -72,6 +72,22 @@ def test_observe_raises_the_stores_503_with_its_code_and_recovers():
     assert STORE_READY._value.get() == 1
 
 
+def test_observe_judges_each_change_of_the_marker_bytes():
+    """``observe`` reuses the verdict of bytes it saw last; any other bytes are judged afresh."""
+    watch = OnlineStoreWatch(redis_address("127.0.0.1:1"), PROJECT)
+    good = _marker(timedelta(0)).to_bytes()
+    for _ in range(3):
+        watch.observe(good)
+    with pytest.raises(OnlineStoreNotReady, match="unreadable"):
+        watch.observe(b"garbage")
+    with pytest.raises(OnlineStoreNotReady, match="unreadable"):
+        watch.observe(b"garbage")  # the same bad bytes, the same verdict
+    watch.observe(good)
+    watch.require()
+    with pytest.raises(OnlineStoreNotReady, match="re-materialize"):
+        watch.observe(None)
+
+
 def test_background_check_follows_a_real_redis(redis_factory):
     server = redis_factory()
     address = redis_address(f"127.0.0.1:{server.port}")
