@@ -28,7 +28,7 @@ import orjson
 
 from bench import payloads, targets
 from bench.environment import BenchEnv
-from bench.loadgen import run_load
+from bench.loadgen import LoadResult, run_load
 from bench.runs import Bench
 from bench.servers import CHALLENGER_PREDICTOR, CHALLENGER_TRANSFORMERS, TRANSFORMERS, Servers
 from bench.settings import BenchSettings
@@ -94,6 +94,22 @@ def _compare(servers: Servers, apps: Sequence[dict[str, Any]], timeout: float) -
     }
 
 
+def _load(bench: Bench, settings: BenchSettings, concurrency: int, rate: float | None = None) -> LoadResult:
+    """One bounded run of ``bench``'s target (closed loop, or open loop at ``rate``), its servers'
+    CPU counted."""
+    return run_load(
+        bench.target,
+        concurrency,
+        duration=settings.duration_seconds,
+        warmup=settings.warmup_seconds,
+        max_requests=settings.max_requests,
+        timeout=settings.request_timeout_seconds,
+        check_every=10,
+        server_cpu=bench.cpu,
+        rate=rate,
+    )
+
+
 def _fixed_rate_runs(
     benches: Sequence[Bench], settings: BenchSettings, concurrency: int, rate: float, progress: Progress
 ) -> list[dict[str, Any]]:
@@ -101,17 +117,7 @@ def _fixed_rate_runs(
     for rnd in range(settings.repeats):
         order = list(benches[rnd % len(benches) :]) + list(benches[: rnd % len(benches)])
         for bench in order:
-            result = run_load(
-                bench.target,
-                concurrency,
-                duration=settings.duration_seconds,
-                warmup=settings.warmup_seconds,
-                max_requests=settings.max_requests,
-                timeout=settings.request_timeout_seconds,
-                check_every=10,
-                server_cpu=bench.cpu,
-                rate=rate,
-            )
+            result = _load(bench, settings, concurrency, rate)
             progress(
                 f"   {bench.target.name} at {rate:.0f}/s: p99 {result.p99_ms} ms, {result.errors} errors"
             )
@@ -130,16 +136,7 @@ def challenger_stage(
     top = max(settings.concurrencies)
     running, key = servers.running, servers.api_key
     none = targets.ours_e2e(running, env.workload, key, name=CHALLENGER_TARGETS["off"])
-    peak = run_load(
-        none.target,
-        top,
-        duration=settings.duration_seconds,
-        warmup=settings.warmup_seconds,
-        max_requests=settings.max_requests,
-        timeout=settings.request_timeout_seconds,
-        check_every=10,
-        server_cpu=none.cpu,
-    )
+    peak = _load(none, settings, top)
     rate = max(peak.throughput / 2, 1.0)
     progress(f"   champion-only maximum {peak.throughput}/s at c={top}: fixed rate {rate:.0f}/s")
     challenger = running[CHALLENGER_PREDICTOR]

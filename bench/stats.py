@@ -150,6 +150,19 @@ def _challenger_checks(stage: dict[str, Any]) -> list[dict[str, Any]]:
     split = round_ratios(runs, "ours-e2e-split50", "ours-e2e-none", c, "p99_ms")
     errors = sum(r["errors"] for r in runs)
     changed = answers.get("shadow_changed_answers")
+    # CPU of every server on the path (the challenger predictor included) per request: robust to
+    # other load on the machine, unlike the p99.
+    cpu = {
+        name: _median(r.get("server_cpu_us") for r in runs if r["target"] == target)
+        for name, target in (
+            ("none", "ours-e2e-none"),
+            ("shadow", "ours-e2e-shadow"),
+            ("split:50", "ours-e2e-split50"),
+        )
+    }
+    cpu_text = "; server CPU µs/request " + " / ".join(
+        f"{name} {'n/a' if v is None else f'{v:,.0f}'}" for name, v in cpu.items()
+    )
     return [
         _check(
             "shadow: champion answers unchanged",
@@ -168,7 +181,8 @@ def _challenger_checks(stage: dict[str, Any]) -> list[dict[str, Any]]:
             if p99 is None
             else f"shadow/none p99 {p99['median']:.2f} (rounds {p99['min']:.2f}-{p99['max']:.2f}); "
             + ("" if split is None else f"split:50/none {split['median']:.2f}; ")
-            + f"{errors} errors",
+            + f"{errors} errors"
+            + cpu_text,
             None if p99 is None else p99["median"] <= 1.10 and errors == 0,
             "open loop: latency from when each request was due; the challenger predictor serves the "
             "champion's version in its own process",

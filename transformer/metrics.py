@@ -146,7 +146,7 @@ REFUSED = Counter(
 )
 SHADOW_SKIPPED = Counter(
     "credit_shadow_skipped_total",
-    "Applications not shadow-scored because the challenger already had the maximum calls in flight.",
+    "Applications not shadow-scored: the shadow queue was full (challenger slow or down) or shutdown.",
 )
 
 for _stage in ("validate", "features", "predict", "answer"):

@@ -115,6 +115,9 @@ class CreditScoringModel(Model):
         hasher: ApplicantHasher | None = None,
         shadow: PredictorClient | None = None,
         shadow_max_in_flight: int = 4,
+        shadow_batch_rows: int = 256,
+        shadow_batch_wait_seconds: float = 0.05,
+        shadow_queue_rows: int = 4096,
         split: Split | None = None,
     ) -> None:
         super().__init__(name)
@@ -126,7 +129,18 @@ class CreditScoringModel(Model):
         self.sink = sink
         self.hasher = hasher
         self.policies = PolicyBook()
-        self.shadow = Shadow(self, shadow, shadow_max_in_flight) if shadow is not None else None
+        self.shadow = (
+            Shadow(
+                self,
+                shadow,
+                shadow_max_in_flight,
+                batch_rows=shadow_batch_rows,
+                wait_seconds=shadow_batch_wait_seconds,
+                queue_rows=shadow_queue_rows,
+            )
+            if shadow is not None
+            else None
+        )
         if split is not None and shadow is not None:
             raise ValueError("split and shadow are two challenger modes: configure one")
         self.split = split

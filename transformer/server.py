@@ -101,6 +101,9 @@ def build_model(settings: TransformerSettings, model_name: str) -> Any:
             else None
         ),
         shadow_max_in_flight=settings.shadow_max_in_flight,
+        shadow_batch_rows=settings.shadow_batch_rows,
+        shadow_batch_wait_seconds=settings.shadow_batch_wait_ms / 1000.0,
+        shadow_queue_rows=settings.shadow_queue_rows,
         split=(
             Split(
                 make_predictor_client(settings, settings.challenger_predictor_host),

@@ -58,7 +58,16 @@ class TransformerSettings(ServerSettings):
     """A challenger predictor (``host:port``, same protocol) that scores every batch in the
     background for comparison; its answers go to the inference log only (role challenger)."""
     shadow_max_in_flight: int = Field(default=4, ge=1)
-    """Shadow calls running at once at most; batches beyond that are not shadowed (counted)."""
+    """Shadow calls running at once at most; while they run, requests wait in the shadow queue."""
+    shadow_batch_rows: int = Field(default=256, ge=1)
+    """Rows per shadow call at most: queued requests are scored together, one v2 call per block
+    (a request larger than this is one call of its own)."""
+    shadow_batch_wait_ms: float = Field(default=50.0, ge=0)
+    """How long the oldest queued request waits for company before its block is sent (a full
+    block goes at once)."""
+    shadow_queue_rows: int = Field(default=4096, ge=1)
+    """Rows waiting for shadow scoring at most: a request that would go beyond is not shadowed
+    (counted in ``credit_shadow_skipped_total``); a request alone is always queued."""
     challenger_predictor_host: str | None = None
     """``split`` mode: the challenger predictor (``host:port``, same protocol) that decides
     ``challenger_percent`` of applicants."""
