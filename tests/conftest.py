@@ -155,6 +155,15 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     shutil.rmtree(server.base, ignore_errors=True)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database URL: a SQLite file, then a database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return server.url(server.create_database())
+
+
 # --------------------------------------------------------------------------- S3 (moto)
 @dataclass
 class S3Server:

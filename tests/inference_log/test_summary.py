@@ -7,8 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from inference_log import Role, create_log_engine
 from inference_log.drift_runs import record_result
 from inference_log.summary import ServedModel, monitoring_summary, monitoring_summary_async
@@ -40,16 +38,8 @@ def result(version: str, status: str, psi: dict[str, float]) -> dict:
     }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'log.db'}"
-    server = request.getfixturevalue("postgres_server")
-    return server.url(server.create_database())
-
-
-def test_fresh_database_says_never_run(url: str):
-    engine = create_log_engine(url)
+def test_fresh_database_says_never_run(db_url: str):
+    engine = create_log_engine(db_url)
     body = monitoring_summary(engine=engine, models=MODELS, challenger_mode="shadow", now=NOW)
     engine.dispose()
     assert body["status"] == "ok"
@@ -59,11 +49,11 @@ def test_fresh_database_says_never_run(url: str):
     json.dumps(body)  # JSON-ready
 
 
-def test_traffic_and_last_drift_result_of_the_champion_version(url: str, tmp_path: Path, make_records):
+def test_traffic_and_last_drift_result_of_the_champion_version(db_url: str, tmp_path: Path, make_records):
     champion = make_records(30, role=Role.CHAMPION, model_version="1")
     challenger = make_records(12, role=Role.CHALLENGER, model_version="2")
-    write_log(url, tmp_path / "spill", champion + challenger)
-    engine = create_log_engine(url)
+    write_log(db_url, tmp_path / "spill", champion + challenger)
+    engine = create_log_engine(db_url)
     record_result(
         engine, result("1", "warning", {"income": 0.17, "age": 0.01}), "run-1", NOW - timedelta(hours=2)
     )

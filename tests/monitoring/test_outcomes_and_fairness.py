@@ -48,14 +48,6 @@ def outcome_rows(url: str) -> dict[str, tuple[bool, datetime]]:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'log.db'}"
-    server = request.getfixturevalue("postgres_server")
-    return server.url(server.create_database())
-
-
 # --------------------------------------------------------------------------- loading
 def test_loading_twice_is_safe_and_a_later_observation_wins(db_url: str, tmp_path: Path):
     first = write_outcomes(
