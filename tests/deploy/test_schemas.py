@@ -166,7 +166,7 @@ def _route_rule(r: dict[str, Any]) -> dict[str, Any]:
         ),
         # wrong types
         (
-            "kind",
+            "batch",  # gateway auth off there: the per-replica (local) budget; kind authenticates now
             "BackendTrafficPolicy",
             lambda p: p["spec"]["rateLimit"]["local"]["rules"][0]["limit"].update(requests="200"),
             r"requests: expected integer",
