@@ -59,6 +59,7 @@ def test_mlflow_down_keeps_serving_counts_failed_polls_and_follows_the_alias_whe
         assert "cannot resolve" in log
         assert f"still serving version {first.version}" in log
 
+        up = time.monotonic()  # MLflow reachable again from here on
         back = SlowProxy(mlflow_client_env.port, port=proxy.port)
         followed = wait_until(lambda: load.saw(second.version), timeout=120)
         time.sleep(0.5)
@@ -70,7 +71,9 @@ def test_mlflow_down_keeps_serving_counts_failed_polls_and_follows_the_alias_whe
 
     failures = [r for r in records if r.status != 200]
     assert not failures, f"{len(failures)} failed requests during the outage, e.g. {failures[:3]}"
-    outage = [r for r in records if down < r.start < down + 5]
+    # Every request of the outage, however long it lasted (it used to be taken as the first 5 s,
+    # but on a quiet machine the whole outage, alias move included, can be shorter than that).
+    outage = [r for r in records if down < r.start < up]
     assert outage
     assert {r.version for r in outage} == {first.version}
     assert {r.version for r in records} == {first.version, second.version}
