@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +80,7 @@ class Shadow:
         self.wait_seconds = wait_seconds
         self.queue_rows = queue_rows
         self.policies = PolicyBook()
-        self._queue: list[_Copy] = []
+        self._queue: deque[_Copy] = deque()
         self._queued_rows = 0
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
@@ -128,7 +129,7 @@ class Shadow:
         block: list[_Copy] = []
         rows = 0
         while self._queue and (not block or rows + len(self._queue[0].batch) <= self.batch_rows):
-            copy = self._queue.pop(0)
+            copy = self._queue.popleft()
             block.append(copy)
             rows += len(copy.batch)
         self._queued_rows -= rows
