@@ -95,12 +95,12 @@ def _compare(servers: Servers, apps: Sequence[dict[str, Any]], timeout: float) -
 
 
 def _load(bench: Bench, settings: BenchSettings, concurrency: int, rate: float | None = None) -> LoadResult:
-    """One bounded run of ``bench``'s target (closed loop, or open loop at ``rate``), its servers'
-    CPU counted."""
+    """One bounded run of ``bench``'s target (closed loop, or open loop at ``rate`` for the
+    challenger stage's duration), its servers' CPU counted."""
     return run_load(
         bench.target,
         concurrency,
-        duration=settings.duration_seconds,
+        duration=settings.duration_seconds if rate is None else settings.challenger_duration_seconds,
         warmup=settings.warmup_seconds,
         max_requests=settings.max_requests,
         timeout=settings.request_timeout_seconds,
@@ -114,7 +114,7 @@ def _fixed_rate_runs(
     benches: Sequence[Bench], settings: BenchSettings, concurrency: int, rate: float, progress: Progress
 ) -> list[dict[str, Any]]:
     runs = []
-    for rnd in range(settings.repeats):
+    for rnd in range(settings.challenger_repeats):
         order = list(benches[rnd % len(benches) :]) + list(benches[: rnd % len(benches)])
         for bench in order:
             result = _load(bench, settings, concurrency, rate)

@@ -119,16 +119,11 @@ class Servers:
 
     # ------------------------------------------------------------------ ours
     def start_ours(self, env: BenchEnv, postgres_url: str | None) -> None:
-        common = {**env.server_env, "CREDIT_HOME": str(env.home)}
-        p_http, p_grpc = free_port(), free_port()
-        self.start(
+        p_http = self._start_predictor(
             "ours-predictor",
-            predictor_command(p_http, p_grpc, "--bind_address", LOCALHOST, "--model_uri", env.model_uri),
-            p_http,
-            env=common,
-            description="python -m predictor (container command): XGBoost threads from the CPU limit "
+            env,
+            "python -m predictor (container command): XGBoost threads from the CPU limit "
             "(CREDIT_NTHREAD default), micro-batching, fast v2 route",
-            ready_path=model_ready_path(PREDICTOR_MODEL),
         )
         databases = {"sqlite": None, "postgresql": postgres_url} if postgres_url else {"sqlite": None}
         for database, url in databases.items():
@@ -145,16 +140,10 @@ class Servers:
         """A second predictor (the challenger: the same registered version, a separate process) and
         a transformer for each challenger mode in front of ``ours-predictor``, each logging to its
         own SQLite file (one writer per file, as in the no-challenger transformer)."""
-        common = {**env.server_env, "CREDIT_HOME": str(env.home)}
-        c_http, c_grpc = free_port(), free_port()
-        self.start(
+        c_http = self._start_predictor(
             CHALLENGER_PREDICTOR,
-            predictor_command(c_http, c_grpc, "--bind_address", LOCALHOST, "--model_uri", env.model_uri),
-            c_http,
-            env=common,
-            description="python -m predictor as the challenger: the champion's command and version, "
-            "a process of its own",
-            ready_path=model_ready_path(PREDICTOR_MODEL),
+            env,
+            "python -m predictor as the challenger: the champion's command and version, a process of its own",
         )
         champion = self.running["ours-predictor"].port
         host = f"{LOCALHOST}:{c_http}"
@@ -170,6 +159,19 @@ class Servers:
                 {"CREDIT_CHALLENGER_MODE": mode, "CREDIT_INFERENCE_LOG_URL": log, **extra},
                 f"challenger {mode}" + (" 50%" if mode == "split" else "") + ", inference log on SQLite",
             )
+
+    def _start_predictor(self, name: str, env: BenchEnv, description: str) -> int:
+        """Our predictor serving the run's model as ``name``; its HTTP port."""
+        p_http, p_grpc = free_port(), free_port()
+        self.start(
+            name,
+            predictor_command(p_http, p_grpc, "--bind_address", LOCALHOST, "--model_uri", env.model_uri),
+            p_http,
+            env={**env.server_env, "CREDIT_HOME": str(env.home)},
+            description=description,
+            ready_path=model_ready_path(PREDICTOR_MODEL),
+        )
+        return p_http
 
     def _start_transformer(
         self, name: str, env: BenchEnv, predictor_port: int, extra: dict[str, str], what: str

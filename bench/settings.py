@@ -81,6 +81,12 @@ class BenchSettings(BaseSettings):
     tuning_duration_seconds: float = Field(default=2.0, gt=0, le=60)
     """Measured window of each MLServer tuning run."""
     tuning_repeats: int = Field(default=2, ge=1, le=10)
+    challenger_duration_seconds: float = Field(default=6.0, gt=0, le=60)
+    """Measured window of each fixed-rate run of the challenger stage: its target is a p99 ratio,
+    and a p99 over 2.5 s at half the maximum rate rests on a dozen requests (rounds of the same
+    setting differed by 10-40%, the size of the target)."""
+    challenger_repeats: int = Field(default=5, ge=1, le=20)
+    """Interleaved rounds of the challenger stage's fixed-rate runs (none, shadow, split:50)."""
     profile: bool = True
     """py-spy the servers under load and cProfile the in-process floor."""
     postgres: bool = True
@@ -144,6 +150,8 @@ class BenchSettings(BaseSettings):
             "tuning_duration_seconds": 0.5,
             "tuning_repeats": 1,
             "profile_seconds": 1.0,
+            "challenger_duration_seconds": 0.5,
+            "challenger_repeats": 1,
             "floor_rows": 30,
             "floor_batches": 1,
             "workload_size": 256,

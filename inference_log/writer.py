@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.exc import SQLAlchemyError
 
-from inference_log.records import InferenceRecord, RecordBatch
+from inference_log.records import InferenceRecord, RecordBatch, table_values
 from inference_log.settings import InferenceLogSettings
 from inference_log.spill import SpillFile, SpillFull, read_spill
 from inference_log.store import LogStore, create_log_engine
@@ -92,7 +92,7 @@ class InferenceLogWriter:
         spill_dir: Path,
         *,
         batch_size: int = 5_000,
-        flush_interval: float = 0.5,
+        flush_interval: float = 0.1,
         max_queue: int = 20_000,
         retry_interval: float = 5.0,
         connect_timeout: int = 5,
@@ -406,12 +406,18 @@ def _rows(chunks: Sequence[Chunk]) -> list[dict[str, Any]]:
 
 
 def _values(chunks: Sequence[Chunk], bind_time: Callable[[datetime], Any]) -> list[tuple[Any, ...]]:
-    """Table rows (``store.COLUMNS`` tuples) of queued chunks."""
+    """Table rows (``store.COLUMNS`` tuples) of queued chunks, in order; consecutive column
+    batches in one pass (``records.table_values``)."""
     out: list[tuple[Any, ...]] = []
+    batches: list[RecordBatch] = []
     for chunk in chunks:
-        out += (
-            chunk.values(bind_time)
-            if isinstance(chunk, RecordBatch)
-            else [r.values(bind_time) for r in chunk]
-        )
+        if isinstance(chunk, RecordBatch):
+            batches.append(chunk)
+            continue
+        if batches:
+            out += table_values(batches, bind_time)
+            batches = []
+        out += [r.values(bind_time) for r in chunk]
+    if batches:
+        out += table_values(batches, bind_time)
     return out

@@ -362,39 +362,53 @@ class CreditScoringModel(Model):
         rows: np.ndarray | None = None,
         served: bool = True,
     ) -> None:
-        """Hand the batch to the inference log (non-blocking; the writer batches off the request path).
+        """Hand the batch to the inference log (non-blocking; the writer batches off the request path)."""
+        records = self.records(batch, scoring, answers, context, role, rows=rows, served=served)
+        if records is not None and self.sink is not None:
+            self.sink.submit(records)
+
+    def records(
+        self,
+        batch: ApplicationBatch,
+        scoring: Scoring,
+        answers: list[dict[str, Any]],
+        context: RequestContext,
+        role: Role,
+        *,
+        rows: np.ndarray | None = None,
+        served: bool = True,
+    ) -> RecordBatch | None:
+        """The inference-log records of these answers (None when there is no log).
 
         ``rows``: the request rows ``batch`` holds (a split request's part), logged under their
         index in the request; ``served``: whether these answers went to the client (False for a
         shadow's)."""
         if self.sink is None or self.hasher is None:
-            return
+            return None
         prediction = scoring.prediction
         columns = scoring.features.columns
-        self.sink.submit(
-            RecordBatch.from_scored(
-                request_id=context.request_id,
-                applicant_ids=[a.applicant_id for a in batch.applications],
-                hasher=self.hasher,
-                matrix=scoring.features.matrix,
-                pd=prediction.probability,
-                score=scoring.decisions.score,
-                decisions=scoring.decisions.decisions,
-                risk_bands=scoring.decisions.bands,
-                reason_codes=[[r["code"] for r in a["reasons"]] for a in answers],
-                thin_file=scoring.thin,
-                model_name=prediction.model_name,
-                model_version=prediction.model_version,
-                model_alias=prediction.model_alias,
-                role=role,
-                latency_ms=(time.perf_counter() - context.started) * 1000.0,
-                application_ids=[a.application_id for a in batch.applications],
-                # Audit attributes from the profile, for fairness monitoring; never scored on.
-                age_bands=age_bands(columns["age"]) if "age" in columns else None,
-                marital=[marital_status(v) for v in columns["marital"]] if "marital" in columns else None,
-                row_indexes=rows,
-                served=served,
-            )
+        return RecordBatch.from_scored(
+            request_id=context.request_id,
+            applicant_ids=[a.applicant_id for a in batch.applications],
+            hasher=self.hasher,
+            matrix=scoring.features.matrix,
+            pd=prediction.probability,
+            score=scoring.decisions.score,
+            decisions=scoring.decisions.decisions,
+            risk_bands=scoring.decisions.bands,
+            reason_codes=[[r["code"] for r in a["reasons"]] for a in answers],
+            thin_file=scoring.thin,
+            model_name=prediction.model_name,
+            model_version=prediction.model_version,
+            model_alias=prediction.model_alias,
+            role=role,
+            latency_ms=(time.perf_counter() - context.started) * 1000.0,
+            application_ids=[a.application_id for a in batch.applications],
+            # Audit attributes from the profile, for fairness monitoring; never scored on.
+            age_bands=age_bands(columns["age"]) if "age" in columns else None,
+            marital=[marital_status(v) for v in columns["marital"]] if "marital" in columns else None,
+            row_indexes=rows,
+            served=served,
         )
 
     def remember(self, role: Role, prediction: Prediction) -> None:

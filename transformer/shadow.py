@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +38,13 @@ from credit_scoring.errors import CreditScoringError
 from inference_log import Role
 from serving.context import RequestContext
 from transformer import metrics
-from transformer.answers import Decisions, PolicyBook
+from transformer.answers import PolicyBook
 from transformer.online_features import FeatureBatch
 from transformer.payloads import ApplicationBatch
 from transformer.predictor_client import PredictorClient
 
 if TYPE_CHECKING:
-    from transformer.model import CreditScoringModel, Scoring
+    from transformer.model import CreditScoringModel
 
 __all__ = ["Shadow"]
 
@@ -79,7 +80,7 @@ class Shadow:
         self.wait_seconds = wait_seconds
         self.queue_rows = queue_rows
         self.policies = PolicyBook()
-        self._queue: list[_Copy] = []
+        self._queue: deque[_Copy] = deque()
         self._queued_rows = 0
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
@@ -128,7 +129,7 @@ class Shadow:
         block: list[_Copy] = []
         rows = 0
         while self._queue and (not block or rows + len(self._queue[0].batch) <= self.batch_rows):
-            copy = self._queue.pop(0)
+            copy = self._queue.popleft()
             block.append(copy)
             rows += len(copy.batch)
         self._queued_rows -= rows
@@ -159,20 +160,17 @@ class Shadow:
             return
         metrics.observe_answers(answers, Role.CHALLENGER.value)
         model.remember(Role.CHALLENGER, scoring.prediction)
+        # The block's records built once (one pass of hashing and audit attributes), then cut into
+        # each request's share: its own id, rows numbered from 0, its own latency (queue wait
+        # included).
+        records = model.records(batch, scoring, answers, block[0].context, Role.CHALLENGER, served=False)
+        if records is None or model.sink is None:
+            return
         start = 0
-        for k, copy in enumerate(block):
-            if k:
-                # Let the champion's requests in between: a block's records are not one long stall.
-                await asyncio.sleep(0)
+        for copy in block:
             stop = start + len(copy.batch)
-            model.log_answers(
-                copy.batch,
-                _rows(scoring, start, stop),
-                answers[start:stop],
-                copy.context,
-                Role.CHALLENGER,
-                served=False,
-            )
+            latency_ms = (time.perf_counter() - copy.context.started) * 1000.0
+            model.sink.submit(records.request_rows(copy.context.request_id, start, stop, latency_ms))
             start = stop
 
     def cancel(self) -> None:
@@ -208,28 +206,3 @@ def _joined(block: list[_Copy]) -> tuple[ApplicationBatch, FeatureBatch]:
         columns,
     )
     return replace(first.batch, applications=applications), features
-
-
-def _rows(scoring: Scoring, start: int, stop: int) -> Scoring:
-    """Rows ``start:stop`` of a block's scoring: one request's share."""
-    rows = slice(start, stop)
-    prediction = scoring.prediction
-    contributions = prediction.contributions
-    features = scoring.features
-    decisions = scoring.decisions
-    return replace(
-        scoring,
-        features=FeatureBatch(
-            features.matrix[rows],
-            features.has_profile[rows],
-            {name: column[rows] for name, column in features.columns.items()},
-        ),
-        prediction=replace(
-            prediction,
-            probability=prediction.probability[rows],
-            margin=prediction.margin[rows],
-            contributions=None if contributions is None else contributions[rows],
-        ),
-        decisions=Decisions(decisions.score[rows], decisions.decisions[rows], decisions.bands[rows]),
-        thin=scoring.thin[rows],
-    )

@@ -36,6 +36,7 @@ from inference_log import (
     records_from_batch,
 )
 from inference_log.store import ADDED_COLUMNS, COLUMNS, LogStore
+from inference_log.writer import _values
 from tests.inference_log.records import scored_batch
 from tests.monitoring.conftest import restart_postgres
 from tests.servers import eventually
@@ -162,6 +163,42 @@ def test_column_batch_is_the_same_records(hasher: ApplicantHasher) -> None:
     assert part.records() == records[10:25]
     with pytest.raises(ValueError, match="contiguous"):
         batch[::2]
+
+
+def test_many_batches_give_the_rows_of_each_in_one_pass(hasher: ApplicantHasher) -> None:
+    """The writer's columnar pass over many queued chunks (``_values``): the same rows, in the same
+    order, as each chunk's own, for batches of one and of many rows, with and without the optional
+    columns, split parts (row indexes), shadow rows and lists of records between them."""
+    bind = str
+    plain = scored_batch(hasher, 3, seed=1, request_id="plain")  # no audit columns, no bands
+    plain = dataclasses.replace(plain, risk_band=None)
+    part = dataclasses.replace(
+        column_batch(hasher, 4, seed=2), row_indexes=np.array([5, 1, 7, 2]), role=Role.CHALLENGER
+    )
+    shadow = dataclasses.replace(column_batch(hasher, 1, seed=3), served=False, latency_ms=9.5)
+    singles = [column_batch(hasher, 1, seed=s) for s in range(10, 15)]
+    listed = column_batch(hasher, 2, seed=4).records()
+    chunks = [plain, part, *singles[:2], listed, shadow, *singles[2:], column_batch(hasher, 30, seed=5)]
+    expected = [
+        row
+        for chunk in chunks
+        for row in (chunk.values(bind) if isinstance(chunk, RecordBatch) else [r.values(bind) for r in chunk])
+    ]
+    assert _values(chunks, bind) == expected
+    assert expected == [
+        r.values(bind)
+        for chunk in chunks
+        for r in (chunk.records() if isinstance(chunk, RecordBatch) else chunk)
+    ]
+
+
+def test_a_request_share_of_a_batch_is_its_own_records(hasher: ApplicantHasher) -> None:
+    block = column_batch(hasher, 6, seed=7)
+    share = block.request_rows("req-2", 2, 5, latency_ms=12.5)
+    replace = dataclasses.replace
+    taken = block.records()[2:5]
+    own = [replace(r, request_id="req-2", row_index=i, latency_ms=12.5) for i, r in enumerate(taken)]
+    assert share.records() == own
 
 
 def test_column_batch_features_json_is_orjsons_for_every_kind_of_number(hasher: ApplicantHasher) -> None:

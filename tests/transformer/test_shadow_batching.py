@@ -119,11 +119,14 @@ async def test_queued_requests_are_scored_in_one_call_and_logged_per_request():
         assert logged.served is False
         records = logged.records()
         assert [r.applicant_hash for r in records] == [f"h-{a}" for a in ids]
+        assert [r.row_index for r in records] == list(range(len(ids)))  # each request's own rows
         assert {r.model_version for r in records} == {"8"}
         np.testing.assert_array_equal(logged.features, champion_batch.features)
         assert logged.thin_file.tolist() == champion_batch.thin_file.tolist()
         assert logged.age_band == champion_batch.age_band
         assert logged.marital == champion_batch.marital
+    # Each its own latency, queue wait included: the first request queued waited longest.
+    assert shadowed[0].latency_ms > shadowed[-1].latency_ms > 0
     # Version 8 refers what version 7 approves between 600 and 660: the challenger's own policy,
     # and reasons for exactly the rows it did not approve.
     champion_decisions = [d for b in plain_sink.batches for d in b.decision]
