@@ -92,7 +92,7 @@ class InferenceLogWriter:
         spill_dir: Path,
         *,
         batch_size: int = 5_000,
-        flush_interval: float = 0.1,
+        flush_interval: float = 0.5,
         max_queue: int = 20_000,
         retry_interval: float = 5.0,
         connect_timeout: int = 5,
