@@ -327,7 +327,7 @@ class CreditScoringModel(Model):
         merged: list[dict[str, Any]] = [] if parts[0].rows is None else [{}] * len(batch)
         for part, answers in zip(parts, per_part, strict=True):
             metrics.observe_answers(answers, part.role.value)
-            self.log_answers(part.batch, part.scoring, answers, context, part.role, rows=part.rows)
+            self.log(self.records(part.batch, part.scoring, answers, context, part.role, rows=part.rows))
             self.remember(part.role, part.scoring.prediction)
             if part.rows is None:
                 merged = answers
@@ -351,19 +351,8 @@ class CreditScoringModel(Model):
             role=role.value,
         )
 
-    def log_answers(
-        self,
-        batch: ApplicationBatch,
-        scoring: Scoring,
-        answers: list[dict[str, Any]],
-        context: RequestContext,
-        role: Role,
-        *,
-        rows: np.ndarray | None = None,
-        served: bool = True,
-    ) -> None:
-        """Hand the batch to the inference log (non-blocking; the writer batches off the request path)."""
-        records = self.records(batch, scoring, answers, context, role, rows=rows, served=served)
+    def log(self, records: RecordBatch | None) -> None:
+        """Hand records to the inference log (non-blocking; the writer batches off the request path)."""
         if records is not None and self.sink is not None:
             self.sink.submit(records)
 

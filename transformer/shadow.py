@@ -164,13 +164,13 @@ class Shadow:
         # each request's share: its own id, rows numbered from 0, its own latency (queue wait
         # included).
         records = model.records(batch, scoring, answers, block[0].context, Role.CHALLENGER, served=False)
-        if records is None or model.sink is None:
+        if records is None:
             return
         start = 0
         for copy in block:
             stop = start + len(copy.batch)
             latency_ms = (time.perf_counter() - copy.context.started) * 1000.0
-            model.sink.submit(records.request_rows(copy.context.request_id, start, stop, latency_ms))
+            model.log(records.request_rows(copy.context.request_id, start, stop, latency_ms))
             start = stop
 
     def cancel(self) -> None:
