@@ -21,7 +21,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,11 +61,29 @@ class ProcessError(RuntimeError):
     """A supervised process did not start or get ready; the message holds the tail of its log."""
 
 
+# Ports this process handed out lately. The kernel picks a free port at random from ~28k, so
+# two calls (a server's HTTP and gRPC ports) can get the same one once it is closed again: in
+# 2,000 calls here ~130 repeats. The CI once started a transformer with REST and gRPC both on one
+# port. A port handed out is not handed out again until _RECENT more have been.
+_RECENT = 4096
+_given: OrderedDict[int, None] = OrderedDict()
+_given_lock = threading.Lock()
+
+
 def free_port(host: str = LOCALHOST) -> int:
-    """A port nothing listens on right now (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on right now (the kernel's choice), not one handed out lately."""
+    with _given_lock, contextlib.ExitStack() as held:
+        while True:
+            # A refused port stays bound until the choice is made, so the kernel cannot offer it again.
+            s = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+            if port not in _given:
+                break
+        _given[port] = None
+        if len(_given) > _RECENT:
+            _given.popitem(last=False)
+        return port
 
 
 def port_open(port: int, host: str = LOCALHOST) -> bool:
