@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,8 @@ from inference_log import (
     iter_rows,
     records_from_batch,
 )
-from inference_log.store import ADDED_COLUMNS, COLUMNS, LogStore
+from inference_log import writer as writer_module
+from inference_log.store import ADDED_COLUMNS, COLUMNS, SQLITE_ROWS_PER_STATEMENT, LogStore
 from inference_log.writer import _values
 from tests.inference_log.records import scored_batch
 from tests.monitoring.conftest import restart_postgres
@@ -192,6 +194,40 @@ def test_many_batches_give_the_rows_of_each_in_one_pass(hasher: ApplicantHasher)
     ]
 
 
+def test_rows_are_built_in_pieces_giving_up_the_gil_between_them(
+    hasher: ApplicantHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building rows holds the GIL the submitting server's event loop needs: a flush is built
+    ``SLICE_RECORDS`` records at a time with a ``sleep(0)`` after each piece, whatever the chunks
+    (many one-row batches, one large batch, lists of records), and gives the same rows."""
+    built: list[int] = []
+    yields: list[int] = []
+    real = writer_module.table_values
+
+    def spy(batches: list[RecordBatch], bind: Callable[[datetime], str]) -> list[tuple[object, ...]]:
+        built.append(sum(len(b) for b in batches))
+        return real(batches, bind)
+
+    monkeypatch.setattr(writer_module, "table_values", spy)
+    monkeypatch.setattr(writer_module, "_let_others_run", lambda: yields.append(len(built)))
+    slice_ = writer_module.SLICE_RECORDS
+    singles = [column_batch(hasher, 1, seed=s) for s in range(3 * slice_)]
+    large = column_batch(hasher, 2 * slice_ + 5, seed=1)
+    chunks: list[RecordBatch | list[InferenceRecord]] = [
+        *singles,
+        large,
+        column_batch(hasher, 3, seed=2).records(),
+    ]
+    rows = _values(chunks, str)
+    assert rows == [
+        row
+        for c in chunks
+        for row in (c.values(str) if isinstance(c, RecordBatch) else [r.values(str) for r in c])
+    ]
+    assert built == [slice_] * 5 + [5]
+    assert yields == list(range(1, len(built) + 1))  # after every piece
+
+
 def test_a_request_share_of_a_batch_is_its_own_records(hasher: ApplicantHasher) -> None:
     block = column_batch(hasher, 6, seed=7)
     share = block.request_rows("req-2", 2, 5, latency_ms=12.5)
@@ -287,6 +323,31 @@ def test_resubmitted_records_are_stored_once(db_url: str, tmp_path: Path, make_r
         writer.submit(records)  # e.g. a replay that was interrupted and repeated
         assert writer.flush(30)
     assert count_rows(db_url) == 30
+
+
+def test_sqlite_rows_go_in_multi_row_statements(tmp_path: Path, hasher: ApplicantHasher) -> None:
+    """The driver gives up and retakes the GIL around every statement it executes: executemany
+    did so once per row, against the server's event loop. Rows go in multi-row statements of
+    ``SQLITE_ROWS_PER_STATEMENT`` (the last one shorter); a row already stored is still skipped."""
+    store = LogStore(sa.create_engine(f"sqlite:///{tmp_path / 'log.db'}"))
+    store.create_table()
+    executed: list[tuple[int, bool]] = []
+
+    def seen(
+        conn: object, cursor: object, statement: str, params: object, context: object, executemany: bool
+    ) -> None:
+        executed.append((statement.count("), ("), executemany))
+
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    per = SQLITE_ROWS_PER_STATEMENT
+    rows = column_batch(hasher, 2 * per + 3, seed=1).values(store.bind_time)
+    store.insert(rows[:5])
+    executed.clear()
+    store.insert(rows)  # five of them are stored already
+    assert executed == [(per - 1, False), (per - 1, False), (2, False)]  # "), (" joins the rows
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.select(LOG_TABLE.c.request_id, LOG_TABLE.c.row_index)).all()
+    assert sorted(stored) == sorted((row[0], row[1]) for row in rows)
 
 
 def test_a_backlog_is_written_in_transactions_of_the_default_batch_size(
