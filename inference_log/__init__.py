@@ -28,7 +28,7 @@ API (for the transformer)::
 
 ``submit`` puts records on a bounded in-memory queue; a background thread inserts them in batches
 (SQLite by default, PostgreSQL in production; SQLAlchemy engine and schema, each driver's bulk
-path for the rows: ``executemany`` on SQLite, ``COPY`` on PostgreSQL). When the queue
+path for the rows: multi-row ``INSERT`` statements on SQLite, ``COPY`` on PostgreSQL). When the queue
 is full the records are appended to a local spill file (JSON lines) instead, so the request path
 never waits for the database and memory stays bounded. When the database is unreachable, batches
 go to the spill file too and are replayed once it answers again. Inserts are idempotent on
