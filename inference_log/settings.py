@@ -45,12 +45,11 @@ class InferenceLogSettings(BaseSettings):
     against 52 µs at 500 (docs/benchmarks.md)."""
     flush_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     """Longest a record waits in memory before its batch is written. A trade-off: the writer thread
-    builds a batch's rows holding the GIL the event loop needs (in pieces of 64 records, giving
-    it up between them), so shorter intervals mean shorter bursts and a lower tail, but more
-    transactions. Measured before the rows were built in pieces: at ~450 single-application
-    requests/s, 0.1 s instead of 0.5 s took the transformer's p99 from 9.3 to 7.7 ms (a shadow's
-    from 18.2 to 12.5 ms); at saturation (c=32) it cost ~5% more server CPU per request (1,537
-    against 1,460 µs, medians), so the default stays 0.5 s (docs/benchmarks.md)."""
+    builds a batch's rows holding the GIL the event loop needs, so shorter intervals mean shorter
+    bursts and a lower tail, but more transactions. At ~450 single-application requests/s, 0.1 s
+    instead of 0.5 s took the transformer's p99 from 9.3 to 7.7 ms (a shadow's from 18.2 to 12.5 ms);
+    at saturation (c=32) it cost ~5% more server CPU per request (1,537 against 1,460 µs, medians), so the
+    default stays 0.5 s (docs/benchmarks.md)."""
     max_queue: int = Field(default=20_000, ge=1)
     """Records held in memory at most; beyond that they go straight to the spill file."""
     retry_interval_seconds: float = Field(default=5.0, gt=0)

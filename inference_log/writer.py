@@ -405,43 +405,19 @@ def _rows(chunks: Sequence[Chunk]) -> list[dict[str, Any]]:
     return out
 
 
-# Rows are built this many records at a time, the GIL given up in between (``time.sleep(0)``).
-# Building holds the GIL, and the event loop of the server that submitted the records needs it for
-# every callback: in one piece, the 920 one-row batches of a shadowed flush at ~460 requests/s
-# took 8.8 ms during which requests waited; in pieces of 64 records, 0.57 ms each at the same
-# total (pieces of 16 cost 9% more). Lists of records (not the serving path) are built whole.
-SLICE_RECORDS = 64
-
-
-def _let_others_run() -> None:
-    """Give up the GIL, so a thread waiting for it (the event loop) runs before we go on."""
-    time.sleep(0)
-
-
 def _values(chunks: Sequence[Chunk], bind_time: Callable[[datetime], Any]) -> list[tuple[Any, ...]]:
     """Table rows (``store.COLUMNS`` tuples) of queued chunks, in order; consecutive column
-    batches in one pass (``records.table_values``) of up to ``SLICE_RECORDS`` records."""
+    batches in one pass (``records.table_values``)."""
     out: list[tuple[Any, ...]] = []
     batches: list[RecordBatch] = []
-    held = 0
-
-    def build() -> None:
-        nonlocal batches, held
-        if batches:
-            out.extend(table_values(batches, bind_time))
-            batches, held = [], 0
-            _let_others_run()
-
     for chunk in chunks:
-        if not isinstance(chunk, RecordBatch):
-            build()
-            out += [r.values(bind_time) for r in chunk]
+        if isinstance(chunk, RecordBatch):
+            batches.append(chunk)
             continue
-        for start in range(0, len(chunk), SLICE_RECORDS):  # a large batch in pieces too
-            piece = chunk if len(chunk) <= SLICE_RECORDS else chunk[start : start + SLICE_RECORDS]
-            if held + len(piece) > SLICE_RECORDS:
-                build()
-            batches.append(piece)
-            held += len(piece)
-    build()
+        if batches:
+            out += table_values(batches, bind_time)
+            batches = []
+        out += [r.values(bind_time) for r in chunk]
+    if batches:
+        out += table_values(batches, bind_time)
     return out

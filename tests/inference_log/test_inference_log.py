@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,6 @@ from inference_log import (
     iter_rows,
     records_from_batch,
 )
-from inference_log import writer as writer_module
 from inference_log.store import ADDED_COLUMNS, COLUMNS, SQLITE_ROWS_PER_STATEMENT, LogStore
 from inference_log.writer import _values
 from tests.inference_log.records import scored_batch
@@ -192,40 +190,6 @@ def test_many_batches_give_the_rows_of_each_in_one_pass(hasher: ApplicantHasher)
         for chunk in chunks
         for r in (chunk.records() if isinstance(chunk, RecordBatch) else chunk)
     ]
-
-
-def test_rows_are_built_in_pieces_giving_up_the_gil_between_them(
-    hasher: ApplicantHasher, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Building rows holds the GIL the submitting server's event loop needs: a flush is built
-    ``SLICE_RECORDS`` records at a time with a ``sleep(0)`` after each piece, whatever the chunks
-    (many one-row batches, one large batch, lists of records), and gives the same rows."""
-    built: list[int] = []
-    yields: list[int] = []
-    real = writer_module.table_values
-
-    def spy(batches: list[RecordBatch], bind: Callable[[datetime], str]) -> list[tuple[object, ...]]:
-        built.append(sum(len(b) for b in batches))
-        return real(batches, bind)
-
-    monkeypatch.setattr(writer_module, "table_values", spy)
-    monkeypatch.setattr(writer_module, "_let_others_run", lambda: yields.append(len(built)))
-    slice_ = writer_module.SLICE_RECORDS
-    singles = [column_batch(hasher, 1, seed=s) for s in range(3 * slice_)]
-    large = column_batch(hasher, 2 * slice_ + 5, seed=1)
-    chunks: list[RecordBatch | list[InferenceRecord]] = [
-        *singles,
-        large,
-        column_batch(hasher, 3, seed=2).records(),
-    ]
-    rows = _values(chunks, str)
-    assert rows == [
-        row
-        for c in chunks
-        for row in (c.values(str) if isinstance(c, RecordBatch) else [r.values(str) for r in c])
-    ]
-    assert built == [slice_] * 5 + [5]
-    assert yields == list(range(1, len(built) + 1))  # after every piece
 
 
 def test_a_request_share_of_a_batch_is_its_own_records(hasher: ApplicantHasher) -> None:
