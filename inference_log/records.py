@@ -228,6 +228,11 @@ class RecordBatch:
     rows one side decided, under their index in the request); overrides ``first_row``."""
     served: bool | None = True
     """The answers went to the client (False: a shadow's)."""
+    request_ids: Sequence[str] | None = None
+    """``request_id`` of each row when the batch holds several requests' rows (a shadow's block,
+    scored in one call); overrides ``request_id``."""
+    latencies_ms: Sequence[float] | None = None
+    """``latency_ms`` of each row, with ``request_ids``; overrides ``latency_ms``."""
 
     @classmethod
     def from_scored(
@@ -320,10 +325,23 @@ class RecordBatch:
             raise ValueError("a RecordBatch slice must be contiguous")
         return self._rows(start, stop, first_row=self.first_row + start)
 
-    def request_rows(self, request_id: str, start: int, stop: int, latency_ms: float) -> RecordBatch:
-        """Rows ``start:stop`` as the records of request ``request_id`` (row indexes from 0, its
-        own latency): one request's share of a batch scored for several (a shadow's block)."""
-        return self._rows(start, stop, request_id=request_id, first_row=0, latency_ms=float(latency_ms))
+    def of_requests(self, requests: Sequence[tuple[str, int, float]]) -> RecordBatch:
+        """The batch as the records of several requests, ``(request_id, rows, latency_ms)`` each,
+        in row order: each request's rows numbered from 0 under its own id and latency. A
+        shadow's block, scored in one call for many requests, goes to the log as one batch
+        instead of a slice per request (a slice copies every column)."""
+        ids: list[str] = []
+        latencies: list[float] = []
+        indexes: list[int] = []
+        for request_id, n, latency_ms in requests:
+            ids += repeat(request_id, n)
+            latencies += repeat(float(latency_ms), n)
+            indexes += range(n)
+        if len(ids) != len(self):
+            raise ValueError(f"the requests hold {len(ids)} rows; the batch has {len(self)}")
+        return dataclasses.replace(
+            self, request_ids=ids, latencies_ms=latencies, row_indexes=np.asarray(indexes, dtype=np.int64)
+        )
 
     def _rows(self, start: int, stop: int, **changes: Any) -> RecordBatch:
         """Rows ``start:stop`` with ``changes`` (one copy of the dataclass, not two)."""
@@ -341,6 +359,8 @@ class RecordBatch:
             age_band=None if self.age_band is None else self.age_band[start:stop],
             marital=None if self.marital is None else self.marital[start:stop],
             row_indexes=None if self.row_indexes is None else self.row_indexes[start:stop],
+            request_ids=None if self.request_ids is None else self.request_ids[start:stop],
+            latencies_ms=None if self.latencies_ms is None else self.latencies_ms[start:stop],
             **changes,
         )
 
@@ -349,6 +369,12 @@ class RecordBatch:
             indexes: list[int] = self.row_indexes.tolist()
             return indexes
         return list(range(self.first_row, self.first_row + len(self)))
+
+    def _request_ids(self) -> Sequence[str]:
+        return self.request_ids if self.request_ids is not None else [self.request_id] * len(self)
+
+    def _latencies(self) -> Sequence[float]:
+        return self.latencies_ms if self.latencies_ms is not None else [self.latency_ms] * len(self)
 
     def _bands(self) -> Sequence[str | None]:
         return self.risk_band if self.risk_band is not None else [None] * len(self)
@@ -368,7 +394,7 @@ class RecordBatch:
         names = feature_names()
         return [
             InferenceRecord(
-                request_id=self.request_id,
+                request_id=request_id,
                 row_index=row_index,
                 logged_at=self.logged_at,
                 applicant_hash=hash_,
@@ -382,7 +408,7 @@ class RecordBatch:
                 decision=decision,
                 risk_band=band,
                 reason_codes=tuple(codes),
-                latency_ms=self.latency_ms,
+                latency_ms=latency_ms,
                 thin_file=thin,
                 application_id=application_id,
                 age_band=age_band,
@@ -390,7 +416,9 @@ class RecordBatch:
                 served=self.served,
             )
             for (
+                request_id,
                 row_index,
+                latency_ms,
                 hash_,
                 features,
                 pd,
@@ -403,7 +431,9 @@ class RecordBatch:
                 age_band,
                 marital,
             ) in zip(
+                self._request_ids(),
                 self._row_indexes(),
+                self._latencies(),
                 self.applicant_hash,
                 _feature_rows(self.features),
                 self.pd.tolist(),
@@ -466,7 +496,7 @@ def table_values(
 
     return list(
         zip(
-            per_batch(lambda b: b.request_id),
+            per_row(RecordBatch._request_ids),
             per_row(RecordBatch._row_indexes),
             per_batch(lambda b: b.role.value),
             per_batch(lambda b: bind_time(b.logged_at)),
@@ -480,7 +510,7 @@ def table_values(
             per_row(lambda b: b.decision),
             per_row(RecordBatch._bands),
             [dumps(list(c)).decode() if c else "[]" for b in batches for c in b.reason_codes],
-            per_batch(lambda b: b.latency_ms),
+            per_row(RecordBatch._latencies),
             thin.tolist(),
             per_row(lambda b: b._optional(b.application_id)),
             per_row(lambda b: b._optional(b.age_band)),

@@ -1,8 +1,8 @@
 """Shadow scoring: the challenger predictor scores copies of the served batches in the background.
 
-Its answers go to the inference log (role ``challenger``, ``served`` false, one record batch per
-request under the request's id, as the champion's) and the answer metrics, never to the client,
-who never waits for it: ``start`` only queues the request's rows and returns.
+Its answers go to the inference log (role ``challenger``, ``served`` false, each request's rows
+under the request's id and row indexes, as the champion's) and the answer metrics, never to the
+client, who never waits for it: ``start`` only queues the request's rows and returns.
 
 Copies are scored in micro-batches, because shadow scoring shares the CPUs with the champion: a
 queue collects requests until it holds ``batch_rows`` rows or its oldest request has waited
@@ -160,18 +160,18 @@ class Shadow:
             return
         metrics.observe_answers(answers, Role.CHALLENGER.value)
         model.remember(Role.CHALLENGER, scoring.prediction)
-        # The block's records built once (one pass of hashing and audit attributes), then cut into
-        # each request's share: its own id, rows numbered from 0, its own latency (queue wait
-        # included).
+        # The block's records built once (one pass of hashing and audit attributes) and logged as
+        # one batch: each request's rows under its own id, numbered from 0, with its own latency
+        # (queue wait included).
         records = model.records(batch, scoring, answers, block[0].context, Role.CHALLENGER, served=False)
         if records is None:
             return
-        start = 0
-        for copy in block:
-            stop = start + len(copy.batch)
-            latency_ms = (time.perf_counter() - copy.context.started) * 1000.0
-            model.log(records.request_rows(copy.context.request_id, start, stop, latency_ms))
-            start = stop
+        now = time.perf_counter()
+        model.log(
+            records.of_requests(
+                [(c.context.request_id, len(c.batch), (now - c.context.started) * 1000.0) for c in block]
+            )
+        )
 
     def cancel(self) -> None:
         """Shutdown: stop the queue and the calls; what they held is counted as not shadowed."""

@@ -176,9 +176,13 @@ def test_many_batches_give_the_rows_of_each_in_one_pass(hasher: ApplicantHasher)
         column_batch(hasher, 4, seed=2), row_indexes=np.array([5, 1, 7, 2]), role=Role.CHALLENGER
     )
     shadow = dataclasses.replace(column_batch(hasher, 1, seed=3), served=False, latency_ms=9.5)
+    block = dataclasses.replace(column_batch(hasher, 3, seed=6), served=False).of_requests(
+        [("shadowed-1", 1, 4.0), ("shadowed-2", 2, 6.5)]
+    )
     singles = [column_batch(hasher, 1, seed=s) for s in range(10, 15)]
     listed = column_batch(hasher, 2, seed=4).records()
-    chunks = [plain, part, *singles[:2], listed, shadow, *singles[2:], column_batch(hasher, 30, seed=5)]
+    large = column_batch(hasher, 30, seed=5)
+    chunks = [plain, part, *singles[:2], listed, shadow, block, *singles[2:], large]
     expected = [
         row
         for chunk in chunks
@@ -192,13 +196,29 @@ def test_many_batches_give_the_rows_of_each_in_one_pass(hasher: ApplicantHasher)
     ]
 
 
-def test_a_request_share_of_a_batch_is_its_own_records(hasher: ApplicantHasher) -> None:
+def test_a_block_of_requests_is_each_requests_own_records(hasher: ApplicantHasher) -> None:
+    """A shadow's block (rows of three requests scored in one call) goes to the log as one batch:
+    each row under its request's id and latency, numbered from 0 within its request, exactly as
+    one batch per request would be; slices and table rows keep that."""
     block = column_batch(hasher, 6, seed=7)
-    share = block.request_rows("req-2", 2, 5, latency_ms=12.5)
+    requests = [("req-1", 2, 3.25), ("req-2", 3, 12.5), ("req-3", 1, 0.75)]
+    logged = block.of_requests(requests)
     replace = dataclasses.replace
-    taken = block.records()[2:5]
-    own = [replace(r, request_id="req-2", row_index=i, latency_ms=12.5) for i, r in enumerate(taken)]
-    assert share.records() == own
+    taken = block.records()
+    own = []
+    start = 0
+    for request_id, n, latency_ms in requests:
+        own += [
+            replace(r, request_id=request_id, row_index=i, latency_ms=latency_ms)
+            for i, r in enumerate(taken[start : start + n])
+        ]
+        start += n
+    assert logged.records() == own
+    assert logged.values(str) == [r.values(str) for r in own]
+    assert logged.to_rows() == [r.to_row() for r in own]
+    assert logged[2:5].records() == own[2:5]
+    with pytest.raises(ValueError, match="5 rows"):
+        block.of_requests(requests[:2])
 
 
 def test_column_batch_features_json_is_orjsons_for_every_kind_of_number(hasher: ApplicantHasher) -> None:

@@ -1,7 +1,8 @@
 """Shadow scoring in micro-batches, with the stand-in predictors of ``test_model``: requests queued
-together reach the challenger in one call and come back to the log one record batch per request
-(their own id, rows and hashes, served false); a full queue skips and counts; shutdown counts what
-was queued or in flight; a failing challenger never touches the champion's answers.
+together reach the challenger in one call and come back to the log as one record batch, each
+request's rows under its own id, row indexes and latency (hashes kept, served false); a full
+queue skips and counts; shutdown counts what was queued or in flight; a failing challenger never
+touches the champion's answers.
 The real servers do it under load in ``test_shadow_outage.py``."""
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ async def _drain(model: CreditScoringModel) -> None:
     raise AssertionError("shadow calls did not finish")
 
 
-async def test_queued_requests_are_scored_in_one_call_and_logged_per_request():
+async def test_queued_requests_are_scored_in_one_call_and_logged_under_their_own_ids():
     plain_sink, sink = ListSink(), ListSink()
     plain = _model(Predictor(version="7"), None, plain_sink)
     challenger = Predictor(version="8")
@@ -113,28 +114,31 @@ async def test_queued_requests_are_scored_in_one_call_and_logged_per_request():
 
     # One call for the four requests' 12 rows; no request's headers travel with it.
     assert [(n, headers) for n, _, headers in challenger.calls] == [(len(IDS), {})]
-    shadowed = [b for b in sink.batches if b.role is Role.CHALLENGER]
-    assert [b.request_id for b in shadowed] == ["r0", "r1", "r2", "r3"]
-    for ids, logged, champion_batch in zip(REQUESTS, shadowed, plain_sink.batches, strict=True):
-        assert logged.served is False
-        records = logged.records()
-        assert [r.applicant_hash for r in records] == [f"h-{a}" for a in ids]
-        assert [r.row_index for r in records] == list(range(len(ids)))  # each request's own rows
-        assert {r.model_version for r in records} == {"8"}
-        np.testing.assert_array_equal(logged.features, champion_batch.features)
-        assert logged.thin_file.tolist() == champion_batch.thin_file.tolist()
-        assert logged.age_band == champion_batch.age_band
-        assert logged.marital == champion_batch.marital
+    # The block goes to the log as one batch, each request's rows under its own id.
+    (block,) = [b for b in sink.batches if b.role is Role.CHALLENGER]
+    assert block.served is False
+    records = block.records()
+    assert [r.request_id for r in records] == [f"r{k}" for k, ids in enumerate(REQUESTS) for _ in ids]
+    start = 0
+    for ids, champion_batch in zip(REQUESTS, plain_sink.batches, strict=True):
+        own = records[start : start + len(ids)]
+        assert [r.applicant_hash for r in own] == [f"h-{a}" for a in ids]
+        assert [r.row_index for r in own] == list(range(len(ids)))  # each request's own rows
+        assert {r.model_version for r in own} == {"8"}
+        assert {r.latency_ms for r in own} == {own[0].latency_ms}  # one latency per request
+        np.testing.assert_array_equal(block.features[start : start + len(ids)], champion_batch.features)
+        assert block.thin_file[start : start + len(ids)].tolist() == champion_batch.thin_file.tolist()
+        assert [r.age_band for r in own] == list(champion_batch.age_band)
+        assert [r.marital for r in own] == list(champion_batch.marital)
+        start += len(ids)
     # Each its own latency, queue wait included: the first request queued waited longest.
-    assert shadowed[0].latency_ms > shadowed[-1].latency_ms > 0
+    assert records[0].latency_ms > records[-1].latency_ms > 0
     # Version 8 refers what version 7 approves between 600 and 660: the challenger's own policy,
     # and reasons for exactly the rows it did not approve.
     champion_decisions = [d for b in plain_sink.batches for d in b.decision]
-    challenger_decisions = [d for b in shadowed for d in b.decision]
-    assert champion_decisions != challenger_decisions
-    for logged in shadowed:
-        for decision, codes in zip(logged.decision, logged.reason_codes, strict=True):
-            assert bool(codes) == (decision != "approve")
+    assert champion_decisions != list(block.decision)
+    for decision, codes in zip(block.decision, block.reason_codes, strict=True):
+        assert bool(codes) == (decision != "approve")
 
 
 async def test_a_full_block_goes_at_once_and_blocks_hold_at_most_batch_rows():
