@@ -194,7 +194,8 @@ def _enum_value(value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RecordBatch:
-    """The records of one scored request, column by column.
+    """The records of one scored request (or of a shadow's block of several, ``of_requests``),
+    column by column.
 
     What the transformer hands the writer: building it costs a keyed hash per applicant and
     references to the arrays the request already has, not a dict per record and per feature;
