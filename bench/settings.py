@@ -88,7 +88,7 @@ class BenchSettings(BaseSettings):
     challenger_repeats: int = Field(default=11, ge=1, le=20)
     """Interleaved rounds of the challenger stage's fixed-rate runs (none, shadow, split:50). The
     target is the median of the rounds' p99 ratios, and single rounds of the same code range from
-    0.2x to 6x on this 2-core machine: over 5 rounds the same commit's median measured 1.09x in
+    0.1x to 6x on this 2-core machine: over 5 rounds the same commit's median measured 1.09x in
     one run and 1.54x in another (2026-12-01), so the verdict turned on noise. Eleven rounds
     (about two more minutes) give a steadier median; a second no-challenger transformer measured
     against the first this way came out at 0.96-1.00x over 10-16 rounds."""
