@@ -3,16 +3,27 @@
 Runs are interleaved (round 1: A B C at each concurrency, round 2: the same, ...), so the runs of
 one round saw the same machine conditions. Ratios are therefore taken round by round (ours /
 peer in the same round) and summarised by their median, min and max; a single ratio of two
-medians taken minutes apart would carry the machine's noise.
+medians taken minutes apart would carry the machine's noise. The median also gets a bootstrap
+90% interval (``median_interval``): a target met or missed by a median whose interval straddles
+it was decided by the rounds' noise, and the report says so beside the verdict.
 """
 
 from __future__ import annotations
 
+import random
 import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["BATCH_FLOOR", "E2E_FLOOR", "PREDICTOR_FLOOR", "round_ratios", "summarise_runs", "target_checks"]
+__all__ = [
+    "BATCH_FLOOR",
+    "E2E_FLOOR",
+    "PREDICTOR_FLOOR",
+    "median_interval",
+    "round_ratios",
+    "summarise_runs",
+    "target_checks",
+]
 
 # The floors a change may not go below (issue 10): ours / peer at the top concurrency, and the
 # batch throughput in applications per second.
@@ -64,6 +75,18 @@ def summarise_runs(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def median_interval(
+    values: Sequence[float], level: float = 0.90, resamples: int = 2000
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median of ``values`` (seeded: the same values give the
+    same interval in every report)."""
+    rng = random.Random(0)  # noqa: S311 (resampling, not secrets)
+    n = len(values)
+    medians = sorted(statistics.median(rng.choices(values, k=n)) for _ in range(resamples))
+    tail = (1.0 - level) / 2.0
+    return medians[int(tail * resamples)], medians[min(resamples - 1, int((1.0 - tail) * resamples))]
+
+
 def round_ratios(
     runs: Sequence[dict[str, Any]], ours: str, peer: str, concurrency: int, metric: str
 ) -> dict[str, Any] | None:
@@ -83,8 +106,10 @@ def round_ratios(
             ratios.append(a[0][metric] / b[0][metric])
     if not ratios:
         return None
+    low, high = median_interval(ratios)
     return {
         "median": round(statistics.median(ratios), 3),
+        "interval90": [round(low, 3), round(high, 3)],
         "min": round(min(ratios), 3),
         "max": round(max(ratios), 3),
         "by_round": [round(x, 3) for x in ratios],
@@ -179,7 +204,14 @@ def _challenger_checks(stage: dict[str, Any]) -> list[dict[str, Any]]:
             "within 10% of no challenger",
             "n/a"
             if p99 is None
-            else f"shadow/none p99 {p99['median']:.2f} (rounds {p99['min']:.2f}-{p99['max']:.2f}); "
+            else f"shadow/none p99 {p99['median']:.2f} (90% interval of the median "
+            f"{p99['interval90'][0]:.2f}-{p99['interval90'][1]:.2f}"
+            + (
+                ", which straddles 1.10: decided by noise"
+                if p99["interval90"][0] <= 1.10 < p99["interval90"][1]
+                else ""
+            )
+            + f"; rounds {p99['min']:.2f}-{p99['max']:.2f}); "
             + ("" if split is None else f"split:50/none {split['median']:.2f}; ")
             + f"{errors} errors"
             + cpu_text,

@@ -1,0 +1,73 @@
+"""The bench's verdicts from interleaved rounds: the median's bootstrap interval, and the challenger
+check saying when its verdict was decided by the rounds' noise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.stats import median_interval, round_ratios, target_checks
+
+
+def _stage(shadow_p99_by_round: list[float]) -> dict[str, Any]:
+    runs = []
+    for rnd, shadow in enumerate(shadow_p99_by_round):
+        for target, p99 in (
+            ("ours-e2e-none", 10.0),
+            ("ours-e2e-shadow", shadow),
+            ("ours-e2e-split50", 10.0),
+        ):
+            runs.append(
+                {
+                    "round": rnd,
+                    "target": target,
+                    "concurrency": 32,
+                    "p99_ms": p99,
+                    "errors": 0,
+                    "server_cpu_us": 2000,
+                }
+            )
+    return {
+        "challenger": {
+            "runs": runs,
+            "concurrency": 32,
+            "rate": 450.0,
+            "answers": {"applications": 200, "shadow_changed_answers": 0},
+        }
+    }
+
+
+def _p99_check(results: dict[str, Any]) -> dict[str, Any]:
+    (check,) = [c for c in target_checks(results) if c["name"].startswith("shadow p99")]
+    return check
+
+
+def test_the_interval_holds_the_median_and_is_a_point_without_spread():
+    assert median_interval([1.2] * 11) == (1.2, 1.2)
+    spread = [0.3, 0.5, 0.7, 0.9, 1.0, 1.1, 1.3, 1.6, 2.0, 2.5, 3.9]
+    low, high = median_interval(spread)
+    assert low < 1.1 < high
+    assert low >= 0.5
+    assert high <= 2.0
+    assert median_interval(spread) == (low, high)  # seeded: every report gives the same
+
+
+def test_round_ratios_carry_the_interval():
+    stage = _stage([11.0, 12.0, 10.5, 11.5, 12.5])["challenger"]
+    ratios = round_ratios(stage["runs"], "ours-e2e-shadow", "ours-e2e-none", 32, "p99_ms")
+    assert ratios is not None
+    assert ratios["median"] == 1.15
+    assert ratios["interval90"][0] <= 1.15 <= ratios["interval90"][1]
+
+
+def test_a_verdict_inside_the_noise_says_so():
+    # The same median (1.0, met) once from steady rounds and once from rounds spread 0.3-3.9x.
+    steady = _p99_check(_stage([10.0] * 11))
+    noisy = _p99_check(_stage([x * 10.0 for x in [0.3, 0.5, 0.7, 0.9, 1.0, 1.0, 1.3, 1.6, 2.0, 2.5, 3.9]]))
+    assert steady["passed"] is True
+    assert noisy["passed"] is True
+    assert "decided by noise" not in steady["measured"]
+    assert "90% interval of the median 1.00-1.00" in steady["measured"]
+    assert "straddles 1.10: decided by noise" in noisy["measured"]
+    missed = _p99_check(_stage([20.0] * 11))
+    assert missed["passed"] is False
+    assert "decided by noise" not in missed["measured"]
