@@ -51,12 +51,15 @@ def test_the_interval_holds_the_median_and_is_a_point_without_spread():
     assert median_interval(spread) == (low, high)  # seeded: every report gives the same
 
 
-def test_round_ratios_carry_the_interval():
-    stage = _stage([11.0, 12.0, 10.5, 11.5, 12.5])["challenger"]
-    ratios = round_ratios(stage["runs"], "ours-e2e-shadow", "ours-e2e-none", 32, "p99_ms")
+def test_the_check_reports_the_interval_of_the_rounds_ratios():
+    results = _stage([11.0, 12.0, 10.5, 11.5, 12.5])
+    ratios = round_ratios(results["challenger"]["runs"], "ours-e2e-shadow", "ours-e2e-none", 32, "p99_ms")
     assert ratios is not None
     assert ratios["median"] == 1.15
-    assert ratios["interval90"][0] <= 1.15 <= ratios["interval90"][1]
+    low, high = median_interval(ratios["by_round"])
+    assert low <= 1.15 <= high
+    check = _p99_check(results)
+    assert f"shadow/none p99 1.15 (90% interval of the median {low:.2f}-{high:.2f}" in check["measured"]
 
 
 def test_a_verdict_inside_the_noise_says_so():
