@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from bench import BenchError
     from bench.harness import run_benchmark
+    from bench.stats import verdict
 
     t0 = time.monotonic()
     # A copy of the terminal: setup sends file descriptors 1 and 2 to a log for a while.
@@ -90,8 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nwrote {out / 'results.json'} and {out / 'report.md'}\n")
     print((out / "report.md").read_text().split("## Targets")[0].split("## Side by side", 1)[-1])
     for check in results.get("targets", []):
-        status = {True: "met", False: "NOT met", None: "not measured"}[check["passed"]]
-        print(f"  {check['name']}: {check['measured']} (goal {check['target']}): {status}")
+        print(f"  {check['name']}: {check['measured']} (goal {check['target']}): {verdict(check)}")
     if results.get("errors"):
         print(
             f"\n{len(results['errors'])} stage(s) failed: "

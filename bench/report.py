@@ -173,6 +173,8 @@ def _profile_lines(profile: dict[str, Any]) -> list[str]:
 
 
 def render(results: dict[str, Any]) -> str:
+    from bench.stats import verdict
+
     m = results.get("machine") or {}
     v = results.get("versions") or {}
     ours_v = v.get("ours") or {}
@@ -214,7 +216,7 @@ def render(results: dict[str, Any]) -> str:
                 c["name"],
                 c["target"],
                 c["measured"],
-                {True: "yes", False: "**no**", None: "not measured"}[c["passed"]],
+                {"met": "yes", "NOT met": "**no**"}.get(verdict(c), verdict(c)),
             ]
             for c in checks
         ],

@@ -4,8 +4,9 @@ Runs are interleaved (round 1: A B C at each concurrency, round 2: the same, ...
 one round saw the same machine conditions. Ratios are therefore taken round by round (ours /
 peer in the same round) and summarised by their median, min and max; a single ratio of two
 medians taken minutes apart would carry the machine's noise. The median also gets a bootstrap
-90% interval (``median_interval``): a target met or missed by a median whose interval straddles
-it was decided by the rounds' noise, and the report says so beside the verdict.
+90% interval (``median_interval``): when that interval straddles the target, the rounds' noise
+would decide a met/missed verdict, so the verdict is "undecided" (``verdict``) and the report
+says why.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "round_ratios",
     "summarise_runs",
     "target_checks",
+    "verdict",
 ]
 
 # The floors a change may not go below (issue 10): ours / peer at the top concurrency, and the
@@ -117,8 +119,28 @@ def round_ratios(
     }
 
 
-def _check(name: str, target: str, measured: str, passed: bool | None, detail: str) -> dict[str, Any]:
-    return {"name": name, "target": target, "measured": measured, "passed": passed, "detail": detail}
+def _check(
+    name: str, target: str, measured: str, passed: bool | None, detail: str, *, decided: bool = True
+) -> dict[str, Any]:
+    """``passed``: the measured value against the goal (None: not measured); ``decided``: False
+    when the noise of the measurement spans the goal, so ``passed`` is the noise's verdict."""
+    return {
+        "name": name,
+        "target": target,
+        "measured": measured,
+        "passed": passed,
+        "decided": decided,
+        "detail": detail,
+    }
+
+
+def verdict(check: dict[str, Any]) -> str:
+    """A check's verdict in words: met, NOT met, undecided or not measured."""
+    if check["passed"] is None:
+        return "not measured"
+    if not check.get("decided", True):
+        return "undecided (within the noise)"
+    return "met" if check["passed"] else "NOT met"
 
 
 def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -173,6 +195,7 @@ def _challenger_checks(stage: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     c = stage["concurrency"]
     p99 = round_ratios(runs, "ours-e2e-shadow", "ours-e2e-none", c, "p99_ms")
+    interval = None if p99 is None else median_interval(p99["by_round"])
     split = round_ratios(runs, "ours-e2e-split50", "ours-e2e-none", c, "p99_ms")
     errors = sum(r["errors"] for r in runs)
     changed = answers.get("shadow_changed_answers")
@@ -205,26 +228,30 @@ def _challenger_checks(stage: dict[str, Any]) -> list[dict[str, Any]]:
             "within 10% of no challenger",
             "n/a"
             if p99 is None
-            else _shadow_p99_text(p99)
+            else _shadow_p99_text(p99, interval)
             + ("" if split is None else f"split:50/none {split['median']:.2f}; ")
             + f"{errors} errors"
             + cpu_text,
             None if p99 is None else p99["median"] <= SHADOW_P99_RATIO and errors == 0,
             "open loop: latency from when each request was due; the challenger predictor serves the "
             "champion's version in its own process",
+            # Errors decide on their own; otherwise a median whose interval spans the target would
+            # be met or missed by the rounds' noise.
+            decided=interval is None or errors > 0 or not _straddles(interval),
         ),
     ]
 
 
-def _shadow_p99_text(p99: dict[str, Any]) -> str:
+def _straddles(interval: tuple[float, float]) -> bool:
+    low, high = interval
+    return low <= SHADOW_P99_RATIO < high
+
+
+def _shadow_p99_text(p99: dict[str, Any], interval: tuple[float, float]) -> str:
     """The median shadow/none ratio with its interval, flagged when the interval straddles the
-    target (then the rounds' noise, not the shadow, decided the verdict)."""
-    low, high = median_interval(p99["by_round"])
-    noise = (
-        f", which straddles {SHADOW_P99_RATIO:.2f}: decided by noise"
-        if low <= SHADOW_P99_RATIO < high
-        else ""
-    )
+    target (then the rounds' noise, not the shadow, would decide the verdict)."""
+    low, high = interval
+    noise = f", which straddles {SHADOW_P99_RATIO:.2f}" if _straddles(interval) else ""
     return (
         f"shadow/none p99 {p99['median']:.2f} (90% interval of the median {low:.2f}-{high:.2f}{noise}; "
         f"rounds {p99['min']:.2f}-{p99['max']:.2f}); "
