@@ -195,7 +195,6 @@ def _challenger_checks(stage: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     c = stage["concurrency"]
     p99 = round_ratios(runs, "ours-e2e-shadow", "ours-e2e-none", c, "p99_ms")
-    interval = None if p99 is None else median_interval(p99["by_round"])
     split = round_ratios(runs, "ours-e2e-split50", "ours-e2e-none", c, "p99_ms")
     errors = sum(r["errors"] for r in runs)
     changed = answers.get("shadow_changed_answers")
@@ -212,6 +211,18 @@ def _challenger_checks(stage: dict[str, Any]) -> list[dict[str, Any]]:
     cpu_text = "; server CPU µs/request " + " / ".join(
         f"{name} {'n/a' if v is None else f'{v:,.0f}'}" for name, v in cpu.items()
     )
+    measured, decided = "n/a", True
+    if p99 is not None:
+        interval = median_interval(p99["by_round"])
+        measured = (
+            _shadow_p99_text(p99, interval)
+            + ("" if split is None else f"split:50/none {split['median']:.2f}; ")
+            + f"{errors} errors"
+            + cpu_text
+        )
+        # Errors decide on their own; otherwise a median whose interval spans the target would be
+        # met or missed by the rounds' noise.
+        decided = errors > 0 or not _straddles(interval)
     return [
         _check(
             "shadow: champion answers unchanged",
@@ -226,18 +237,11 @@ def _challenger_checks(stage: dict[str, Any]) -> list[dict[str, Any]]:
         _check(
             f"shadow p99 at half the champion-only maximum rate ({stage.get('rate', 0):.0f}/s, c={c})",
             "within 10% of no challenger",
-            "n/a"
-            if p99 is None
-            else _shadow_p99_text(p99, interval)
-            + ("" if split is None else f"split:50/none {split['median']:.2f}; ")
-            + f"{errors} errors"
-            + cpu_text,
+            measured,
             None if p99 is None else p99["median"] <= SHADOW_P99_RATIO and errors == 0,
             "open loop: latency from when each request was due; the challenger predictor serves the "
             "champion's version in its own process",
-            # Errors decide on their own; otherwise a median whose interval spans the target would
-            # be met or missed by the rounds' noise.
-            decided=interval is None or errors > 0 or not _straddles(interval),
+            decided=decided,
         ),
     ]
 
