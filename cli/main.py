@@ -24,8 +24,7 @@ from cli.commands import (
 from cli.commands._settings import settings_epilog
 from cli.stack.settings import StackSettings
 from inference_log.settings import InferenceLogSettings
-from promotion.hook import HookSettings
-from promotion.settings import PromotionSettings
+from promotion.settings import HookSettings, PromotionSettings
 from training.settings import TrainingSettings
 
 app = typer.Typer(

@@ -8,6 +8,7 @@ code: the variable names follow each class's ``env_prefix`` and aliases, the tex
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import itertools
 import textwrap
@@ -41,26 +42,36 @@ class SettingHelp:
 
 
 def _attribute_docstrings(cls: type) -> dict[str, str]:
-    """Docstrings written under class attributes (``x: int = 1`` then ``\"\"\"...\"\"\"``)."""
+    """Docstrings written under class attributes (``x: int = 1`` then ``\"\"\"...\"\"\"``), the
+    class's own over its bases'."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
-        try:
-            source = textwrap.dedent(inspect.getsource(klass))
-        except (OSError, TypeError):
-            continue
-        tree = ast.parse(source)
-        if not tree.body or not isinstance(tree.body[0], ast.ClassDef):
-            continue
-        body = tree.body[0].body
-        for node, after in itertools.pairwise(body):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant)
-                and isinstance(after.value.value, str)
-            ):
-                docs[node.target.id] = " ".join(after.value.value.split())
+        docs.update(_own_attribute_docstrings(klass))
+    return docs
+
+
+@functools.cache
+def _own_attribute_docstrings(klass: type) -> dict[str, str]:
+    """One class's own attribute docstrings. Cached: every settings class shares pydantic's bases,
+    whose source is long, and parsing it again for each class and each command made
+    ``credit-scoring --help`` take seconds."""
+    try:
+        source = textwrap.dedent(inspect.getsource(klass))
+    except (OSError, TypeError):
+        return {}
+    tree = ast.parse(source)
+    if not tree.body or not isinstance(tree.body[0], ast.ClassDef):
+        return {}
+    docs: dict[str, str] = {}
+    for node, after in itertools.pairwise(tree.body[0].body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
     return docs
 
 

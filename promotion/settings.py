@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from credit_scoring.settings import SECRETS_DIR
@@ -81,3 +81,32 @@ class PromotionSettings(BaseSettings):
     max_live_score_psi: float = Field(default=0.25, gt=0)
     """PSI of the challenger's served scores on the champion's (Prometheus histograms)."""
     prometheus_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class HookSettings(BaseSettings):
+    """Settings of the hook (env prefix ``CREDIT_PROMOTION_HOOK_``; the secret from a mounted file)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CREDIT_PROMOTION_HOOK_",
+        secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
+        extra="ignore",
+        use_attribute_docstrings=True,
+    )
+
+    secret: SecretStr
+    """The webhook secret (the same string given to MLflow's ``create_webhook``); required."""
+    bind_address: str = Field(default="127.0.0.1", validation_alias="CREDIT_BIND_ADDRESS")
+    """Listen address (``0.0.0.0`` in a pod)."""
+    port: int = Field(default=8090, ge=1, le=65535)
+    repo_dir: Path = Path("gitops")
+    """The hook's clone of the GitOps repository (cloned from ``clone_url`` when absent)."""
+    clone_url: str | None = None
+    """Where to clone from at start; also the remote ``origin`` that branches are pushed to."""
+    git_auth_header: SecretStr | None = None
+    """An HTTP header git sends to the remote, e.g. ``Authorization: Bearer <token>`` (a Secret)."""
+    prometheus_url: str | None = None
+    """Prometheus for the champion step's live gates (without it, a ``champion`` event is refused)."""
+    max_age_seconds: float = Field(default=300.0, gt=0)
+    """Deliveries signed longer ago than this are refused (replay protection)."""
+    remember_deliveries: int = Field(default=1000, ge=1)
+    """Delivery ids kept to answer a redelivery without running the step again."""

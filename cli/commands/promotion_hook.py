@@ -13,8 +13,7 @@ def promotion_hook_command() -> None:
     Configured by CREDIT_PROMOTION_HOOK_* (secret, clone URL, port) and CREDIT_PROMOTION_*."""
     from pydantic import ValidationError
 
-    from promotion.hook import HookSettings
-    from promotion.settings import PromotionSettings
+    from promotion.settings import HookSettings, PromotionSettings
     from promotion.wiring import context, run_hook
 
     try:
