@@ -172,6 +172,10 @@ def _profile_lines(profile: dict[str, Any]) -> list[str]:
     return out
 
 
+# The report's words for a verdict, where they differ from the terminal's (``bench.stats.verdict``).
+_REPORT_VERDICT = {"met": "yes", "NOT met": "**no**"}
+
+
 def render(results: dict[str, Any]) -> str:
     from bench.stats import verdict
 
@@ -216,7 +220,7 @@ def render(results: dict[str, Any]) -> str:
                 c["name"],
                 c["target"],
                 c["measured"],
-                {"met": "yes", "NOT met": "**no**"}.get(verdict(c), verdict(c)),
+                _REPORT_VERDICT.get(verdict(c), verdict(c)),
             ]
             for c in checks
         ],

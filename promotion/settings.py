@@ -1,4 +1,5 @@
-"""Settings of ``credit-scoring compare|promote|promotion-hook`` (env prefix ``CREDIT_PROMOTION_``).
+"""Settings of ``credit-scoring compare|promote|promotion-hook`` (env prefix ``CREDIT_PROMOTION_``;
+the hook's own, ``HookSettings``, ``CREDIT_PROMOTION_HOOK_``).
 
 Built once by the command (``PromotionSettings()``) and passed in; the inference log's location
 is ``InferenceLogSettings`` (``CREDIT_INFERENCE_LOG_URL``), the object the transformer writes with.

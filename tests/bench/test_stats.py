@@ -84,7 +84,7 @@ def test_a_verdict_inside_the_noise_is_undecided():
     assert "straddles" not in missed["measured"]
 
 
-def test_the_report_and_the_terminal_say_undecided(tmp_path):
+def test_the_report_row_says_undecided():
     noisy = _stage([x * 10.0 for x in [0.3, 0.5, 0.7, 0.9, 1.0, 1.0, 1.3, 1.6, 2.0, 2.5, 3.9]])
     noisy["targets"] = target_checks(noisy)
     report = render(noisy)
